@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything panicpath's tests need on a fresh Debian bookworm machine:
+# Debian packages (QEMU and the lab's guest tools, the 6.1 kernel source tree the
+# scanner is tested on, SPIN, Chromium) and the Python package with its test extras.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+APT_PKGS=(qemu-system-x86 qemu-utils busybox-static kexec-tools cpio xz-utils
+          linux-source-6.1 spin chromium)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: apt-get install ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E "^(WARNING|\s*$)" || true

@@ -1,0 +1,3 @@
+"""panicpath: the Linux kernel's panic path, executable."""
+
+__version__ = "0.1.0"

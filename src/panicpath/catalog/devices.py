@@ -1,0 +1,63 @@
+"""Device drivers on the panic path: bcm_vk, pvpanic, ipmi, ramoops."""
+
+from panicpath.catalog.base import Driver, cb
+from panicpath.model.callback import INT_MAX
+
+BCM_VK = Driver(
+    name="bcm-vk",
+    callbacks=(cb(
+        "bcm-vk", "panic_notifier_list", 0, effects=("stop-dma:bcm-vk", "mmio"), order=40,
+        sources=("drivers/misc/bcm-vk/bcm_vk_dev.c bcm_vk_on_panic, vk->panic_nb (6.1.192)",),
+        doc="Writes the hard-reset doorbell so the card stops DMA into host memory "
+            "(seed 002, Scott Branden).",
+    ),),
+    boot=("dma-device:bcm-vk",),
+    since=(5, 12),
+)
+
+PVPANIC = Driver(
+    name="pvpanic",
+    callbacks=(cb(
+        "pvpanic", "panic_notifier_list", INT_MAX, needs=("trylock:pvpanic_lock",),
+        effects=("pvpanic", "mmio"), order=30,
+        sources=("drivers/misc/pvpanic/pvpanic.c pvpanic_panic_notify, INT_MAX (6.1.192)",
+                 "include/uapi/misc/pvpanic.h PVPANIC_PANICKED 1, PVPANIC_CRASH_LOADED 2"),
+        doc="Tells the host (QEMU) PANICKED or, with a crash kernel loaded, CRASH_LOADED.",
+    ),),
+    since=(5, 0),
+)
+
+IPMI = Driver(
+    name="ipmi-panic-event",
+    callbacks=(cb(
+        "ipmi-panic-event", "panic_notifier_list", 200, effects=("ipmi-panic",), order=30,
+        risky=("port-io", "polls-bmc"),
+        sources=("drivers/char/ipmi/ipmi_msghandler.c panic_event, panic_block priority 200 "
+                 "(6.1.192)",),
+        doc="Polled mode, extends the IPMI watchdog to 255 s, logs a SEL panic event "
+            "(panic_op).",
+    ),),
+    since=(2, 6),
+)
+
+IPMI_WATCHDOG = Driver(
+    name="ipmi-watchdog",
+    callbacks=(),
+    boot=("arm-bmc-watchdog",),
+    requires=("ipmi-panic-event",),
+    doc="drivers/char/ipmi/ipmi_watchdog.c: a BMC watchdog armed with the default 10 s "
+        "timeout; its panic handler (called by ipmi-panic-event) sets 255 s.",
+)
+
+RAMOOPS = Driver(
+    name="ramoops",
+    callbacks=(cb(
+        "ramoops", "kmsg_dumper", effects=("persist-log:ramoops",), order=25,
+        needs=("trylock:pstore-buf",), max_reason="OOPS",
+        sources=("fs/pstore/platform.c pstore_dump (6.1.192)",
+                 "fs/pstore/ram.c ramoops max_reason default 2 (Oops and Panic)"),
+        doc="Stores the log tail in a RAM region that survives into the capture kernel.",
+    ),),
+)
+
+DRIVERS = (BCM_VK, PVPANIC, IPMI, IPMI_WATCHDOG, RAMOOPS)

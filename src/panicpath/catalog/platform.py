@@ -1,0 +1,80 @@
+"""Architecture and hypervisor platform code on the panic path."""
+
+from panicpath.catalog.base import Driver, cb
+from panicpath.model.callback import INT_MAX
+
+DUMP_KERNEL_OFFSET = Driver(
+    name="dump-kernel-offset",
+    callbacks=(cb(
+        "dump-kernel-offset", "panic_notifier_list", 0, effects=("print:Kernel Offset",),
+        order=10,
+        sources=("arch/x86/kernel/setup.c dump_kernel_offset, register_kernel_offset_dumper "
+                 "(__initcall; 6.1.192)",),
+        doc="Prints the KASLR offset ('Kernel Offset: ...').",
+    ),),
+    archs=("x86_64",),
+    platform=True,
+    since=(3, 15),
+)
+
+KVM_CRASH_SHUTDOWN = Driver(
+    name="kvm-crash-shutdown",
+    callbacks=(cb(
+        "kvm-crash-shutdown", "crash_shutdown", effects=("kvm-pv-off",), order=5,
+        risky=("wrmsr",),
+        sources=("arch/x86/kernel/kvm.c kvm_crash_shutdown -> kvm_guest_cpu_offline(true) "
+                 "(6.1.192)",),
+        doc="Turns the crashing CPU's PV features off so the host stops writing guest memory.",
+    ),),
+    boot=("kvm-pv",),
+    archs=("x86_64",),
+    hypervisors=("kvm",),
+    platform=True,
+    since=(3, 2),
+)
+
+OCTEON_WATCHDOG = Driver(
+    name="octeon-watchdog",
+    callbacks=(cb(
+        "octeon-watchdog", "crash_shutdown", effects=("stop-watchdogs-online",), order=5,
+        needs=("other-cpus-online",),
+        sources=("arch/mips/cavium-octeon/setup.c octeon_generic_shutdown / "
+                 "octeon_crash_smp_send_stop (6.1.192)",
+                 "drivers/watchdog/octeon-wdt-main.c (per-CPU CIU watchdogs)"),
+        doc="Zeroes the CIU watchdog of each ONLINE CPU (seed 003, Problem 1).",
+    ),),
+    boot=("arm-cpu-watchdogs",),
+    archs=("mips-octeon",),
+    platform=True,
+)
+
+FADUMP = Driver(
+    name="fadump",
+    callbacks=(cb(
+        "fadump", "panic_notifier_list", INT_MAX, effects=("firmware-dump",), order=8,
+        forces_post_notifiers=True,
+        sources=("arch/powerpc/kernel/setup-common.c ppc_panic_fadump_handler, INT_MAX (6.1.192)",
+                 "arch/powerpc/kernel/fadump.c setup_fadump sets crash_kexec_post_notifiers"),
+        doc="Firmware-assisted dump from the first panic notifier; forces post notifiers.",
+    ),),
+    boot=("force-post-notifiers",),
+    archs=("powerpc",),
+    since=(3, 4),
+)
+
+SEV_SNP = Driver(
+    name="sev-snp",
+    callbacks=(cb(
+        "sev-snp", "panic_notifier_list", 0, effects=("snp-iommu-shutdown", "hypercall"),
+        order=35, forces_post_notifiers=True,
+        sources=("drivers/crypto/ccp/sev-dev.c SNP panic notifier (mainline, not in 6.1) [I]",
+                 "arch/x86/virt/svm/sev.c sets crash_kexec_post_notifiers (mainline) [I]"),
+        doc="AMD SEV-SNP host: SNP shutdown with IOMMU release before kdump; forces post "
+            "notifiers.",
+    ),),
+    boot=("force-post-notifiers", "snp-iommu"),
+    archs=("x86_64",),
+    since=(6, 9),
+)
+
+DRIVERS = (DUMP_KERNEL_OFFSET, KVM_CRASH_SHUTDOWN, OCTEON_WATCHDOG, FADUMP, SEV_SNP)

@@ -1,0 +1,190 @@
+"""Typed events that a lab run produces, from the serial console and from QMP.
+
+Every event carries ``t``, the host's monotonic time in seconds since QEMU was
+started (None when the source had no timestamp), and ``boot``, the index of the
+kernel that produced it (0 = first kernel, 1 = the crash kernel booted by kexec).
+``source`` says where a panic-path event was read: ``"console"`` (the serial
+console of the running kernel) or ``"pstore"`` (the panic record that a kmsg
+dumper left in ramoops, printed by the crash kernel).
+
+The events are plain frozen dataclasses so that parsers stay pure and tests can
+compare whole sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Source = Literal["console", "pstore"]
+
+
+@dataclass(frozen=True)
+class KernelBooted:
+    """A ``Linux version`` banner (init/version.c ``linux_banner``, printed by
+    start_kernel()); the second one is the crash kernel."""
+
+    release: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class LabMark:
+    """A ``LABMARK NAME`` line written by the lab's ``/init`` (phase marker)."""
+
+    name: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class CrashKernelLoaded:
+    """``/init`` ran ``kexec -p``; ``loaded`` is /sys/kernel/kexec_crash_loaded."""
+
+    loaded: bool
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class PanicStarted:
+    """``Kernel panic - not syncing: MSG`` (kernel/panic.c panic(), 6.1)."""
+
+    message: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class PanicEnded:
+    """``---[ end Kernel panic - not syncing: MSG ]---``: panic() reached its
+    final loop (kernel/panic.c panic(), 6.1)."""
+
+    message: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeNotifierRan:
+    """A probe panic notifier printed its entry marker:
+    ``LABPANIC notifier NAME prio=P cpu=C kexec_crash_loaded=K``."""
+
+    name: str
+    priority: int
+    cpu: int
+    kexec_crash_loaded: bool
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A probe callback's exit marker after a behaviour (spin, lock):
+    ``LABPANIC notifier NAME result=WORD``."""
+
+    name: str
+    result: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class KmsgDumped:
+    """A probe kmsg dumper ran: ``LABPANIC kmsg_dump [NAME] reason=N (Reason)``
+    (kernel/printk/printk.c kmsg_dump(), reason string from
+    kmsg_dump_reason_str())."""
+
+    name: str
+    reason_code: int
+    reason: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class KernelOffsetPrinted:
+    """``Kernel Offset: ...`` printed by the x86 panic notifier
+    dump_kernel_offset() (arch/x86/kernel/setup.c, priority 0, 6.1)."""
+
+    text: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class PanicPrintOutput:
+    """First line of one panic_print section after the panic started
+    (kernel/panic.c panic_print_sys_info(), 6.1): ``kind`` is one of
+    tasks (0x1), mem (0x2), timers (0x4), locks (0x8), ftrace (0x10)."""
+
+    kind: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class VmcoreSeen:
+    """The crash kernel's ``/init`` found ``/proc/vmcore`` of ``size`` bytes."""
+
+    size: int
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class PstoreRecord:
+    """The crash kernel mounted pstore and found a record file."""
+
+    filename: str
+    size: int
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class PstoreLine:
+    """One line of a pstore record relayed by ``/init`` (``LABPSTORE ...``)."""
+
+    text: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class QmpEvent:
+    """An asynchronous QMP event (GUEST_PANICKED, GUEST_CRASHLOADED, SHUTDOWN,
+    ...) with its data dictionary rendered as sorted (key, value) pairs."""
+
+    name: str
+    data: tuple[tuple[str, str], ...] = field(default=())
+    t: float | None = None
+
+    def get(self, key: str) -> str | None:
+        """Value of one data key, or None."""
+        return dict(self.data).get(key)
+
+
+Event = (
+    KernelBooted
+    | LabMark
+    | CrashKernelLoaded
+    | PanicStarted
+    | PanicEnded
+    | ProbeNotifierRan
+    | ProbeResult
+    | KmsgDumped
+    | KernelOffsetPrinted
+    | PanicPrintOutput
+    | VmcoreSeen
+    | PstoreRecord
+    | PstoreLine
+    | QmpEvent
+)

@@ -1,0 +1,78 @@
+"""The kernel command line and the QEMU command line of a scenario (pure functions).
+
+Kernel parameters used (Linux 6.1): ``crashkernel=`` (kernel/crash_core.c
+parse_crashkernel), ``crash_kexec_post_notifiers``, ``panic_print``, ``panic``
+(kernel/panic.c core_params), ``unknown_nmi_panic`` (arch/x86/kernel/nmi.c
+unknown_nmi_error() calls nmi_panic()), ``memmap=SIZE$ADDR`` to reserve the
+ramoops region (arch/x86/kernel/e820.c parse_memmap_one). ``lab.*`` parameters
+are read by the lab's /init.
+
+QEMU (7.2): ``-accel tcg`` always (``/dev/kvm`` may exist and still fail),
+``-device pvpanic`` (ISA, bound by pvpanic-mmio through ACPI QEMU0001),
+``-action panic=…``, ``-no-reboot`` (a guest reset ends QEMU), QMP on a unix
+socket with ``wait=on`` so the guest does not start before the harness listens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from panicpath.lab.scenario import LabScenario
+
+QEMU = "qemu-system-x86_64"
+RAMOOPS_SIZE_MIB = 1
+
+
+def ramoops_address(scenario: LabScenario) -> int:
+    """Physical address of the ramoops region: 16 MiB below the top of RAM."""
+    return (scenario.memory_mib - 16) * 1024 * 1024
+
+
+def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False) -> str:
+    """The first kernel's command line for a scenario."""
+    params = ["console=ttyS0", f"panic={scenario.panic_timeout}"]
+    if scenario.crash_kernel:
+        params.append(f"crashkernel={scenario.crashkernel_size}")
+    if scenario.post_notifiers:
+        params.append("crash_kexec_post_notifiers")
+    if scenario.panic_print:
+        params.append(f"panic_print={scenario.panic_print:#x}")
+    if scenario.trigger == "nmi":
+        params.append("unknown_nmi_panic")
+    if scenario.ramoops:
+        params.append(f"memmap={RAMOOPS_SIZE_MIB}M${ramoops_address(scenario):#x}")
+    params += list(scenario.extra_params)
+    params += [
+        f"lab.kdump={int(scenario.crash_kernel)}",
+        f"lab.pvpanic={int(scenario.pvpanic)}",
+        f"lab.ramoops={int(scenario.ramoops)}",
+        f"lab.ramoops_addr={ramoops_address(scenario):#x}",
+        f"lab.probe={int(probe)}",
+        f"lab.trigger={scenario.trigger}",
+    ]
+    if wait:
+        params.append("lab.wait=1")
+    return " ".join(params)
+
+
+def qemu_command(
+    scenario: LabScenario,
+    vmlinuz: Path,
+    initrd: Path,
+    cmdline: str,
+    qmp_socket: Path | None,
+) -> list[str]:
+    """The QEMU argv for a scenario (serial console on stdio)."""
+    cmd = [
+        QEMU, "-machine", "pc", "-accel", "tcg", "-cpu", "max",
+        "-m", str(scenario.memory_mib), "-smp", str(scenario.cpus),
+        "-nodefaults", "-display", "none", "-no-reboot",
+        "-serial", "stdio", "-monitor", "none",
+        "-kernel", str(vmlinuz), "-initrd", str(initrd), "-append", cmdline,
+        "-action", f"panic={scenario.panic_action}",
+    ]
+    if scenario.pvpanic:
+        cmd += ["-device", "pvpanic"]
+    if qmp_socket is not None:
+        cmd += ["-qmp", f"unix:{qmp_socket},server=on,wait=on"]
+    return cmd

@@ -1,0 +1,346 @@
+"""Lab scenario files (TOML): what to boot, how to panic it, what to watch.
+
+A scenario names the kernel flavour, whether a crash kernel is loaded, the
+panic-related boot parameters (kernel/panic.c core_params of Linux 6.1:
+``panic``, ``panic_print``, ``crash_kexec_post_notifiers``), the probe
+callbacks the generated module registers (panic notifiers in registration
+order, kmsg dumpers), the devices (pvpanic, a ramoops region reserved with
+``memmap=``), the trigger (``echo c > /proc/sysrq-trigger`` or an NMI injected
+from the host with ``unknown_nmi_panic``), the machine and QEMU's panic action.
+
+``load_scenario(path)`` returns a frozen ``LabScenario`` or raises
+``ScenarioError`` whose text is one line: file, line, what is wrong, what is
+valid. The format is documented in docs/lab.md.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+Flavour = Literal["cloud-amd64", "amd64"]
+Behaviour = Literal["return", "stop", "spin", "lock"]
+Trigger = Literal["sysrq", "nmi"]
+PanicAction = Literal["shutdown", "pause", "none", "exit-failure"]
+
+FLAVOURS: tuple[Flavour, ...] = ("cloud-amd64", "amd64")
+BEHAVIOURS: tuple[Behaviour, ...] = ("return", "stop", "spin", "lock")
+TRIGGERS: tuple[Trigger, ...] = ("sysrq", "nmi")
+PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-failure")
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
+_SIZE = re.compile(r"^\d+[MG]$")
+_INT_MAX = 2**31 - 1
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be used; ``str()`` is the one-line message."""
+
+    def __init__(self, path: Path | str, line: int | None, what: str, valid: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {what}; valid: {valid}")
+        self.path = Path(path)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class NotifierProbe:
+    """A panic notifier the probe module registers (atomic_notifier_chain_register
+    on panic_notifier_list, kernel/notifier.c notifier_chain_register(), 6.1:
+    sorted by priority, equal priorities in registration order)."""
+
+    name: str
+    priority: int = 0
+    behaviour: Behaviour = "return"
+    spin_ms: int = 0
+    lock_timeout_ms: int = 0
+
+
+@dataclass(frozen=True)
+class DumperProbe:
+    """A kmsg dumper the probe module registers (kmsg_dump_register,
+    kernel/printk/printk.c, 6.1), limited to reasons up to KMSG_DUMP_PANIC."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class PhaseTimeouts:
+    """Seconds allowed for each phase of a run (host wall clock)."""
+
+    boot: float = 60.0
+    load: float = 30.0
+    panic: float = 30.0
+    crash_kernel: float = 60.0
+
+
+@dataclass(frozen=True)
+class LabScenario:
+    """One lab run, as read from a scenario file."""
+
+    name: str
+    description: str = ""
+    flavour: Flavour = "cloud-amd64"
+    crash_kernel: bool = True
+    crashkernel_size: str = "256M"
+    post_notifiers: bool = False
+    panic_print: int = 0
+    panic_timeout: int = 0
+    extra_params: tuple[str, ...] = ()
+    notifiers: tuple[NotifierProbe, ...] = ()
+    dumpers: tuple[DumperProbe, ...] = ()
+    pvpanic: bool = True
+    ramoops: bool = False
+    trigger: Trigger = "sysrq"
+    cpus: int = 2
+    memory_mib: int = 1024
+    panic_action: PanicAction = "shutdown"
+    timeouts: PhaseTimeouts = field(default_factory=PhaseTimeouts)
+    path: Path | None = None
+
+    @property
+    def has_probe(self) -> bool:
+        """Whether a probe module must be built and loaded."""
+        return bool(self.notifiers or self.dumpers)
+
+
+_TOP_KEYS = {
+    "name", "description", "kernel", "crash_kernel", "boot", "notifier", "kmsg_dumper",
+    "devices", "trigger", "machine", "timeouts",
+}
+_TABLE_KEYS: dict[str, set[str]] = {
+    "kernel": {"flavour"},
+    "crash_kernel": {"loaded", "reserve"},
+    "boot": {"crash_kexec_post_notifiers", "panic_print", "panic", "extra"},
+    "notifier": {"name", "priority", "behaviour", "spin_ms", "lock_timeout_ms"},
+    "kmsg_dumper": {"name"},
+    "devices": {"pvpanic", "ramoops"},
+    "trigger": {"kind"},
+    "machine": {"cpus", "memory_mib", "panic_action"},
+    "timeouts": {"boot", "load", "panic", "crash_kernel"},
+}
+
+
+def _locate(text: str, table: str | None, key: str | None, index: int = 0) -> int | None:
+    """Line (1-based) of ``key`` in the ``index``-th ``[table]``/``[[table]]``, else of
+    the table header, else None. tomllib reports lines only for syntax errors."""
+    current: str | None = None
+    seen: dict[str, int] = {}
+    header_line: int | None = None
+    for no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        m = re.match(r"^\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?", line)
+        if m:
+            current = m[1]
+            seen[current] = seen.get(current, -1) + 1
+            if current == table and seen[current] == index and key is None:
+                return no
+            if current == table and seen[current] == index:
+                header_line = no
+            continue
+        in_place = (table is None and current is None) or (
+            current == table and seen.get(current, -1) == index
+        )
+        if in_place and key is not None and re.match(rf"^{re.escape(key)}\s*=", line):
+            return no
+    return header_line
+
+
+class _Reader:
+    """Typed access to a parsed TOML document that reports errors with lines."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, table: str | None, key: str | None, what: str, valid: str,
+             index: int = 0) -> ScenarioError:
+        return ScenarioError(self.path, _locate(self.text, table, key, index), what, valid)
+
+    def table(self, doc: Mapping[str, object], name: str) -> Mapping[str, object]:
+        value = doc.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(None, name, f"'{name}' must be a table", f"[{name}]")
+        self.check_keys(value, name)
+        return cast(Mapping[str, object], value)
+
+    def check_keys(self, value: Mapping[str, object], name: str, index: int = 0) -> None:
+        for key in value:
+            if key not in _TABLE_KEYS[name]:
+                raise self.fail(name, key, f"unknown key '{key}' in [{name}]",
+                                ", ".join(sorted(_TABLE_KEYS[name])), index)
+
+    def get_bool(self, t: Mapping[str, object], table: str, key: str, default: bool) -> bool:
+        v = t.get(key, default)
+        if not isinstance(v, bool):
+            raise self.fail(table, key, f"{table}.{key} = {v!r} is not a boolean", "true, false")
+        return v
+
+    def get_int(self, t: Mapping[str, object], table: str, key: str, default: int,
+                lo: int, hi: int, index: int = 0) -> int:
+        v = t.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
+                            f"an integer from {lo} to {hi}", index)
+        return v
+
+    def get_num(self, t: Mapping[str, object], table: str, key: str, default: float,
+                lo: float, hi: float) -> float:
+        v = t.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
+                            f"a number of seconds from {lo:g} to {hi:g}")
+        return float(v)
+
+    def get_choice(self, t: Mapping[str, object], table: str, key: str, default: str,
+                   choices: tuple[str, ...], index: int = 0) -> str:
+        v = t.get(key, default)
+        if v not in choices:
+            raise self.fail(table, key, f"{table}.{key} = {v!r} is not known",
+                            ", ".join(choices), index)
+        return cast(str, v)
+
+    def get_ident(self, t: Mapping[str, object], table: str, index: int) -> str:
+        v = t.get("name")
+        if not isinstance(v, str) or not _IDENT.match(v):
+            raise self.fail(table, "name", f"[[{table}]] #{index + 1} name = {v!r} is not usable",
+                            "a C identifier of lower-case letters, digits and _ (1-32 chars)",
+                            index)
+        return v
+
+
+def parse_scenario(text: str, path: Path) -> LabScenario:
+    """A LabScenario from the text of a scenario file (``path`` names it in errors)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
+        raise ScenarioError(path, int(m[1]) if m else None, f"not valid TOML ({msg})",
+                            "TOML 1.0, see docs/lab.md") from None
+    r = _Reader(path, text)
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise r.fail(None, key, f"unknown key '{key}'", ", ".join(sorted(_TOP_KEYS)))
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise r.fail(None, "name", f"name = {name!r} is not a string", "a non-empty string")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise r.fail(None, "description", "description is not a string", "a string")
+
+    kernel = r.table(doc, "kernel")
+    flavour = cast(Flavour, r.get_choice(kernel, "kernel", "flavour", "cloud-amd64", FLAVOURS))
+
+    ck = r.table(doc, "crash_kernel")
+    crash_loaded = r.get_bool(ck, "crash_kernel", "loaded", True)
+    reserve = ck.get("reserve", "256M")
+    if not isinstance(reserve, str) or not _SIZE.match(reserve):
+        raise r.fail("crash_kernel", "reserve", f"crash_kernel.reserve = {reserve!r} is not a size",
+                     "a size such as \"256M\" (96M is the smallest that boots the lab's crash kernel)")
+
+    boot = r.table(doc, "boot")
+    post = r.get_bool(boot, "boot", "crash_kexec_post_notifiers", False)
+    panic_print = r.get_int(boot, "boot", "panic_print", 0, 0, 0x7F)
+    panic_timeout = r.get_int(boot, "boot", "panic", 0, -1, 3600)
+    extra = boot.get("extra", [])
+    if not isinstance(extra, list) or not all(
+        isinstance(x, str) and x and " " not in x for x in extra
+    ):
+        raise r.fail("boot", "extra", "boot.extra must be a list of kernel parameters",
+                     "a list of strings without spaces, e.g. [\"loglevel=7\"]")
+
+    notifiers = _notifiers(r, doc)
+    dumpers = _dumpers(r, doc)
+    names = [n.name for n in notifiers] + [d.name for d in dumpers]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise r.fail(None, None, f"probe name '{dup}' is used twice",
+                     "a distinct name for every [[notifier]] and [[kmsg_dumper]]")
+
+    dev = r.table(doc, "devices")
+    pvpanic = r.get_bool(dev, "devices", "pvpanic", True)
+    ramoops = r.get_bool(dev, "devices", "ramoops", False)
+
+    trig = r.table(doc, "trigger")
+    trigger = cast(Trigger, r.get_choice(trig, "trigger", "kind", "sysrq", TRIGGERS))
+
+    mach = r.table(doc, "machine")
+    cpus = r.get_int(mach, "machine", "cpus", 2, 1, 8)
+    memory = r.get_int(mach, "machine", "memory_mib", 1024, 256, 8192)
+    action = cast(PanicAction, r.get_choice(mach, "machine", "panic_action", "shutdown",
+                                            PANIC_ACTIONS))
+    reserve_mib = int(reserve[:-1]) * (1024 if reserve.endswith("G") else 1)
+    if crash_loaded and memory < reserve_mib + 256:
+        raise r.fail("machine", "memory_mib",
+                     f"machine.memory_mib = {memory} leaves too little beside crashkernel={reserve}",
+                     f"at least {reserve_mib + 256}")
+    if any(n.behaviour == "lock" for n in notifiers) and cpus < 2:
+        raise r.fail("machine", "cpus", "behaviour 'lock' needs another CPU to hold the lock",
+                     "machine.cpus >= 2")
+
+    to = r.table(doc, "timeouts")
+    timeouts = PhaseTimeouts(
+        boot=r.get_num(to, "timeouts", "boot", 60, 1, 3600),
+        load=r.get_num(to, "timeouts", "load", 30, 1, 3600),
+        panic=r.get_num(to, "timeouts", "panic", 30, 1, 3600),
+        crash_kernel=r.get_num(to, "timeouts", "crash_kernel", 60, 1, 3600),
+    )
+    return LabScenario(
+        name=name, description=description, flavour=flavour, crash_kernel=crash_loaded,
+        crashkernel_size=reserve, post_notifiers=post, panic_print=panic_print,
+        panic_timeout=panic_timeout, extra_params=tuple(cast(list[str], extra)),
+        notifiers=notifiers, dumpers=dumpers, pvpanic=pvpanic, ramoops=ramoops,
+        trigger=trigger, cpus=cpus, memory_mib=memory, panic_action=action,
+        timeouts=timeouts, path=path,
+    )
+
+
+def _array(r: _Reader, doc: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise r.fail(None, name, f"'{name}' must be an array of tables", f"[[{name}]] entries")
+    for i, item in enumerate(value):
+        r.check_keys(item, name, i)
+    return cast(list[Mapping[str, object]], value)
+
+
+def _notifiers(r: _Reader, doc: Mapping[str, object]) -> tuple[NotifierProbe, ...]:
+    out = []
+    for i, t in enumerate(_array(r, doc, "notifier")):
+        name = r.get_ident(t, "notifier", i)
+        prio = r.get_int(t, "notifier", "priority", 0, -_INT_MAX - 1, _INT_MAX, i)
+        beh = cast(Behaviour, r.get_choice(t, "notifier", "behaviour", "return", BEHAVIOURS, i))
+        spin = r.get_int(t, "notifier", "spin_ms", 0, 0, 600_000, i)
+        lock_to = r.get_int(t, "notifier", "lock_timeout_ms", 0, 0, 600_000, i)
+        if beh == "spin" and spin == 0:
+            raise r.fail("notifier", "behaviour", f"notifier '{name}' spins but has no spin_ms",
+                         "spin_ms = 1..600000 with behaviour = \"spin\"", i)
+        out.append(NotifierProbe(name, prio, beh, spin, lock_to))
+    return tuple(out)
+
+
+def _dumpers(r: _Reader, doc: Mapping[str, object]) -> tuple[DumperProbe, ...]:
+    return tuple(
+        DumperProbe(r.get_ident(t, "kmsg_dumper", i))
+        for i, t in enumerate(_array(r, doc, "kmsg_dumper"))
+    )
+
+
+def load_scenario(path: Path) -> LabScenario:
+    """Read and check one scenario file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError(path, None, f"cannot read ({e.strerror})",
+                            "a readable TOML scenario file") from None
+    return parse_scenario(text, path)
+
+
+def builtin_scenarios_dir() -> Path:
+    """The scenarios shipped with panicpath (package data)."""
+    return Path(__file__).resolve().parent / "scenarios"

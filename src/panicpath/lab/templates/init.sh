@@ -1,0 +1,70 @@
+#!/bin/sh
+# /init of the panicpath lab initramfs (built by panicpath.lab.initramfs).
+# The same script runs in the first kernel and in the crash kernel; the crash
+# kernel is recognised by /proc/vmcore. What to do comes from lab.* kernel
+# parameters (panicpath.lab.qemu.kernel_cmdline). Markers that must survive a
+# panic go to /dev/kmsg (printk is flushed by panic(), tty output may be lost).
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+arg() {
+  for w in $(cat /proc/cmdline); do
+    case "$w" in lab.$1=*) echo "${w#lab.$1=}"; return;; esac
+  done
+}
+KV=$(uname -r)
+MODS=/lib/modules/$KV
+RAMOOPS_ADDR=$(arg ramoops_addr)
+ramoops() {
+  insmod $MODS/reed_solomon.ko
+  insmod $MODS/ramoops.ko mem_address=$RAMOOPS_ADDR mem_size=0x100000 record_size=0x20000
+}
+
+if [ -e /proc/vmcore ]; then
+  echo "LABMARK CRASH-KERNEL-UP"
+  echo "LABINFO vmcore_size=$(stat -c %s /proc/vmcore)"
+  if [ "$(arg ramoops)" = "1" ]; then
+    ramoops
+    mkdir -p /sys/fs/pstore
+    mount -t pstore pstore /sys/fs/pstore
+    for f in /sys/fs/pstore/*; do
+      [ -f "$f" ] || continue
+      echo "LABINFO pstore file $(basename "$f") size=$(stat -c %s "$f")"
+      grep -E '^Panic#|Kernel panic - not syncing|LABPANIC|Kernel Offset|end Kernel panic' "$f" \
+        | sed 's/^/LABPSTORE /'
+    done
+  fi
+  echo "LABMARK CRASH-KERNEL-DONE"
+  sync
+  poweroff -f
+fi
+
+echo "LABMARK FIRST-KERNEL-INIT"
+echo 1 > /proc/sys/kernel/sysrq
+if [ "$(arg pvpanic)" = "1" ]; then
+  insmod $MODS/pvpanic.ko
+  insmod $MODS/pvpanic-mmio.ko
+fi
+[ "$(arg ramoops)" = "1" ] && ramoops
+if [ "$(arg kdump)" = "1" ]; then
+  kexec -i -p /boot/vmlinuz --initrd=/boot/crash-initrd.gz \
+    --append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR"
+  echo "LABINFO kexec -p rc=$? kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
+fi
+# The probe last: a 'lock' probe parks a CPU with a spinlock held.
+if [ "$(arg probe)" = "1" ]; then
+  insmod /lab/panicpath_probe.ko && echo "LABINFO probe loaded"
+fi
+echo "LABMARK READY"
+if [ "$(arg wait)" = "1" ]; then
+  read -r go < /dev/console
+fi
+case "$(arg trigger)" in
+  sysrq)
+    echo "LABMARK TRIGGER-PANIC" > /dev/kmsg
+    taskset 1 sh -c 'echo c > /proc/sysrq-trigger'
+    ;;
+esac
+# nmi: the host injects it over QMP once READY is seen.
+exec sh -c 'while :; do sleep 3600; done'

@@ -1,0 +1,156 @@
+"""Callbacks as data: where a driver hooks into the panic path, what it needs and what it does.
+
+A callback never decides an outcome. Its `needs` say what it depends on (a live
+VMbus, a lock, working IPIs, a host that answers); its `effects` say what it does
+when it runs. `panicpath.model.effects` executes both against the machine state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LISTS = ("panic_notifier_list", "kmsg_dumper", "crash_shutdown")
+"""Where a callback can be registered:
+
+- ``panic_notifier_list``: kernel/panic.c, run by atomic_notifier_call_chain.
+- ``kmsg_dumper``: kernel/printk/printk.c kmsg_dump_register, run by kmsg_dump().
+- ``crash_shutdown``: the architecture's hook inside machine_crash_shutdown (x86
+  machine_ops.crash_shutdown override, powerpc crash_shutdown_register).
+"""
+
+NEED_KINDS = ("vmbus", "lock", "trylock", "mutex", "ipi", "host", "other-cpus-online")
+EFFECT_KINDS = (
+    "print",
+    "spin",
+    "hang",
+    "notify-stop",
+    "vmbus-unload",
+    "hv-report-panic",
+    "hv-kmsg-dump",
+    "hv-stimer-cleanup",
+    "fb-update",
+    "stop-dma",
+    "pvpanic",
+    "persist-log",
+    "stop-watchdogs-online",
+    "ipmi-panic",
+    "firmware-dump",
+    "kvm-pv-off",
+    "hypercall",
+    "mmio",
+    "alloc",
+    "reboot",
+    "snp-iommu-shutdown",
+)
+
+NOTIFY_DONE = 0x0000
+NOTIFY_OK = 0x0001
+NOTIFY_STOP_MASK = 0x8000
+NOTIFY_STOP = NOTIFY_OK | NOTIFY_STOP_MASK
+"""include/linux/notifier.h (unchanged since 2.6)."""
+
+INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
+
+KMSG_DUMP_REASONS = {"UNDEF": 0, "PANIC": 1, "OOPS": 2, "EMERG": 3, "SHUTDOWN": 4, "MAX": 5}
+"""include/linux/kmsg_dump.h enum kmsg_dump_reason (6.1 order; compared with >)."""
+
+_PRIORITY_RE = re.compile(r"^\s*(INT_MAX|INT_MIN)?\s*(?:([+-])\s*(\d+))?\s*$|^\s*(-?\d+)\s*$")
+
+
+class CallbackError(ValueError):
+    """A callback declaration that cannot be understood (bad need, effect, list...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One requirement: ``kind`` from NEED_KINDS and an optional argument (a lock name)."""
+
+    kind: str
+    arg: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One action: ``kind`` from EFFECT_KINDS and an optional argument (text, milliseconds)."""
+
+    kind: str
+    arg: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A callback registered on the panic path.
+
+    `order` is the registration order among callbacks (boot order: lower
+    registers first); it decides ties of equal priority on a notifier chain and
+    the order of kmsg dumpers. `max_reason` is the kmsg dumper's field.
+    `forces_post_notifiers` marks drivers that set crash_kexec_post_notifiers at
+    init. `sources` cites the driver source (6.1 and mainline where they differ).
+    """
+
+    name: str
+    list: str
+    priority: int = 0
+    needs: tuple[Need, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    order: int = 0
+    max_reason: str = "UNDEF"
+    forces_post_notifiers: bool = False
+    risky: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def source(self) -> str:
+        """First citation, for one-line trace output."""
+        return self.sources[0] if self.sources else "user callback"
+
+
+def parse_need(text: str) -> Need:
+    """``"lock:vmbus-ring"`` -> Need('lock', 'vmbus-ring'); validates the kind."""
+    kind, _, arg = text.strip().partition(":")
+    if kind not in NEED_KINDS:
+        raise CallbackError(f"unknown need {text!r}; valid: {', '.join(NEED_KINDS)}")
+    if kind in ("lock", "trylock", "mutex") and not arg:
+        raise CallbackError(f"need {text!r} must name the lock, e.g. '{kind}:my_lock'")
+    return Need(kind, arg)
+
+
+def parse_effect(text: str) -> Effect:
+    """``"spin:500"`` -> Effect('spin', '500'); validates the kind and numeric arguments."""
+    kind, _, arg = text.strip().partition(":")
+    if kind not in EFFECT_KINDS:
+        raise CallbackError(f"unknown effect {text!r}; valid: {', '.join(EFFECT_KINDS)}")
+    if kind == "spin" and not arg.isdigit():
+        raise CallbackError(f"effect {text!r} needs milliseconds, e.g. 'spin:500'")
+    return Effect(kind, arg)
+
+
+def parse_priority(value: object) -> int:
+    """An int, or a C-like expression ``INT_MIN + 10`` / ``INT_MAX`` / ``-200``."""
+    if isinstance(value, bool):
+        raise CallbackError(f"priority {value!r} is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = _PRIORITY_RE.match(value)
+        if m:
+            if m.group(4) is not None:
+                return int(m.group(4))
+            base = {"INT_MAX": INT_MAX, "INT_MIN": INT_MIN, None: 0}[m.group(1)]
+            if m.group(2):
+                delta = int(m.group(3))
+                return base + delta if m.group(2) == "+" else base - delta
+            if m.group(1):
+                return base
+    raise CallbackError(
+        f"priority {value!r} is not an integer or INT_MAX/INT_MIN +/- N"
+    )

@@ -1,0 +1,108 @@
+"""The capture (kdump) kernel's boot, as a modelled phase: what it finds when it starts.
+
+The crash point is the handover in machine_kexec(): from there the old kernel's
+memory is what /proc/vmcore exposes, so anything that writes it afterwards (a
+device still doing DMA, a CPU still running old-kernel code, a hypervisor still
+updating a PV page) changes the dump. The capture kernel boots with
+`reset_devices`, `nr_cpus=1` and no driver .shutdown() having run (seed 000:
+kdump skips drivers' .shutdown()).
+"""
+
+from __future__ import annotations
+
+from panicpath.model.run import Run
+from panicpath.model.state import CpuMode, VmbusState
+
+CAPTURE_BOOT_MS = 5_000
+"""Boot of a small capture kernel to its dump tool (lab/README: ~3-6 s under TCG)."""
+DUMP_COPY_MS = 20_000
+"""Time for makedumpfile to copy /proc/vmcore to the target ([I] a modest guest)."""
+OCTEON_WDT_MS = 10_000
+"""Octeon CIU watchdog expiry ([I]: drivers/watchdog/octeon-wdt-main.c heartbeat of seconds)."""
+
+
+def boot_capture_kernel(run: Run) -> None:
+    """machine_kexec() has jumped: find what the capture kernel meets, then end the path."""
+    m = run.machine
+    handover = m.now_ms
+    m.handover_ms = handover
+    run.emit("machine_kexec", "step", "jump to the crash kernel (crash point)",
+             "arch/*/kernel/machine_kexec.c machine_kexec")
+    writers: list[str] = []
+    for dev in m.devices.values():
+        if dev.dma_active:
+            writers.append(f"{dev.name} DMA still running")
+        elif dev.name.startswith("kvm-pv-cpu"):
+            writers.append(f"host writes {dev.name} (steal time / PV EOI still enabled)")
+    for c in m.other_cpus():
+        if c.mode is CpuMode.RUNNING:
+            writers.append(f"CPU {c.id} still executing the old kernel")
+    m.memory_writes_after_crash.extend(writers)
+    m.capture_booted = True
+    boot_done = handover + CAPTURE_BOOT_MS
+    notes = [f"memory changing under the dump: {', '.join(writers)}" if writers
+             else "memory frozen"]
+    if "snp-iommu" in m.devices:
+        m.capture_booted = False
+        run.emit("capture-kernel", "capture", "IOMMU still owned by SNP firmware: capture kernel "
+                 "IOMMU init fails", "drivers/iommu/amd/init.c (SEV-SNP host) [I]")
+        raise run.end("capture-failed", "capture kernel could not initialise the IOMMU")
+    m.dump_target_reachable = _target_reachable(run, boot_done, notes)
+    done = boot_done + DUMP_COPY_MS
+    fired = _watchdog_fires(run, handover, done)
+    if fired:
+        m.vmcore = None
+        run.emit("capture-kernel", "capture", f"{fired} fired during the dump: machine reset, "
+                 "vmcore lost", "watchdog hardware")
+        raise run.end("watchdog-reset", fired)
+    if m.dump_target_reachable:
+        m.vmcore = {
+            "by": "kdump",
+            "cpus_saved": [c.id for c in m.cpus if c.regs_saved],
+            "writes_after_crash": list(m.memory_writes_after_crash),
+        }
+        notes.append(f"vmcore written to {run.scenario.effective_dump_target}")
+    else:
+        notes.append(f"dump target {run.scenario.effective_dump_target} unreachable: no vmcore")
+    run.emit("capture-kernel", "capture", "; ".join(notes), "kdump capture kernel (makedumpfile)")
+    raise run.end("capture-kernel", "handed over to the crash kernel")
+
+
+def _target_reachable(run: Run, boot_done: int, notes: list[str]) -> bool:
+    """Whether the capture kernel can use its dump device. A VMbus disk needs a VMbus the
+    host has let go of: the capture kernel's vmbus_connect() (INITIATE_CONTACT) only
+    works once the host finished the old kernel's CHANNELMSG_UNLOAD (seed 001,
+    Vitaly Kuznetsov: the clean-up is needed so the kdump kernel can connect again)."""
+    m = run.machine
+    scn = run.scenario
+    defer = run.hooks.get("capture_vmbus_reset")
+    if scn.hypervisor == "hyperv" and defer is not None:
+        defer(run)
+    if scn.effective_dump_target != "vmbus-storage":
+        return True
+    if m.vmbus is VmbusState.ABSENT:
+        notes.append("no VMbus")
+        return False
+    done_at = m.host.vmbus_unload_done_at
+    if done_at is None:
+        notes.append("host still thinks the old VMbus connection is live: vmbus_connect fails")
+        return False
+    if done_at > boot_done:
+        notes.append(f"host finished the UNLOAD at {done_at} ms, after the capture kernel "
+                     f"tried to connect at {boot_done} ms: vmbus_connect fails")
+        return False
+    notes.append("VMbus reconnected, storage reachable")
+    return True
+
+
+def _watchdog_fires(run: Run, handover: int, done: int) -> str:
+    """A watchdog that is still armed expires during the dump and resets the machine."""
+    m = run.machine
+    armed = [c.id for c in m.cpus if c.watchdog_armed]
+    if armed and handover + OCTEON_WDT_MS < done:
+        return f"Octeon CIU watchdog of CPUs {armed}"
+    if m.bmc_watchdog_timeout_s is not None:
+        expiry = m.bmc_watchdog_pet_ms + m.bmc_watchdog_timeout_s * 1000
+        if expiry < done:
+            return f"BMC (IPMI) watchdog ({m.bmc_watchdog_timeout_s} s)"
+    return ""

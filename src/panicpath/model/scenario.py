@@ -1,0 +1,83 @@
+"""A scenario: one configuration of the machine, one policy, the faults to inject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from panicpath.model.callback import Callback
+
+HYPERVISORS = ("none", "kvm", "hyperv", "xen")
+
+BOOT_PARAMS: dict[str, str] = {
+    "crash_kexec_post_notifiers": "kernel/panic.c core_param (bool, since v3.16 f06e5153f4ae)",
+    "panic_print": "kernel/panic.c panic_print bitmask (since v5.0)",
+    "panic": "kernel/panic.c panic_timeout in seconds; 0 = loop forever, <0 = reboot now",
+    "printk.always_kmsg_dump": "kernel/printk/printk.c always_kmsg_dump",
+    "panic_notifiers_level": "proposal: Piccoli 2022 refactor, lists run before kdump",
+    "panic_notifier_filter": "proposal: Piccoli Jan 2022, comma list of callbacks kept",
+    "hyperv_record_panic_msg": "drivers/hv/hv_common.c sysctl kernel.hyperv_record_panic_msg",
+    "ipmi_msghandler.panic_op": "drivers/char/ipmi/ipmi_msghandler.c panic_op (none/event/string)",
+}
+"""Boot parameters the model reads; anything else is refused with this list."""
+
+DUMP_TARGETS = ("local-disk", "vmbus-storage", "network")
+HOST_PANIC_ACTIONS = ("shutdown", "pause", "none")
+"""QEMU `-action panic=` (QEMU 7.2 softmmu/runstate.c qemu_system_guest_panicked)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run depends on. Frozen and hashable, so results can be cached and compared.
+
+    `drivers` adds catalog callbacks by name to the platform's own (those the
+    architecture and hypervisor always register, unless `platform_drivers` is
+    false). `faults` holds fault names, optionally ``name=argument``.
+    """
+
+    policy: str = "linux-6.1"
+    arch: str = "x86_64"
+    hypervisor: str = "none"
+    kdump: bool = True
+    params: tuple[tuple[str, str], ...] = ()
+    drivers: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()
+    user_callbacks: tuple[Callback, ...] = ()
+    cpus: int = 2
+    platform_drivers: bool = True
+    dump_target: str = ""
+    host_panic_action: str = "shutdown"
+    path_bound_ms: int = 60_000
+    name: str = ""
+    overrides: tuple[tuple[str, str, int], ...] = field(default=())
+    """(callback, list, priority) placements that replace the catalog's, for proposals."""
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The last value given for boot parameter `name`."""
+        value = default
+        for k, v in self.params:
+            if k == name:
+                value = v
+        return value
+
+    def int_param(self, name: str, default: int) -> int:
+        """A boot parameter read as the kernel's kstrtoint/bool would (y/n accepted)."""
+        raw = self.param(name)
+        if raw is None:
+            return default
+        low = raw.strip().lower()
+        if low in ("y", "yes", "true", "on"):
+            return 1
+        if low in ("n", "no", "false", "off"):
+            return 0
+        return int(low, 0)
+
+    @property
+    def effective_dump_target(self) -> str:
+        """Where the capture kernel writes the vmcore: a Hyper-V guest's disk is on VMbus storage."""
+        if self.dump_target:
+            return self.dump_target
+        return "vmbus-storage" if self.hypervisor == "hyperv" else "local-disk"
+
+    def with_(self, **changes: object) -> Scenario:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,19 @@
+"""Linux mainline (v6.17-v6.19 era vpanic()).
+
+kernel/panic.c vpanic() (kernel-facts.md section 1b): the same order as 6.1.192 —
+panic_try_start(); if !post __crash_kexec; panic_other_cpus_shutdown; notifiers;
+sys_info(panic_print); kmsg_dump_desc(PANIC); if post __crash_kexec; flush;
+panic_timeout. New callers force post notifiers (AMD SEV-SNP host).
+"""
+
+from panicpath.policies.base import MAINLINE, Policy
+from panicpath.policies.linux_6_1 import FEATURES, PROGRAM
+
+POLICY = Policy(
+    name="linux-mainline",
+    version=MAINLINE,
+    title="Linux mainline: vpanic(), same order as 6.1.192",
+    program=PROGRAM,
+    features=FEATURES | {"vpanic"},
+    sources=("kernel/panic.c vpanic() (mainline)",),
+)

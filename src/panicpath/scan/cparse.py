@@ -1,0 +1,180 @@
+"""tree-sitter C parsing and small node helpers shared by the scanner.
+
+Kernel sources are full of annotation macros (``__init``, ``__weak``,
+``__iomem`` ...) that the C grammar does not know; the preprocessor turns them
+into attributes or nothing (include/linux/init.h, include/linux/compiler_types.h,
+6.1). We blank them with spaces of the same length before parsing, which keeps
+every byte offset and line number of the original file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser, Tree
+
+_LANGUAGE = Language(tree_sitter_c.language())
+
+_ANNOTATIONS = (
+    "__init", "__exit", "__initdata", "__initconst", "__exitdata", "__ref", "__refdata",
+    "__weak", "__cold", "__hot", "__always_inline", "noinline", "notrace", "noinstr",
+    "__maybe_unused", "__used", "__percpu", "__rcu", "__iomem", "__user", "__kprobes",
+    "__noreturn", "__ro_after_init", "__read_mostly", "__must_check", "__visible",
+    "asmlinkage", "__meminit", "__cpuinit", "__devinit", "__devexit", "__sched",
+    "__always_unused", "__force", "__nocfi", "__noclone", "__flatten", "__init_or_module",
+)
+_ANNOTATION_RE = re.compile(rb"\b(?:" + b"|".join(a.encode() for a in _ANNOTATIONS) + rb")\b")
+
+
+def _blank(match: re.Match[bytes]) -> bytes:
+    return b" " * (match.end() - match.start())
+
+
+def normalize(source: bytes) -> bytes:
+    """Blank kernel annotation macros, keeping offsets and lines unchanged."""
+    return _ANNOTATION_RE.sub(_blank, source)
+
+
+def parse(source: bytes) -> Tree:
+    """Parse C source bytes (never raises on malformed input: errors become ERROR nodes)."""
+    return Parser(_LANGUAGE).parse(normalize(source))
+
+
+def text(node: Node | None) -> str:
+    """Source text of a node, undecodable bytes replaced."""
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", "replace")
+
+
+def squash(value: str) -> str:
+    """Collapse runs of whitespace to one space (for expressions shown to users)."""
+    return " ".join(value.split())
+
+
+def line(node: Node) -> int:
+    """1-based line of the node's first byte."""
+    return int(node.start_point[0]) + 1
+
+
+def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:
+    """All descendants of ``root`` (pre-order, iterative), optionally filtered by type."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if types is None or node.type in types:
+            yield node
+        stack.extend(reversed(node.children))
+
+
+def call_name(call: Node) -> str:
+    """Callee of a call_expression as text (``foo``, ``ops->bar``), or ''."""
+    fn = call.child_by_field_name("function")
+    if fn is None:
+        return ""
+    if fn.type == "parenthesized_expression" and fn.named_child_count == 1:
+        inner = fn.named_children[0]
+        if inner is not None:
+            fn = inner
+    return squash(text(fn))
+
+
+def call_args(call: Node) -> list[Node]:
+    """Argument expression nodes of a call_expression (comments dropped)."""
+    args = call.child_by_field_name("arguments")
+    if args is None:
+        return []
+    return [a for a in args.named_children if a.type != "comment"]
+
+
+def strip_expr(node: Node) -> Node:
+    """Drop parentheses, casts and address-of/dereference around an expression."""
+    while True:
+        if node.type == "parenthesized_expression" and node.named_child_count >= 1:
+            inner = node.named_children[0]
+        elif node.type == "cast_expression":
+            inner = node.child_by_field_name("value")
+        elif node.type == "pointer_expression":
+            inner = node.child_by_field_name("argument")
+        else:
+            return node
+        if inner is None:
+            return node
+        node = inner
+
+
+def expr_key(node: Node) -> str:
+    """The name that identifies an object expression: ``&par->nb`` -> ``nb``, ``&x`` -> ``x``."""
+    node = strip_expr(node)
+    if node.type == "identifier":
+        return text(node)
+    if node.type == "field_expression":
+        return text(node.child_by_field_name("field"))
+    if node.type == "subscript_expression":
+        arg = node.child_by_field_name("argument")
+        return expr_key(arg) if arg is not None else ""
+    return ""
+
+
+def enclosing_function(node: Node) -> Node | None:
+    """The outermost function_definition containing ``node``, if any.
+
+    Outermost, because the grammar reads a kernel loop macro with a block
+    (``for_each_online_cpu(cpu) { ... }``) as a nested function definition.
+    """
+    found: Node | None = None
+    cur = node.parent
+    while cur is not None:
+        if cur.type == "function_definition":
+            found = cur
+        cur = cur.parent
+    return found
+
+
+def function_name(fn: Node) -> str:
+    """Name of a function_definition (follows pointer/function declarators)."""
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type != "identifier":
+        if decl.type in ("function_declarator", "pointer_declarator", "parenthesized_declarator",
+                         "attributed_declarator"):
+            nxt = decl.child_by_field_name("declarator")
+            if nxt is None and decl.named_child_count:
+                nxt = decl.named_children[0]
+            decl = nxt
+        else:
+            return ""
+    return text(decl)
+
+
+def function_params(fn: Node) -> list[str]:
+    """Parameter names of a function_definition, in order ('' where unnamed)."""
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        decl = decl.child_by_field_name("declarator")
+    if decl is None:
+        return []
+    plist = decl.child_by_field_name("parameters")
+    if plist is None:
+        return []
+    names: list[str] = []
+    for param in plist.named_children:
+        if param.type != "parameter_declaration":
+            continue
+        names.append(_declarator_name(param.child_by_field_name("declarator")))
+    return names
+
+
+def _declarator_name(decl: Node | None) -> str:
+    while decl is not None and decl.type not in ("identifier", "field_identifier"):
+        nxt = decl.child_by_field_name("declarator")
+        if nxt is None:
+            return ""
+        decl = nxt
+    return text(decl)
+
+
+def declarator_name(decl: Node | None) -> str:
+    """Identifier declared by a (possibly nested) declarator."""
+    return _declarator_name(decl)

@@ -1,0 +1,214 @@
+"""What one translation unit knows: macros, enum constants, functions, struct field facts.
+
+A unit is a .c (or .h) file plus the local headers it includes. The scanner
+resolves notifier blocks through it: a block's ``.notifier_call`` / ``.priority``
+(struct notifier_block, include/linux/notifier.h 6.1) and a dumper's ``.dump`` /
+``.max_reason`` (struct kmsg_dumper, include/linux/kmsg_dump.h 6.1) come either
+from a static initialiser or from assignments made at run time
+(``par->hvfb_panic_nb.priority = INT_MIN + 10`` in
+drivers/video/fbdev/hyperv_fb.c hvfb_probe, 6.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node, Tree
+
+from panicpath.scan import constexpr, cparse
+
+#: Struct fields whose values the scanner records.
+TRACKED_FIELDS = frozenset({"notifier_call", "priority", "dump", "max_reason", "crash_shutdown"})
+
+#: Positional layout of struct notifier_block (include/linux/notifier.h, 6.1).
+_NOTIFIER_BLOCK_FIELDS = ("notifier_call", "next", "priority")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One parsed file of a unit."""
+
+    rel: str
+    tree: Tree
+
+
+@dataclass(frozen=True)
+class FieldFact:
+    """``KEY.FIELD = VALUE`` seen in a static initialiser or an assignment."""
+
+    rel: str
+    line: int
+    value: Node
+    origin: str  # "init" or "assign"
+    type_text: str = ""
+    decl_name: str = ""
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    """A function defined in the unit."""
+
+    rel: str
+    node: Node
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MacroFunction:
+    """A function-like macro: parameters and the body parsed as a function body."""
+
+    rel: str
+    params: tuple[str, ...]
+    body: Node
+
+
+@dataclass
+class Unit:
+    """Context shared by every finder working on one translation unit."""
+
+    main: SourceFile
+    files: list[SourceFile]
+    env: constexpr.Env = field(default_factory=constexpr.Env)
+    functions: dict[str, FunctionDef] = field(default_factory=dict)
+    macro_functions: dict[str, MacroFunction] = field(default_factory=dict)
+    fields: dict[str, dict[str, list[FieldFact]]] = field(default_factory=dict)
+
+    def facts(self, key: str, name: str) -> list[FieldFact]:
+        """All facts recorded for ``key.name``."""
+        return self.fields.get(key, {}).get(name, [])
+
+    def fact_near(self, key: str, name: str, rel: str, line: int) -> FieldFact | None:
+        """The fact for ``key.name`` that applies at ``rel:line``.
+
+        Prefers the last assignment above the line in the same file (run-time
+        fill-in just before registering), then a static initialiser, then any.
+        """
+        facts = self.facts(key, name)
+        before = [f for f in facts if f.rel == rel and f.origin == "assign" and f.line <= line]
+        if before:
+            return max(before, key=lambda f: f.line)
+        inits = [f for f in facts if f.origin == "init"]
+        if inits:
+            same = [f for f in inits if f.rel == rel]
+            return (same or inits)[0]
+        return facts[0] if facts else None
+
+
+def build_unit(main: SourceFile, headers: list[SourceFile]) -> Unit:
+    """Index a file and its included local headers."""
+    unit = Unit(main=main, files=[main, *headers])
+    for src in unit.files:
+        _index_file(unit, src)
+    return unit
+
+
+def _index_file(unit: Unit, src: SourceFile) -> None:
+    root = src.tree.root_node
+    types = frozenset({"preproc_def", "preproc_function_def", "enumerator_list",
+                       "function_definition", "declaration", "assignment_expression"})
+    for node in cparse.walk(root, types):
+        if node.type == "preproc_def":
+            _index_macro(unit, node)
+        elif node.type == "preproc_function_def":
+            _index_macro_function(unit, src, node)
+        elif node.type == "enumerator_list":
+            _index_enum(unit, node)
+        elif node.type == "function_definition":
+            name = cparse.function_name(node)
+            top_level = cparse.enclosing_function(node) is None
+            if name and top_level and name not in unit.functions:
+                params = tuple(cparse.function_params(node))
+                unit.functions[name] = FunctionDef(src.rel, node, params)
+        elif node.type == "declaration":
+            _index_declaration(unit, src, node)
+        else:
+            _index_assignment(unit, src, node)
+
+
+def _index_macro(unit: Unit, node: Node) -> None:
+    name = cparse.text(node.child_by_field_name("name"))
+    value = node.child_by_field_name("value")
+    if name and name not in unit.env.macros:
+        unit.env.macros[name] = cparse.text(value).strip() if value is not None else ""
+
+
+def _index_macro_function(unit: Unit, src: SourceFile, node: Node) -> None:
+    name = cparse.text(node.child_by_field_name("name"))
+    params_node = node.child_by_field_name("parameters")
+    value = node.child_by_field_name("value")
+    if not name or value is None or params_node is None or name in unit.macro_functions:
+        return
+    params = tuple(cparse.text(p) for p in params_node.named_children if p.type == "identifier")
+    body_src = ("void __panicpath_macro(void) {\n" + cparse.text(value).replace("\\\n", " ")
+                + "\n;}\n").encode("utf-8", "replace")
+    body = cparse.parse(body_src).root_node
+    unit.macro_functions[name] = MacroFunction(src.rel, params, body)
+
+
+def _index_enum(unit: Unit, node: Node) -> None:
+    next_value: int | None = 0
+    for enumerator in node.named_children:
+        if enumerator.type != "enumerator":
+            continue
+        name = cparse.text(enumerator.child_by_field_name("name"))
+        value_node = enumerator.child_by_field_name("value")
+        value = (constexpr.evaluate(value_node, unit.env) if value_node is not None
+                 else next_value)
+        if name and value is not None and name not in unit.env.enums:
+            unit.env.enums[name] = value
+        next_value = value + 1 if value is not None else None
+
+
+def _index_declaration(unit: Unit, src: SourceFile, node: Node) -> None:
+    type_text = cparse.squash(cparse.text(node.child_by_field_name("type")))
+    for child in node.named_children:
+        if child.type != "init_declarator":
+            continue
+        name = cparse.declarator_name(child.child_by_field_name("declarator"))
+        value = child.child_by_field_name("value")
+        if name and value is not None and value.type == "initializer_list":
+            _index_initializer(unit, src, name, value, type_text, name)
+
+
+def _index_initializer(unit: Unit, src: SourceFile, key: str, init: Node, type_text: str,
+                       decl_name: str) -> None:
+    positional = 0
+    for item in init.named_children:
+        if item.type == "initializer_pair":
+            designator = item.child_by_field_name("designator")
+            value = item.child_by_field_name("value")
+            if designator is None or value is None:
+                continue
+            fname = cparse.text(designator).lstrip(".").strip()
+            if value.type == "initializer_list":
+                _index_initializer(unit, src, fname, value, "", decl_name)
+            elif fname in TRACKED_FIELDS:
+                _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(item), value, "init",
+                                                       type_text, decl_name))
+        elif item.type != "comment":
+            if "notifier_block" in type_text and positional < len(_NOTIFIER_BLOCK_FIELDS):
+                fname = _NOTIFIER_BLOCK_FIELDS[positional]
+                if fname in TRACKED_FIELDS:
+                    _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(item), item,
+                                                           "init", type_text, decl_name))
+            positional += 1
+
+
+def _index_assignment(unit: Unit, src: SourceFile, node: Node) -> None:
+    if cparse.text(node.child_by_field_name("operator")) != "=":
+        return
+    left = node.child_by_field_name("left")
+    right = node.child_by_field_name("right")
+    if left is None or right is None or left.type != "field_expression":
+        return
+    fname = cparse.text(left.child_by_field_name("field"))
+    if fname not in TRACKED_FIELDS:
+        return
+    base = left.child_by_field_name("argument")
+    key = cparse.expr_key(base) if base is not None else ""
+    if key:
+        _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(node), right, "assign"))
+
+
+def _add_fact(unit: Unit, key: str, fname: str, fact: FieldFact) -> None:
+    unit.fields.setdefault(key, {}).setdefault(fname, []).append(fact)

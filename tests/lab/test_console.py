@@ -1,0 +1,233 @@
+"""The console parser on the real console captures of tests/data (reference lab logs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panicpath.lab.console import ConsoleParser, parse_log_lines, read_log
+from panicpath.lab.events import (
+    CrashKernelLoaded,
+    Event,
+    KernelBooted,
+    KernelOffsetPrinted,
+    KmsgDumped,
+    LabMark,
+    PanicEnded,
+    PanicPrintOutput,
+    PanicStarted,
+    ProbeNotifierRan,
+    ProbeResult,
+    PstoreLine,
+    PstoreRecord,
+    QmpEvent,
+    VmcoreSeen,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def brief(e: Event) -> tuple[object, ...]:
+    """A short, comparable form of the panic-path events (None for the others)."""
+    if isinstance(e, KernelBooted):
+        return ("boot", e.boot)
+    if isinstance(e, PanicStarted):
+        return ("panic", e.source)
+    if isinstance(e, ProbeNotifierRan):
+        return ("notifier", e.name, e.priority, e.cpu, e.kexec_crash_loaded, e.source)
+    if isinstance(e, KernelOffsetPrinted):
+        return ("offset", e.source)
+    if isinstance(e, PanicPrintOutput):
+        return ("print", e.kind)
+    if isinstance(e, KmsgDumped):
+        return ("kmsg", e.reason)
+    if isinstance(e, QmpEvent):
+        return ("qmp", e.name)
+    if isinstance(e, VmcoreSeen):
+        return ("vmcore", e.size)
+    if isinstance(e, PanicEnded):
+        return ("end",)
+    return ()
+
+
+def panic_path(name: str) -> list[tuple[object, ...]]:
+    return [b for b in map(brief, read_log(DATA / name)) if b]
+
+
+def test_m3_cloud_post_notifiers_full_sequence() -> None:
+    assert panic_path("mod_cloud-amd64_M3_kdump_pn.log") == [
+        ("boot", 0),
+        ("panic", "console"),
+        ("notifier", "high", 200, 0, True, "console"),
+        ("offset", "console"),
+        ("notifier", "mid", 0, 0, True, "console"),
+        ("notifier", "low", -200, 0, True, "console"),
+        ("qmp", "GUEST_CRASHLOADED"),
+        ("print", "timers"),
+        ("kmsg", "Panic"),
+        ("boot", 1),
+        ("vmcore", 846925824),
+        ("qmp", "SHUTDOWN"),
+    ]
+
+
+def test_m3_generic_kernel_same_order_of_console_events() -> None:
+    seq = [b for b in panic_path("mod_amd64_M3_kdump_pn.log") if b[0] != "qmp"]
+    assert seq == [
+        ("boot", 0),
+        ("panic", "console"),
+        ("notifier", "high", 200, 0, True, "console"),
+        ("offset", "console"),
+        ("notifier", "mid", 0, 0, True, "console"),
+        ("notifier", "low", -200, 0, True, "console"),
+        ("print", "timers"),
+        ("kmsg", "Panic"),
+        ("boot", 1),
+        ("vmcore", 859508736),
+    ]
+
+
+def test_m2_no_notifier_crash_kernel_right_after_trace() -> None:
+    assert panic_path("mod_cloud-amd64_M2_kdump.log") == [
+        ("boot", 0),
+        ("panic", "console"),
+        ("boot", 1),
+        ("vmcore", 846925824),
+        ("qmp", "SHUTDOWN"),
+    ]
+
+
+def test_m2_banner_follows_the_trace_directly() -> None:
+    lines = (DATA / "mod_cloud-amd64_M2_kdump.log").read_text().splitlines()
+    parser = ConsoleParser()
+    from panicpath.lab.console import parse_log_line
+
+    prev = ""
+    for line in lines:
+        if any(isinstance(e, KernelBooted) and e.boot == 1 for e in parse_log_line(parser, line)):
+            break
+        prev = line
+    assert "</TASK>" in prev
+
+
+def test_m1_no_crash_kernel_panic_none_reaches_end() -> None:
+    assert panic_path("mod_cloud-amd64_M1_nokdump_pvnone.log") == [
+        ("boot", 0),
+        ("panic", "console"),
+        ("notifier", "high", 200, 0, False, "console"),
+        ("qmp", "GUEST_PANICKED"),
+        ("offset", "console"),
+        ("notifier", "mid", 0, 0, False, "console"),
+        ("notifier", "low", -200, 0, False, "console"),
+        ("print", "timers"),
+        ("kmsg", "Panic"),
+        ("end",),
+    ]
+
+
+def test_m4_default_action_powers_off_before_notifiers_print() -> None:
+    events = read_log(DATA / "mod_cloud-amd64_M4_nokdump_pvdefault.log")
+    assert [b for b in map(brief, events) if b] == [
+        ("boot", 0),
+        ("panic", "console"),
+        ("qmp", "GUEST_PANICKED"),
+        ("qmp", "SHUTDOWN"),
+    ]
+    panicked = next(e for e in events if isinstance(e, QmpEvent) and e.name == "GUEST_PANICKED")
+    assert panicked.get("action") == "poweroff"
+    shutdown = next(e for e in events if isinstance(e, QmpEvent) and e.name == "SHUTDOWN")
+    assert shutdown.get("reason") == "guest-panic"
+
+
+def test_nmi_panic_shows_nothing_of_the_panic_on_console() -> None:
+    assert panic_path("nmi_panic.log") == [
+        ("boot", 0),
+        ("qmp", "GUEST_CRASHLOADED"),
+        ("boot", 1),
+        ("vmcore", 846925824),
+        ("qmp", "SHUTDOWN"),
+    ]
+
+
+def test_nmi_ramoops_panic_text_read_back_from_pstore() -> None:
+    events = read_log(DATA / "nmi_panic_ramoops.log")
+    assert [b for b in map(brief, events) if b] == [
+        ("boot", 0),
+        ("qmp", "GUEST_CRASHLOADED"),
+        ("boot", 1),
+        ("vmcore", 845877248),
+        ("panic", "pstore"),
+        ("notifier", "high", 200, 0, True, "pstore"),
+        ("offset", "pstore"),
+        ("notifier", "mid", 0, 0, True, "pstore"),
+        ("notifier", "low", -200, 0, True, "pstore"),
+        ("qmp", "SHUTDOWN"),
+    ]
+    rec = [e for e in events if isinstance(e, PstoreRecord)]
+    assert rec == [PstoreRecord("dmesg-ramoops-0", 29380, 1, 7.268)]
+    assert [e.text for e in events if isinstance(e, PstoreLine)][0] == "Panic#1 Part1"
+    panic = next(e for e in events if isinstance(e, PanicStarted))
+    assert panic.message == "NMI: Not continuing"
+
+
+def test_lab_marks_and_kexec_load_in_order() -> None:
+    events = read_log(DATA / "mod_cloud-amd64_M3_kdump_pn.log")
+    marks = [(e.name, e.boot) for e in events if isinstance(e, LabMark)]
+    assert marks == [
+        ("FIRST-KERNEL-INIT", 0),
+        ("TRIGGER-PANIC", 0),
+        ("TRIGGER-PANIC", 0),
+        ("CRASH-KERNEL-UP", 1),
+        ("CRASH-KERNEL-DONE", 1),
+    ]
+    assert [e.loaded for e in events if isinstance(e, CrashKernelLoaded)] == [True]
+
+
+def test_host_timestamps_are_kept() -> None:
+    events = read_log(DATA / "mod_cloud-amd64_M3_kdump_pn.log")
+    banners = [e for e in events if isinstance(e, KernelBooted)]
+    assert [(b.release, b.t) for b in banners] == [
+        ("6.1.0-56-cloud-amd64", 0.741),
+        ("6.1.0-56-cloud-amd64", 4.487),
+    ]
+    panic = next(e for e in events if isinstance(e, PanicStarted))
+    assert (panic.message, panic.t) == ("sysrq triggered crash", 3.830)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.log")))
+def test_streaming_line_by_line_equals_whole_file(name: str) -> None:
+    lines = (DATA / name).read_text().splitlines(keepends=True)
+    assert list(parse_log_lines(iter(lines))) == read_log(DATA / name)
+
+
+def test_generated_probe_markers_named_dumper_and_results() -> None:
+    p = ConsoleParser()
+    got: list[Event] = []
+    for line in [
+        "[    0.000000] Linux version 6.1.0-56-cloud-amd64 (x) #1",
+        "[    3.3] Kernel panic - not syncing: sysrq triggered crash",
+        "[    3.3] LABPANIC notifier slow prio=5 cpu=1 kexec_crash_loaded=0",
+        "[    3.4] LABPANIC notifier slow result=spun-100ms",
+        "[    3.4] LABPANIC kmsg_dump mydump reason=1 (Panic)",
+        "[    3.4] Mem-Info:",
+        "[    3.4] Mem-Info:",
+        "[    3.5] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
+    ]:
+        got.extend(p.feed(line, 1.0))
+    assert got == [
+        KernelBooted("6.1.0-56-cloud-amd64", 0, 1.0),
+        PanicStarted("sysrq triggered crash", 0, "console", 1.0),
+        ProbeNotifierRan("slow", 5, 1, False, 0, "console", 1.0),
+        ProbeResult("slow", "spun-100ms", 0, "console", 1.0),
+        KmsgDumped("mydump", 1, "Panic", 0, "console", 1.0),
+        PanicPrintOutput("mem", 0, "console", 1.0),
+        PanicEnded("sysrq triggered crash", 0, 1.0),
+    ]
+
+
+def test_panic_print_headers_before_the_panic_are_not_panic_print() -> None:
+    p = ConsoleParser()
+    assert p.feed("[    1.0] Mem-Info:") == []
+    p.feed("[    2.0] Kernel panic - not syncing: x")
+    assert p.feed("[    2.1] Mem-Info:") == [PanicPrintOutput("mem", 0, "console", None)]
