@@ -7,7 +7,7 @@ properties on what is left. It holds no expected outcome.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS, Driver
@@ -141,6 +141,8 @@ def build(scn: Scenario) -> Run:
                 continue
             cb = moved
         placed.append(cb)
+    for name, lst, prio in scn.overrides:
+        placed = [replace(c, list=lst, priority=prio) if c.name == name else c for c in placed]
     run.notifiers = build_chain(c for c in placed if c.list == "panic_notifier_list")
     run.dumpers = build_dumpers(c for c in placed if c.list == "kmsg_dumper")
     run.crash_shutdown = tuple(sorted((c for c in placed if c.list == "crash_shutdown"),
@@ -176,6 +178,10 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
         run.emit("kexec_load", "step", f"{scn.arch} has no kdump before "
                  f"{run.arch.kdump_since[0]}.{run.arch.kdump_since[1]}: no crash kernel",
                  "arch Kconfig")
+    if scn.hypervisor == "hyperv":
+        # drivers/hv/vmbus_drv.c vmbus_bus_init -> vmbus_connect: a Hyper-V guest's
+        # devices (disk, network, framebuffer) all sit on VMbus.
+        m.vmbus = VmbusState.CONNECTED
     dma: set[str] = set()
     for d in drivers:
         for b in d.boot:

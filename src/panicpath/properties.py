@@ -85,7 +85,7 @@ def _fb(run: Run) -> bool | None:
 
 
 def _watchdog(run: Run) -> bool | None:
-    if not run.watchdogs_at_boot:
+    if not run.watchdogs_at_boot or not run.machine.crash_image_loaded:
         return None
     m = run.machine
     return m.end != "watchdog-reset" and not any(c.watchdog_armed for c in m.cpus)
@@ -112,8 +112,8 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
     Property("logs-persisted", "A copy of the panic log survives: in the vmcore or stored by a "
              "kmsg dumper.", _logs),
     Property("fb-shows-panic", "The host got the framebuffer update showing the panic.", _fb),
-    Property("watchdog-quiesced", "No watchdog is left armed to reset the machine during the "
-             "dump.", _watchdog),
+    Property("watchdog-quiesced", "With a crash kernel loaded, no watchdog is left armed to "
+             "reset the machine during the dump.", _watchdog),
     Property("path-bounded", "The panic path ends (capture kernel, reboot, halt loop) within "
              "the bound.", _bounded),
     Property("console-shows-panic", "The panic message reached the console.", _console),

@@ -25,7 +25,7 @@ import contextlib
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -291,7 +291,7 @@ async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
             run.write(t, text)
             events = run.parser.feed(text, round(t, 3))
         else:
-            assert isinstance(payload, dict)
+            assert isinstance(payload, Mapping)
             qev = qmp_event_from_message(payload, round(t, 3))
             run.write(t, log_line(qev))
             events = [qev]

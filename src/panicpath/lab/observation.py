@@ -1,0 +1,195 @@
+"""What a lab run showed, as one JSON-able record, and the differ against a prediction.
+
+An ``Observation`` holds only facts that both a real kernel run and a model
+trace can state, under the same names: callbacks by the names the scenario
+gives them, ``"dump-kernel-offset"`` for the x86 notifier that prints
+``Kernel Offset:`` (arch/x86/kernel/setup.c dump_kernel_offset(), priority 0,
+Linux 6.1), ``"pvpanic"`` and ``"ramoops"`` for those drivers, kmsg dumpers by
+name.
+
+Two callbacks print nothing on the console: pvpanic (its effect is a QMP event,
+and the host cannot order a QMP event against console lines: the captures in
+tests/data show GUEST_CRASHLOADED after the probe at 200, after the one at 0
+and after the one at -200 in three runs of the same scenario, although
+drivers/misc/pvpanic/pvpanic.c registers it at INT_MAX) and ramoops (it writes
+to its memory region; seen through ``panic_text_in_pstore``). ``compare``
+therefore leaves the names in ``SILENT_CALLBACKS`` out of the ordered callback
+list on both sides; the predicted side may list them or not.
+
+``callbacks`` come from the first kernel's console; when the console shows none
+(a panic from NMI context defers printk, kernel/printk/printk_safe.c, and kexec
+happens before the flush) they come from the pstore record the crash kernel
+reads back, which is the kernel's own log order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal, cast
+
+from panicpath.lab.events import (
+    Event,
+    KernelBooted,
+    KernelOffsetPrinted,
+    KmsgDumped,
+    PanicEnded,
+    PanicPrintOutput,
+    PanicStarted,
+    ProbeNotifierRan,
+    VmcoreSeen,
+)
+from panicpath.lab.qmp import PvpanicEvent, pvpanic_event
+
+CallbackKind = Literal["notifier", "kmsg_dumper"]
+
+KERNEL_OFFSET = "dump-kernel-offset"
+PVPANIC = "pvpanic"
+RAMOOPS = "ramoops"
+SILENT_CALLBACKS = frozenset({PVPANIC, RAMOOPS})
+
+
+@dataclass(frozen=True)
+class CallbackRun:
+    """One callback that ran in the panic path. ``None`` = not known on this side
+    (compare() then does not compare that attribute)."""
+
+    name: str
+    kind: CallbackKind = "notifier"
+    priority: int | None = None
+    cpu: int | None = None
+    kexec_crash_loaded: bool | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The observable outcome of one panic, real or predicted."""
+
+    callbacks: tuple[CallbackRun, ...] = ()
+    kernel_offset_printed: bool = False
+    panic_print_seen: bool = False
+    kmsg_dump_reasons: tuple[str, ...] = ()
+    crash_kernel_booted: bool = False
+    vmcore_seen: bool = False
+    vmcore_size: int | None = None
+    pvpanic_event: PvpanicEvent | None = None
+    panic_text_on_console: bool = False
+    panic_text_in_pstore: bool = False
+    end_of_panic_reached: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-able dict (callbacks as a list of dicts)."""
+        d = asdict(self)
+        d["callbacks"] = [asdict(c) for c in self.callbacks]
+        d["kmsg_dump_reasons"] = list(self.kmsg_dump_reasons)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object]) -> Observation:
+        """Inverse of to_json."""
+        raw = dict(d)
+        cbs = cast(list[dict[str, object]], raw.pop("callbacks", []))
+        reasons = cast(list[str], raw.pop("kmsg_dump_reasons", []))
+        callbacks = tuple(CallbackRun(**cast(dict[str, object], c)) for c in cbs)  # type: ignore[arg-type]
+        return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons), **raw)  # type: ignore[arg-type]
+
+
+def _callback(ev: Event) -> CallbackRun | None:
+    if isinstance(ev, ProbeNotifierRan):
+        return CallbackRun(ev.name, "notifier", ev.priority, ev.cpu, ev.kexec_crash_loaded)
+    if isinstance(ev, KernelOffsetPrinted):
+        return CallbackRun(KERNEL_OFFSET, "notifier", 0)
+    if isinstance(ev, KmsgDumped):
+        return CallbackRun(ev.name, "kmsg_dumper")
+    return None
+
+
+def _source(e: Event) -> str:
+    return getattr(e, "source", "console")
+
+
+def observe(events: Iterable[Event]) -> Observation:
+    """The Observation of a run from its events (console, pstore and QMP)."""
+    evs = list(events)
+    console = [e for e in evs if getattr(e, "boot", 0) == 0 and _source(e) == "console"]
+    pstore = [e for e in evs if _source(e) == "pstore"]
+    chosen = console if any(_callback(e) for e in console) else pstore
+    sizes = [e.size for e in evs if isinstance(e, VmcoreSeen)]
+    return Observation(
+        callbacks=tuple(c for e in chosen if (c := _callback(e)) is not None),
+        kernel_offset_printed=any(isinstance(e, KernelOffsetPrinted) for e in evs),
+        panic_print_seen=any(isinstance(e, PanicPrintOutput) for e in evs),
+        kmsg_dump_reasons=tuple(e.reason for e in chosen if isinstance(e, KmsgDumped)),
+        crash_kernel_booted=any(isinstance(e, KernelBooted) and e.boot >= 1 for e in evs),
+        vmcore_seen=bool(sizes),
+        vmcore_size=sizes[0] if sizes else None,
+        pvpanic_event=pvpanic_event(evs),
+        panic_text_on_console=any(isinstance(e, PanicStarted) for e in console),
+        panic_text_in_pstore=any(isinstance(e, PanicStarted) for e in pstore),
+        end_of_panic_reached=any(isinstance(e, PanicEnded) for e in evs),
+    )
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the kernel and the model disagree."""
+
+    field: str
+    observed: object
+    predicted: object
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        text = f"{self.field}: kernel {self.observed!r}, model {self.predicted!r}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+_SCALARS = (
+    "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
+    "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
+    "end_of_panic_reached",
+)
+
+
+def _ordered(callbacks: Iterable[CallbackRun]) -> list[CallbackRun]:
+    return [c for c in callbacks if c.name not in SILENT_CALLBACKS]
+
+
+def _sequence_note(obs: list[str], pred: list[str]) -> str:
+    missing = [n for n in pred if n not in obs]
+    extra = [n for n in obs if n not in pred]
+    parts = []
+    if missing:
+        parts.append("not run by the kernel: " + ", ".join(missing))
+    if extra:
+        parts.append("not predicted: " + ", ".join(extra))
+    return "; ".join(parts) or "same callbacks, different order"
+
+
+def compare(observed: Observation, predicted: Observation) -> list[Difference]:
+    """Every disagreement between a real run and a prediction (empty = agree)."""
+    diffs: list[Difference] = []
+    obs_cb, pred_cb = _ordered(observed.callbacks), _ordered(predicted.callbacks)
+    obs_names = [f"{c.kind}:{c.name}" for c in obs_cb]
+    pred_names = [f"{c.kind}:{c.name}" for c in pred_cb]
+    if obs_names != pred_names:
+        diffs.append(Difference("callbacks", [c.name for c in obs_cb],
+                                [c.name for c in pred_cb], _sequence_note(obs_names, pred_names)))
+    else:
+        for o, p in zip(obs_cb, pred_cb, strict=True):
+            for attr in ("priority", "cpu", "kexec_crash_loaded"):
+                ov, pv = getattr(o, attr), getattr(p, attr)
+                if ov is not None and pv is not None and ov != pv:
+                    diffs.append(Difference(f"callbacks[{o.name}].{attr}", ov, pv))
+    for name in _SCALARS:
+        ov, pv = getattr(observed, name), getattr(predicted, name)
+        if ov != pv:
+            diffs.append(Difference(name, list(ov) if isinstance(ov, tuple) else ov,
+                                    list(pv) if isinstance(pv, tuple) else pv))
+    if (predicted.vmcore_size is not None and observed.vmcore_size is not None
+            and predicted.vmcore_size != observed.vmcore_size):
+        diffs.append(Difference("vmcore_size", observed.vmcore_size, predicted.vmcore_size))
+    return diffs

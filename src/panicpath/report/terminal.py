@@ -1,0 +1,99 @@
+"""Terminal rendering with rich: a run's trace, vocabularies, the compare matrix."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from panicpath.check.compare import Comparison
+from panicpath.engine import RunResult
+from panicpath.model.run import HANG_MS
+
+
+def describe(r: RunResult) -> str:
+    """One-line description of a configuration."""
+    s = r.scenario
+    params = " ".join(f"{k}={v}" for k, v in s.params if v not in ("0", ""))
+    bits = [s.policy, s.arch, f"hv={s.hypervisor}", "kdump" if s.kdump else "no-kdump"]
+    if params:
+        bits.append(params)
+    extra = [d for d in s.drivers]
+    if extra:
+        bits.append("drivers=" + ",".join(extra))
+    if s.faults:
+        bits.append("faults=" + ",".join(s.faults))
+    return " ".join(bits)
+
+
+def _t(ms: int) -> str:
+    return "never" if ms >= HANG_MS else f"{ms / 1000:.3f}s"
+
+
+def render_run(r: RunResult, console: Console) -> None:
+    """The trace step by step (time, CPU, step, effect, source), then the properties."""
+    console.print(Text(describe(r), style="bold"))
+    t = Table(show_header=True, header_style="bold", expand=False)
+    for col in ("time", "cpu", "step", "kind", "effect", "source"):
+        t.add_column(col, overflow="fold")
+    for e in r.trace:
+        style = "red" if e.kind == "hang" or "FAILED" in e.effect else None
+        t.add_row(_t(e.t_ms), str(e.cpu), e.event, e.kind, e.effect, e.source, style=style)
+    console.print(t)
+    console.print(f"ended: [bold]{r.end}[/bold] ({r.end_reason})")
+    p = Table(show_header=True, header_style="bold")
+    p.add_column("property")
+    p.add_column("holds")
+    for name, ok in r.properties.items():
+        if not r.applicable[name]:
+            p.add_row(name, "[dim]n/a[/dim]")
+        else:
+            p.add_row(name, "[green]yes[/green]" if ok else "[red]NO[/red]")
+    for name, v in r.measures.items():
+        p.add_row(name, str(v))
+    console.print(p)
+
+
+def render_comparison(cmp: Comparison, console: Console) -> None:
+    """Policy x property matrix of held/total over applicable configurations, then the
+    smallest failing configuration of each failing cell."""
+    t = Table(title="panicpath compare: configurations holding / applicable", header_style="bold")
+    t.add_column("policy")
+    short = {p: p.replace("vmcore-", "vmcore\n").replace("-", "-\n", 1) for p in cmp.properties}
+    for p in cmp.properties:
+        t.add_column(short[p], justify="right")
+    t.add_column("max callbacks\nbefore kdump", justify="right")
+    t.add_column("max risky ops\nbefore kdump", justify="right")
+    for pol in cmp.policies:
+        row = [pol]
+        for prop in cmp.properties:
+            cell = cmp.cells.get((pol, prop))
+            if cell is None:
+                row.append("[dim]n/a[/dim]")
+                continue
+            total = cell.held + cell.failed
+            style = "green" if cell.failed == 0 else "red"
+            row.append(f"[{style}]{cell.held}/{total}[/{style}]")
+        meas = cmp.measures.get(pol, {})
+        row.append(str(meas.get("max-callbacks-before-kdump", 0)))
+        row.append(str(meas.get("max-risky-operations-before-kdump", 0)))
+        t.add_row(*row)
+    console.print(t)
+    console.print(Text("Smallest failing configuration per policy and property:", style="bold"))
+    for pol in cmp.policies:
+        for prop in cmp.properties:
+            cell = cmp.cells.get((pol, prop))
+            if cell is None or cell.smallest is None:
+                continue
+            r = cell.smallest
+            why = _why(r, prop)
+            console.print(f"  [red]{pol}[/red] {prop}: {describe(r)}  [dim]-> {why}[/dim]",
+                          highlight=False)
+
+
+def _why(r: RunResult, prop: str) -> str:
+    """The trace line that best explains a failure: the last hang/failed/capture line."""
+    for e in reversed(r.trace):
+        if e.kind in ("hang", "capture") or "FAILED" in e.effect:
+            return f"{e.event}: {e.effect}"
+    return f"ended {r.end}: {r.end_reason}"

@@ -1,0 +1,230 @@
+"""Read a kernel tree (directory or tarball) and hand out the files worth parsing.
+
+A directory is walked without following symlinked directories (as git does);
+symlink loops and unreadable files are reported and skipped. A tarball
+(``.tar``, ``.tar.gz``, ``.tar.xz`` ...) is streamed once without extracting it:
+``xz -dc`` decompresses in its own process when available, so on two cores
+decompression and filtering overlap. Headers that a parsed file may include are
+kept in memory (tarball) or read on demand (directory).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from panicpath.scan import prefilter
+from panicpath.scan.results import ScanError
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_HEADER_BYTES = 2 * 1024 * 1024
+
+
+class ScanInputError(Exception):
+    """The path given to the scanner is not a kernel tree or tarball."""
+
+
+@dataclass
+class Collected:
+    """Outcome of the first pass over a tree."""
+
+    files_seen: int = 0
+    candidates: dict[str, bytes | None] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
+    errors: list[ScanError] = field(default_factory=list)
+
+
+def check_path(path: Path) -> str:
+    """'dir' or 'tar' for a usable input; raises ScanInputError with one clear line."""
+    if not path.exists():
+        raise ScanInputError(f"{path}: no such file or directory "
+                             "(expected a kernel source tree or a .tar[.xz|.gz|.bz2] tarball)")
+    if path.is_dir():
+        return "dir"
+    try:
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except OSError as exc:
+        raise ScanInputError(f"{path}: cannot read ({exc.strerror})") from exc
+    raise ScanInputError(f"{path}: not a directory or a tar archive "
+                         "(expected a kernel source tree or a .tar[.xz|.gz|.bz2] tarball)")
+
+
+# ----------------------------------------------------------------------- directories
+
+def walk_dir(root: Path) -> tuple[list[str], list[ScanError]]:
+    """Relative paths of all .c/.h files under ``root``; symlink loops reported."""
+    files: list[str] = []
+    errors: list[ScanError] = []
+    root_real = os.path.realpath(root)
+
+    def on_error(exc: OSError) -> None:
+        errors.append(ScanError(_rel(root, exc.filename or str(root)),
+                                f"cannot list directory ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        for name in sorted(dirnames):
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                problem = _symlink_problem(full, root_real)
+                if problem:
+                    errors.append(ScanError(_rel(root, full), problem))
+        dirnames.sort()
+        for name in sorted(filenames):
+            if prefilter.is_source(name):
+                files.append(_rel(root, os.path.join(dirpath, name)))
+    return files, errors
+
+
+def _symlink_problem(full: str, root_real: str) -> str:
+    try:
+        target = os.path.realpath(full, strict=True)
+    except OSError:
+        return "symlink loop or dangling symlink to a directory, not followed"
+    parent = os.path.realpath(os.path.dirname(full))
+    if parent == target or parent.startswith(target + os.sep):
+        return f"symlink loop (points to ancestor {_rel(Path(root_real), target)}), not followed"
+    return ""
+
+
+def _rel(root: Path, full: str) -> str:
+    rel = os.path.relpath(full, root)
+    return rel.replace(os.sep, "/")
+
+
+def read_file(root: Path, rel: str, limit: int = MAX_FILE_BYTES) -> tuple[bytes | None, str]:
+    """Bytes of ``root/rel`` or (None, reason) if unreadable or larger than ``limit``."""
+    full = root / rel
+    try:
+        size = full.stat().st_size
+        if size > limit:
+            return None, f"{size / 1e6:.1f} MB is larger than the {limit // 2**20} MB parse limit"
+        with open(full, "rb") as handle:
+            return handle.read(limit + 1), ""
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            return None, "symlink loop, not read"
+        return None, f"cannot read ({exc.strerror})"
+
+
+def filter_chunk(root: str, rels: list[str], extra: frozenset[bytes]) -> tuple[
+        list[str], list[str], list[ScanError]]:
+    """Pre-filter some files: (matching files, non-matching .c files, errors)."""
+    matched: list[str] = []
+    other: list[str] = []
+    errors: list[ScanError] = []
+    for rel in rels:
+        try:
+            with open(os.path.join(root, rel), "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            reason = "symlink loop, not read" if exc.errno == 40 else \
+                f"cannot read ({exc.strerror})"
+            errors.append(ScanError(rel, reason))
+            continue
+        if prefilter.worth_parsing(data, extra):
+            if len(data) > MAX_FILE_BYTES:
+                errors.append(ScanError(rel, f"{len(data) / 1e6:.1f} MB is larger than the "
+                                             f"{MAX_FILE_BYTES // 2**20} MB parse limit, skipped"))
+            else:
+                matched.append(rel)
+        elif rel.endswith(".c"):
+            other.append(rel)
+    return matched, other, errors
+
+
+# ----------------------------------------------------------------------- tarballs
+
+def _open_stream(path: Path) -> tuple[IO[bytes] | None, subprocess.Popen[bytes] | None]:
+    if path.name.endswith((".xz", ".txz")) and shutil.which("xz"):
+        proc = subprocess.Popen(["xz", "-dc", str(path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, bufsize=1 << 20)
+        return proc.stdout, proc
+    return None, None
+
+
+def iter_tar(path: Path, errors: list[ScanError]) -> Iterator[tuple[str, int, Callable[[], bytes]]]:
+    """(relative name, size, reader) for every .c/.h member, streamed in archive order.
+
+    The leading directory shared by kernel tarballs (``linux-source-6.1/``) is
+    removed so names are relative to the tree. Corruption ends the stream with
+    an error record instead of an exception.
+    """
+    stream, proc = _open_stream(path)
+    count = 0
+    try:
+        tar = (tarfile.open(fileobj=stream, mode="r|") if stream is not None
+               else tarfile.open(path, mode="r|*"))
+        with tar:
+            prefix: str | None = None
+            for member in tar:
+                count += 1
+                if not member.isfile() or not prefilter.is_source(member.name):
+                    continue
+                name = member.name.lstrip("./")
+                if prefix is None:
+                    prefix = name.split("/", 1)[0] + "/" if "/" in name else ""
+                rel = name[len(prefix):] if prefix and name.startswith(prefix) else name
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    continue
+                yield rel, member.size, extracted.read
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        errors.append(ScanError(str(path), f"archive truncated or corrupt after {count} "
+                                           f"members ({exc}); scan continues with what was read"))
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def collect_tar(path: Path, extra: frozenset[bytes] = frozenset(),
+                skip: frozenset[str] = frozenset(), keep_headers: bool = True) -> Collected:
+    """Stream a tarball once: keep the candidates and the headers they may include.
+
+    ``skip`` names files already handled (second pass, run only when headers
+    define wrappers whose names become ``extra`` tokens).
+    """
+    out = Collected()
+    for rel, size, read in iter_tar(path, out.errors):
+        out.files_seen += 1
+        if rel in skip:
+            continue
+        data = read()
+        if prefilter.worth_parsing(data, extra):
+            if size > MAX_FILE_BYTES:
+                out.errors.append(ScanError(rel, f"{size / 1e6:.1f} MB is larger than the "
+                                                 f"{MAX_FILE_BYTES // 2**20} MB parse limit, "
+                                                 "skipped"))
+            else:
+                out.candidates[rel] = data
+        if (keep_headers and rel.endswith(".h") and size <= MAX_HEADER_BYTES
+                and (rel in out.candidates or not prefilter.is_global_header(rel))):
+            out.headers[rel] = data
+    return out
+
+
+def resolve_include(including: str, target: str, is_local: bool,
+                    exists: Callable[[str], bool]) -> str | None:
+    """Tree-relative path of ``#include "target"`` / ``<target>`` seen in ``including``."""
+    candidates: list[str] = []
+    if is_local:
+        candidates.append(posixpath.normpath(posixpath.join(posixpath.dirname(including),
+                                                            target)))
+        candidates.append(posixpath.normpath(target))
+    else:
+        candidates.append("include/" + target)
+        parts = including.split("/")
+        if len(parts) > 1 and parts[0] == "arch":
+            candidates.append(f"arch/{parts[1]}/include/{target}")
+    for cand in candidates:
+        if not cand.startswith("..") and exists(cand):
+            return cand
+    return None
