@@ -182,6 +182,10 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
         # drivers/hv/vmbus_drv.c vmbus_bus_init -> vmbus_connect: a Hyper-V guest's
         # devices (disk, network, framebuffer) all sit on VMbus.
         m.vmbus = VmbusState.CONNECTED
+    if scn.hypervisor == "kvm" and scn.arch == "x86_64":
+        # arch/x86/kernel/kvm.c kvm_guest_cpu_init: steal time, PV EOI and async PF pages
+        # that the host keeps writing until kvm_guest_cpu_offline() turns them off.
+        m.devices[f"kvm-pv-cpu{m.panic_cpu}"] = Device(f"kvm-pv-cpu{m.panic_cpu}")
     dma: set[str] = set()
     for d in drivers:
         for b in d.boot:
@@ -202,8 +206,6 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
             elif kind == "arm-bmc-watchdog":
                 m.bmc_watchdog_timeout_s = 10
                 run.watchdogs_at_boot = True
-            elif kind == "kvm-pv":
-                m.devices[f"kvm-pv-cpu{m.panic_cpu}"] = Device(f"kvm-pv-cpu{m.panic_cpu}")
             elif kind == "snp-iommu":
                 m.devices["snp-iommu"] = Device("snp-iommu")
     for cb in callbacks:

@@ -23,7 +23,11 @@ class Property:
 
 
 def _captured(run: Run) -> bool | None:
-    return run.machine.vmcore is not None
+    m = run.machine
+    firmware = any(e.kind == "firmware-dump" for cb in run.notifiers for e in cb.effects)
+    if not m.crash_image_loaded and not firmware:
+        return None
+    return m.vmcore is not None
 
 
 def _intact(run: Run) -> bool | None:

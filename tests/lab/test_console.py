@@ -166,7 +166,7 @@ def test_nmi_ramoops_panic_text_read_back_from_pstore() -> None:
     ]
     rec = [e for e in events if isinstance(e, PstoreRecord)]
     assert rec == [PstoreRecord("dmesg-ramoops-0", 29380, 1, 7.268)]
-    assert [e.text for e in events if isinstance(e, PstoreLine)][0] == "Panic#1 Part1"
+    assert next(e.text for e in events if isinstance(e, PstoreLine)) == "Panic#1 Part1"
     panic = next(e for e in events if isinstance(e, PanicStarted))
     assert panic.message == "NMI: Not continuing"
 

@@ -26,7 +26,6 @@ KVM_CRASH_SHUTDOWN = Driver(
                  "(6.1.192)",),
         doc="Turns the crashing CPU's PV features off so the host stops writing guest memory.",
     ),),
-    boot=("kvm-pv",),
     archs=("x86_64",),
     hypervisors=("kvm",),
     platform=True,

@@ -90,7 +90,7 @@ class Observation:
         raw = dict(d)
         cbs = cast(list[dict[str, object]], raw.pop("callbacks", []))
         reasons = cast(list[str], raw.pop("kmsg_dump_reasons", []))
-        callbacks = tuple(CallbackRun(**cast(dict[str, object], c)) for c in cbs)  # type: ignore[arg-type]
+        callbacks = tuple(CallbackRun(**c) for c in cbs)  # type: ignore[arg-type]
         return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons), **raw)  # type: ignore[arg-type]
 
 

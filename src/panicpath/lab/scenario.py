@@ -143,7 +143,7 @@ def _locate(text: str, table: str | None, key: str | None, index: int = 0) -> in
                 header_line = no
             continue
         in_place = (table is None and current is None) or (
-            current == table and seen.get(current, -1) == index
+            current is not None and current == table and seen.get(current, -1) == index
         )
         if in_place and key is not None and re.match(rf"^{re.escape(key)}\s*=", line):
             return no
@@ -202,7 +202,7 @@ class _Reader:
         if v not in choices:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is not known",
                             ", ".join(choices), index)
-        return cast(str, v)
+        return str(v)
 
     def get_ident(self, t: Mapping[str, object], table: str, index: int) -> str:
         v = t.get("name")
@@ -241,7 +241,7 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     reserve = ck.get("reserve", "256M")
     if not isinstance(reserve, str) or not _SIZE.match(reserve):
         raise r.fail("crash_kernel", "reserve", f"crash_kernel.reserve = {reserve!r} is not a size",
-                     "a size such as \"256M\" (96M is the smallest that boots the lab's crash kernel)")
+                     "a size such as \"256M\" (96M is the smallest that boots the crash kernel)")
 
     boot = r.table(doc, "boot")
     post = r.get_bool(boot, "boot", "crash_kexec_post_notifiers", False)
@@ -277,7 +277,7 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     reserve_mib = int(reserve[:-1]) * (1024 if reserve.endswith("G") else 1)
     if crash_loaded and memory < reserve_mib + 256:
         raise r.fail("machine", "memory_mib",
-                     f"machine.memory_mib = {memory} leaves too little beside crashkernel={reserve}",
+                     f"machine.memory_mib = {memory} is too small beside crashkernel={reserve}",
                      f"at least {reserve_mib + 256}")
     if any(n.behaviour == "lock" for n in notifiers) and cpus < 2:
         raise r.fail("machine", "cpus", "behaviour 'lock' needs another CPU to hold the lock",

@@ -37,9 +37,51 @@ def normalize(source: bytes) -> bytes:
     return _ANNOTATION_RE.sub(_blank, source)
 
 
+_CONDITIONAL = (b"#if", b"#ifdef", b"#ifndef", b"#elif", b"#else", b"#endif")
+
+
 def parse(source: bytes) -> Tree:
-    """Parse C source bytes (never raises on malformed input: errors become ERROR nodes)."""
-    return Parser(_LANGUAGE).parse(normalize(source))
+    """Parse C source bytes (never raises on malformed input: errors become ERROR nodes).
+
+    The grammar cannot place ``#ifdef``/``#endif`` inside an expression or an
+    initialiser (``struct machine_ops machine_ops = { ... #ifdef
+    CONFIG_KEXEC_CORE .crash_shutdown = ... #endif }`` in
+    arch/x86/kernel/reboot.c, 6.1). When a parse has errors, conditional
+    directives inside the construct around each error are blanked (both
+    branches kept) and the file re-parsed; the re-parse is kept if it has fewer
+    errors.
+    """
+    parser = Parser(_LANGUAGE)
+    data = normalize(source)
+    tree = parser.parse(data)
+    if not tree.root_node.has_error:
+        return tree
+    errors = [n for n in walk(tree.root_node, frozenset({"ERROR"}))]
+    spans = [((n.parent or n).start_byte, (n.parent or n).end_byte) for n in errors
+             if n.parent is not None and n.parent.type != "translation_unit"]
+    if not spans:
+        return tree
+    repaired = _blank_conditionals(data, spans)
+    if repaired == data:
+        return tree
+    retry = parser.parse(repaired)
+    retry_errors = sum(1 for _ in walk(retry.root_node, frozenset({"ERROR"})))
+    return retry if retry_errors < len(errors) else tree
+
+
+def _blank_conditionals(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for start, end in spans:
+        pos = data.rfind(b"\n", 0, start) + 1
+        while pos < end:
+            nl = data.find(b"\n", pos)
+            stop = len(data) if nl < 0 else nl
+            stripped = data[pos:stop].lstrip()
+            word = stripped.split(None, 1)[0] if stripped else b""
+            if word.replace(b"# ", b"#") in _CONDITIONAL:
+                out[pos:stop] = b" " * (stop - pos)
+            pos = stop + 1
+    return bytes(out)
 
 
 def text(node: Node | None) -> str:

@@ -186,19 +186,19 @@ def _is_loop_macro(node: Node) -> bool:
 def _call_features(walk: _Walk, call: Node, ctx: tuple[int | None, ...], where: str,
                    depth: int) -> None:
     name = cparse.call_name(call)
-    kind = classify(name)
     line = cparse.line(call)
-    args = cparse.call_args(call)
-    if kind is not None:
-        walk.found.append(Feature(kind, line, _detail(kind, name, args, ctx, walk.unit) + where))
     fdef = walk.unit.functions.get(name)
-    if fdef is not None:
-        if depth < walk.max_depth and name not in walk.visited:
-            walk.visited.add(name)
-            _walk_function(walk, name, fdef, depth + 1, ctx)
-    elif kind is None:
-        for kkind, kdetail in KNOWN_CALLEES.get(name, ()):
+    if fdef is None and name in KNOWN_CALLEES:
+        for kkind, kdetail in KNOWN_CALLEES[name]:
             walk.found.append(Feature(kkind, line, kdetail + where))
+        return
+    kind = classify(name)
+    if kind is not None:
+        args = cparse.call_args(call)
+        walk.found.append(Feature(kind, line, _detail(kind, name, args, ctx, walk.unit) + where))
+    if fdef is not None and depth < walk.max_depth and name not in walk.visited:
+        walk.visited.add(name)
+        _walk_function(walk, name, fdef, depth + 1, ctx)
 
 
 def _detail(kind: str, name: str, args: list[Node], ctx: tuple[int | None, ...],

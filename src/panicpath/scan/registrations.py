@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from panicpath.scan import constexpr, cparse
-from panicpath.scan.features import callback_features
+from panicpath.scan.features import MAX_DEPTH, callback_features
 from panicpath.scan.results import (
     CRASH_LIST,
     KMSG_LIST,
@@ -76,7 +76,7 @@ def _base_specs() -> dict[str, Spec]:
 BASE_SPECS = _base_specs()
 
 
-def find_all(unit: Unit, with_features: bool = True) -> FileFindings:
+def find_all(unit: Unit, with_features: bool = True, max_depth: int = MAX_DEPTH) -> FileFindings:
     """Everything in ``unit.main`` (the included headers only provide context)."""
     specs = dict(BASE_SPECS)
     specs.update(find_wrappers(unit, specs))
@@ -97,8 +97,11 @@ def find_all(unit: Unit, with_features: bool = True) -> FileFindings:
                                       via="definition, called by __crash_kexec"))
     callbacks.extend(_machine_ops_initialisers(unit))
     if with_features:
-        callbacks = [replace(cb, features=callback_features(cb.callback, unit)) if cb.callback
-                     else cb for cb in callbacks]
+        callbacks = [
+            replace(cb, features=callback_features(cb.callback, unit, max_depth))
+            if cb.callback else cb
+            for cb in callbacks
+        ]
     return FileFindings(tuple(callbacks), tuple(writers), tuple(unregs))
 
 

@@ -160,9 +160,9 @@ def iter_tar(path: Path, errors: list[ScanError]) -> Iterator[tuple[str, int, Ca
     stream, proc = _open_stream(path)
     count = 0
     try:
-        tar = (tarfile.open(fileobj=stream, mode="r|") if stream is not None
-               else tarfile.open(path, mode="r|*"))
-        with tar:
+        opened = (tarfile.open(fileobj=stream, mode="r|") if stream is not None  # noqa: SIM115
+                  else tarfile.open(path, mode="r|*"))  # noqa: SIM115
+        with opened as tar:
             prefix: str | None = None
             for member in tar:
                 count += 1

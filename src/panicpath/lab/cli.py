@@ -1,0 +1,114 @@
+"""``panicpath lab``: click commands the main CLI mounts (``lab_group``).
+
+``lab run SCENARIO.toml [--json]`` boots one scenario, prints the observation,
+the model's prediction and the differences (exit 0 agree, 1 differ or the run
+failed, 2 bad input or missing set-up). ``lab campaign DIR --jobs 2`` runs every
+``*.toml`` of DIR and writes campaign.json / campaign.html.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
+from panicpath.lab.conformance import Conformance, conformance, find_predictor
+from panicpath.lab.kernels import LabSetupError
+from panicpath.lab.observation import Observation
+from panicpath.lab.runner import run_scenario
+from panicpath.lab.scenario import LabScenario, ScenarioError, load_scenario
+
+
+def _fail(message: str) -> None:
+    click.echo(f"panicpath lab: {message}", err=True)
+    sys.exit(2)
+
+
+def _render(obs: Observation, title: str) -> list[str]:
+    lines = [f"{title}:"]
+    for c in obs.callbacks:
+        extra = "" if c.priority is None else f" prio={c.priority}"
+        extra += "" if c.cpu is None else f" cpu={c.cpu}"
+        lines.append(f"  {c.kind:11} {c.name}{extra}")
+    for key, value in obs.to_json().items():
+        if key != "callbacks":
+            lines.append(f"  {key} = {value}")
+    return lines
+
+
+def _exit_code(conf: Conformance, ok: bool) -> int:
+    return 0 if ok and conf.agree is not False else 1
+
+
+@click.group(name="lab")
+def lab_group() -> None:
+    """Boot, panic and kdump a real kernel under QEMU; diff it against the model."""
+
+
+@lab_group.command("run")
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Directory for the run's files (default: the cache's runs/).")
+def run_cmd(scenario: Path, as_json: bool, out: Path | None) -> None:
+    """Run one SCENARIO.toml and compare it with the model."""
+    try:
+        sc = load_scenario(scenario)
+        run = run_scenario(sc, out)
+    except (ScenarioError, LabSetupError) as e:
+        _fail(str(e))
+        return
+    conf = conformance(sc, run.observation, find_predictor())
+    if as_json:
+        doc = conf.to_json()
+        doc["run"] = {"status": run.result.status, "phase": run.result.phase,
+                      "detail": run.result.detail, "log": str(run.result.log_path)}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"scenario {sc.name}: {run.result.summary()}")
+        click.echo("\n".join(_render(run.observation, "kernel")))
+        if conf.predicted is None:
+            click.echo("model: no panicpath.lab.predict available")
+        else:
+            click.echo("\n".join(_render(conf.predicted, "model")))
+            click.echo("agree" if conf.agree else "differences:")
+            for d in conf.differences:
+                click.echo(f"  {d}")
+    sys.exit(_exit_code(conf, run.result.ok))
+
+
+@lab_group.command("campaign")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="QEMU guests at once.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("lab-campaign"),
+              show_default=True, help="Directory for logs and the report.")
+def campaign_cmd(directory: Path, jobs: int, out: Path) -> None:
+    """Run every scenario file of DIRECTORY and write a conformance report."""
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
+    try:
+        scenarios: list[LabScenario] = [load_scenario(p) for p in paths]
+        from rich.progress import Progress
+
+        with Progress(transient=True) as progress:
+            task = progress.add_task("scenarios", total=len(scenarios))
+
+            def done(entry: CampaignEntry) -> None:
+                progress.advance(task)
+
+            entries = run_campaign(scenarios, jobs, out, find_predictor(), done)
+    except (ScenarioError, LabSetupError) as e:
+        _fail(str(e))
+        return
+    js, html = write_report(entries, out)
+    for entry in entries:
+        agree = {None: "no model", True: "agree", False: "DIFFER"}[entry.conformance.agree]
+        click.echo(f"{entry.run.scenario.name:32} {entry.run.result.status:16} {agree}")
+    click.echo(f"report: {js} {html}")
+    bad = [e for e in entries if not e.run.result.ok or e.conformance.agree is False]
+    sys.exit(1 if bad else 0)

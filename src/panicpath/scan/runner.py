@@ -1,0 +1,263 @@
+"""Scan a kernel tree or tarball: pre-filter, parse the candidates in parallel, merge.
+
+Pass 1 reads every .c/.h file once and keeps those the byte pre-filter accepts
+(see prefilter.py). Headers among them are parsed first: wrappers and list
+aliases they define become extra pre-filter tokens, and a second pass picks up
+.c files that only call such a wrapper (skipped when there are none, as in 6.1).
+Pass 2 parses each candidate with its local headers in a worker process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from tree_sitter import Node
+
+from panicpath.scan import cache, cparse, prefilter, sources
+from panicpath.scan.features import MAX_DEPTH
+from panicpath.scan.registrations import BASE_SPECS, find_all, find_wrappers, is_panic_head
+from panicpath.scan.results import (
+    LIST_ORDER,
+    Callback,
+    FileFindings,
+    PostNotifiersWriter,
+    ScanError,
+    ScanResult,
+    ScanStats,
+    Unregistration,
+)
+from panicpath.scan.sources import ScanInputError
+from panicpath.scan.unit import SourceFile, build_unit
+
+__all__ = ["ScanInputError", "scan_tree"]
+
+_INCLUDE_DEPTH = 2
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+_CHUNK = 512
+
+
+@dataclass
+class _State:
+    """What a worker needs besides the file itself (inherited through fork)."""
+
+    root: Path | None = None
+    headers: dict[str, bytes] = field(default_factory=dict)
+    max_depth: int = MAX_DEPTH
+    parsed: dict[str, SourceFile | None] = field(default_factory=dict)
+
+    def exists(self, rel: str) -> bool:
+        if rel in self.headers:
+            return True
+        return self.root is not None and (self.root / rel).is_file()
+
+    def header(self, rel: str) -> SourceFile | None:
+        if rel not in self.parsed:
+            data = self.headers.get(rel)
+            if data is None and self.root is not None:
+                data, _ = sources.read_file(self.root, rel, sources.MAX_HEADER_BYTES)
+            self.parsed[rel] = SourceFile(rel, cparse.parse(data)) if data is not None else None
+        return self.parsed[rel]
+
+
+_STATE = _State()
+
+
+def scan_tree(path: str | Path, jobs: int = 1, *, use_cache: bool = True,
+              cache_dir: Path | None = None, max_depth: int = MAX_DEPTH) -> ScanResult:
+    """Scan a kernel source tree or tarball for panic-path callbacks.
+
+    Raises ScanInputError (one-line message) when ``path`` is neither. Tarball
+    results are cached under ``cache_dir`` (default ~/.cache/panicpath/scan)
+    keyed by size, mtime and the scanner's code, unless ``use_cache`` is False.
+    """
+    start = time.perf_counter()
+    root = Path(path)
+    kind = sources.check_path(root)
+    jobs = max(1, int(jobs))
+    key = ""
+    cdir = cache_dir or cache.default_cache_dir()
+    if kind == "tar" and use_cache:
+        key = cache.cache_key(root, max_depth)
+        hit = cache.load(cdir, key)
+        if hit is not None:
+            return hit
+    if kind == "dir":
+        findings, stats = _scan_dir(root, jobs, max_depth)
+    else:
+        findings, stats = _scan_tar(root, jobs, max_depth)
+    result = _merge(str(path), findings, stats, time.perf_counter() - start)
+    if key:
+        cache.store(cdir, key, result)
+    return result
+
+
+def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings], ScanStats]:
+    files, errors = sources.walk_dir(root)
+    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    matched: list[str] = []
+    other: list[str] = []
+    for found, rest, errs in _map(jobs, _filter_task,
+                                  [(str(root), c, frozenset[bytes]()) for c in chunks]):
+        matched.extend(found)
+        other.extend(rest)
+        errors.extend(errs)
+    global _STATE
+    _STATE = _State(root=root, max_depth=max_depth)
+    extra = _extra_tokens([m for m in matched if m.endswith(".h")])
+    if extra:
+        second = [other[i:i + _CHUNK] for i in range(0, len(other), _CHUNK)]
+        for found, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in second]):
+            matched.extend(found)
+            errors.extend(errs)
+    tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in sorted(set(matched))]
+    findings = list(_map(jobs, _unit_task, tasks))
+    findings.append(FileFindings(errors=tuple(errors)))
+    return findings, ScanStats(len(files), len(tasks))
+
+
+def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings], ScanStats]:
+    collected = sources.collect_tar(path)
+    global _STATE
+    _STATE = _State(headers=collected.headers, max_depth=max_depth)
+    for rel, data in collected.candidates.items():
+        if rel.endswith(".h") and data is not None:
+            _STATE.headers.setdefault(rel, data)
+    extra = _extra_tokens([rel for rel in collected.candidates if rel.endswith(".h")])
+    errors = list(collected.errors)
+    if extra:
+        more = sources.collect_tar(path, extra, frozenset(collected.candidates), False)
+        collected.candidates.update(more.candidates)
+        errors.extend(more.errors)
+    tasks = sorted(collected.candidates.items())
+    findings = list(_map(jobs, _unit_task, tasks))
+    findings.append(FileFindings(errors=tuple(errors)))
+    return findings, ScanStats(collected.files_seen, len(tasks))
+
+
+def _map(jobs: int, func: Callable[[_A], _R], items: list[_A]) -> Iterator[_R]:
+    if jobs <= 1 or len(items) <= 1:
+        yield from (func(item) for item in items)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(jobs, len(items))) as pool:
+        yield from pool.imap_unordered(func, items, chunksize=1)
+
+
+def _filter_task(arg: tuple[str, list[str], frozenset[bytes]]) -> tuple[
+        list[str], list[str], list[ScanError]]:
+    root, rels, extra = arg
+    return sources.filter_chunk(root, rels, extra)
+
+
+def _unit_task(arg: tuple[str, bytes | None]) -> FileFindings:
+    rel, data = arg
+    try:
+        return _scan_unit(rel, data)
+    except (RecursionError, MemoryError, ValueError, UnicodeError) as exc:
+        return FileFindings(errors=(ScanError(rel, f"not scanned: {type(exc).__name__}: {exc}"),))
+
+
+def _scan_unit(rel: str, data: bytes | None) -> FileFindings:
+    if data is None:
+        assert _STATE.root is not None
+        data, problem = sources.read_file(_STATE.root, rel)
+        if data is None:
+            return FileFindings(errors=(ScanError(rel, problem),))
+    main = SourceFile(rel, cparse.parse(data))
+    headers = _included(main, _INCLUDE_DEPTH)
+    unit = build_unit(main, headers)
+    findings = find_all(unit, max_depth=_STATE.max_depth)
+    errors = (*findings.errors, *_unparsed_mentions(main))
+    return FileFindings(findings.callbacks, findings.writers, findings.unregistrations, errors)
+
+
+def _unparsed_mentions(src: SourceFile) -> list[ScanError]:
+    """Report syntax errors that swallow a name the scanner looks for (it may miss something)."""
+    out: list[ScanError] = []
+    if not src.tree.root_node.has_error:
+        return out
+    for node in cparse.walk(src.tree.root_node, frozenset({"ERROR"})):
+        raw = node.text or b""
+        hits = [t.decode() for t in prefilter.TOKENS if t in raw]
+        if hits:
+            out.append(ScanError(src.rel, f"line {cparse.line(node)}: C syntax error around "
+                                          f"{hits[0]}; a registration there may be missed"))
+    return out
+
+
+def _included(main: SourceFile, depth: int) -> list[SourceFile]:
+    seen: dict[str, SourceFile] = {}
+    frontier = [main]
+    for _ in range(depth):
+        nxt: list[SourceFile] = []
+        for src in frontier:
+            for target, local in _include_targets(src.tree.root_node):
+                rel = sources.resolve_include(src.rel, target, local, _STATE.exists)
+                if rel is None or rel in seen or rel == main.rel:
+                    continue
+                header = _STATE.header(rel)
+                if header is not None:
+                    seen[rel] = header
+                    nxt.append(header)
+        frontier = nxt
+    return list(seen.values())
+
+
+def _include_targets(root: Node) -> Iterable[tuple[str, bool]]:
+    for node in cparse.walk(root, frozenset({"preproc_include"})):
+        path = node.child_by_field_name("path")
+        if path is None:
+            continue
+        raw = cparse.text(path).strip()
+        if len(raw) >= 2:
+            yield raw[1:-1], path.type == "string_literal"
+
+
+def _extra_tokens(header_rels: list[str]) -> frozenset[bytes]:
+    """Names of wrappers and list aliases defined in the candidate headers."""
+    names: set[bytes] = set()
+    for rel in header_rels:
+        header = _STATE.header(rel)
+        if header is None:
+            continue
+        unit = build_unit(header, _included(header, 1))
+        names.update(n.encode() for n in find_wrappers(unit, dict(BASE_SPECS)))
+        for macro, body in unit.env.macros.items():
+            if body and is_panic_head(unit.env.macro_node(macro), unit, None):
+                names.add(macro.encode())
+    return frozenset(names)
+
+
+def _order_key(cb: Callback) -> tuple[int, int, int, str, int]:
+    list_rank = LIST_ORDER.index(cb.list) if cb.list in LIST_ORDER else len(LIST_ORDER)
+    has_prio = 0 if cb.priority is not None else 1
+    return (list_rank, has_prio, -(cb.priority or 0), cb.file, cb.line)
+
+
+def _merge(tree: str, findings: list[FileFindings], stats: ScanStats,
+           seconds: float) -> ScanResult:
+    callbacks: list[Callback] = []
+    writers: list[PostNotifiersWriter] = []
+    unregs: list[Unregistration] = []
+    errors: list[ScanError] = []
+    for item in findings:
+        callbacks.extend(item.callbacks)
+        writers.extend(item.writers)
+        unregs.extend(item.unregistrations)
+        errors.extend(item.errors)
+    return ScanResult(
+        tree,
+        tuple(sorted(callbacks, key=_order_key)),
+        tuple(sorted(writers, key=lambda w: (w.file, w.line))),
+        tuple(sorted(unregs, key=lambda u: (u.list, u.file, u.line))),
+        tuple(sorted(errors, key=lambda e: (e.file, e.message))),
+        ScanStats(stats.files_seen, stats.files_parsed, round(seconds, 3)),
+    )
+
+

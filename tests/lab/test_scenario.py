@@ -1,0 +1,82 @@
+"""Scenario files: defaults, registration order, and one-line errors with line numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panicpath.lab.scenario import (
+    NotifierProbe,
+    ScenarioError,
+    builtin_scenarios_dir,
+    load_scenario,
+    parse_scenario,
+)
+
+P = Path("s.toml")
+
+
+def test_defaults_are_the_cloud_kernel_with_a_crash_kernel() -> None:
+    s = parse_scenario('name = "x"\n', P)
+    assert (s.flavour, s.crash_kernel, s.crashkernel_size, s.post_notifiers) == (
+        "cloud-amd64", True, "256M", False)
+    assert (s.trigger, s.cpus, s.memory_mib, s.panic_action, s.pvpanic, s.ramoops) == (
+        "sysrq", 2, 1024, "shutdown", True, False)
+    assert not s.has_probe
+
+
+def test_notifiers_keep_file_order_as_registration_order() -> None:
+    s = parse_scenario(
+        'name = "x"\n[[notifier]]\nname = "b"\npriority = 0\n'
+        '[[notifier]]\nname = "a"\npriority = 0\nbehaviour = "spin"\nspin_ms = 5\n'
+        '[[kmsg_dumper]]\nname = "d"\n', P)
+    assert s.notifiers == (NotifierProbe("b", 0), NotifierProbe("a", 0, "spin", 5))
+    assert [d.name for d in s.dumpers] == ["d"]
+    assert s.has_probe
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ('name = "x"\n[kernel]\nflavour = "rt-amd64"\n', 3, "valid: cloud-amd64, amd64"),
+        ('name = "x"\n[boot]\npanic_print = "all"\n', 3, "integer from 0 to 127"),
+        ('name = "x"\n[trigger]\nkind = "oops"\n', 3, "valid: sysrq, nmi"),
+        ('name = "x"\n[machine]\npanic_action = "poweroff"\n', 3,
+         "shutdown, pause, none, exit-failure"),
+        ('name = "x"\n[devices]\npvpanic = true\nhpet = 1\n', 4, "valid: pvpanic, ramoops"),
+        ('name = "x"\n[[notifier]]\nname = "a"\n[[notifier]]\nname = "b"\nbehaviour = "sleep"\n',
+         6, "return, stop, spin, lock"),
+        ('name = "x"\n[[notifier]]\nname = "Bad-Name"\n', 3, "C identifier"),
+        ('name = "x"\n[[notifier]]\nname = "a"\nbehaviour = "spin"\n', 4, "spin_ms"),
+        ('name = "x"\n[machine]\ncpus = 1\n[[notifier]]\nname = "a"\nbehaviour = "lock"\n', 3,
+         "cpus >= 2"),
+        ('name = "x"\n[machine]\nmemory_mib = 384\n', 3, "at least 512"),
+        ('name = "x"\n[boot\n', 2, "not valid TOML"),
+        ('name = "x"\ncolour = 1\n', 2, "unknown key 'colour'"),
+    ],
+)
+def test_errors_name_file_line_problem_and_valid_values(text: str, line: int,
+                                                       fragment: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(text, P)
+    msg = str(exc.value)
+    assert msg.startswith(f"s.toml:{line}: ")
+    assert fragment in msg
+    assert "\n" not in msg
+
+
+def test_duplicate_probe_names_are_refused() -> None:
+    with pytest.raises(ScenarioError, match="used twice"):
+        parse_scenario('name = "x"\n[[notifier]]\nname = "a"\n[[kmsg_dumper]]\nname = "a"\n', P)
+
+
+def test_missing_file_is_one_line() -> None:
+    with pytest.raises(ScenarioError, match=r"^nope\.toml: cannot read"):
+        load_scenario(Path("nope.toml"))
+
+
+def test_builtin_scenarios_all_load() -> None:
+    names = sorted(load_scenario(p).name for p in builtin_scenarios_dir().glob("*.toml"))
+    assert names == ["kdump_no_post_notifiers", "kdump_post_notifiers_order", "nmi_ramoops",
+                     "no_kdump_panic_none"]
