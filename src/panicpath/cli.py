@@ -235,19 +235,18 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
 
 
 def _add_optional_commands() -> None:
-    """Subcommands contributed by the scanner and the lab, when present."""
-    try:
-        from panicpath.scan.cli import scan_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(scan_command, name="scan")
-    try:
-        from panicpath.lab.cli import lab_group
-    except ImportError:
-        pass
-    else:
-        main.add_command(lab_group, name="lab")
+    """Subcommands contributed by the scanner and the lab (imported lazily by name so that a
+    missing optional part never breaks the rest of the CLI)."""
+    import importlib
+
+    for module, attr, name in (("panicpath.scan", "scan_command", "scan"),
+                               ("panicpath.lab.cli", "lab_group", "lab")):
+        try:
+            cmd = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(cmd, click.Command):
+            main.add_command(cmd, name=name)
 
 
 _add_optional_commands()

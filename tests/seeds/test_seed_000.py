@@ -57,7 +57,7 @@ def test_kdump_skips_driver_shutdown_so_devices_keep_running() -> None:
     r = run(drivers=("bcm-vk",), faults=("dma-active",))
     assert "device_shutdown" not in events(r)
     assert not r.properties["vmcore-intact"]
-    capture = [e for e in r.trace if e.kind == "capture"][0]
+    capture = next(e for e in r.trace if e.kind == "capture")
     assert "bcm-vk DMA still running" in capture.effect
 
 

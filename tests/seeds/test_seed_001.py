@@ -18,7 +18,7 @@ def test_crash_shutdown_runs_on_the_crashing_cpu_and_cannot_rely_on_ipis() -> No
     machine_crash_shutdown runs the override on the panic CPU; kernel/smp.c
     smp_call_function waits forever for an online CPU spinning with interrupts off."""
     ok = run(user_callbacks=(_ipi_hook(),))
-    hook = [e for e in ok.trace if e.event == "needs-ipi"][0]
+    hook = next(e for e in ok.trace if e.event == "needs-ipi")
     assert hook.cpu == 0 and ok.properties["vmcore-captured"]
     deaf = run(user_callbacks=(_ipi_hook(),), faults=("ipi-deaf-cpu",))
     assert deaf.end == "hang"
@@ -30,7 +30,7 @@ def test_host_may_take_minutes_to_answer_the_unload() -> None:
     drivers/hv/channel_mgmt.c vmbus_wait_for_unload gives up after 100 s: the path is 100 s
     long and the capture kernel meets a host still busy with the old connection."""
     r = run(hypervisor="hyperv", faults=("slow-host",))
-    unload = [e for e in r.trace if e.event == "hyperv-vmbus-unload"][0]
+    unload = next(e for e in r.trace if e.event == "hyperv-vmbus-unload")
     assert unload.t_ms == 100_000
     assert not r.properties["path-bounded"]
     assert not r.properties["dump-target-reachable"]
@@ -72,5 +72,5 @@ def test_x86_crash_handler_unloads_before_other_cpus_are_stopped() -> None:
     ev = events(r)
     assert ev.index("hyperv-crash-shutdown") < ev.index("nmi_shootdown_cpus")
     post = run(hypervisor="hyperv", params=POST)
-    crash = [e for e in post.trace if e.event == "hyperv-crash-shutdown"][0]
+    crash = next(e for e in post.trace if e.event == "hyperv-crash-shutdown")
     assert "already disconnected" in crash.effect

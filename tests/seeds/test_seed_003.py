@@ -13,7 +13,7 @@ def test_problem_1_octeon_watchdogs_of_offlined_cpus_stay_armed() -> None:
     clears cpu_online_mask) runs before machine_crash_shutdown's octeon_generic_shutdown,
     which only zeroes the watchdogs of online CPUs."""
     r = run(policy="linux-3.16", arch="mips-octeon", params=POST)
-    wd = [e for e in r.trace if e.event == "octeon-watchdog"][0]
+    wd = next(e for e in r.trace if e.event == "octeon-watchdog")
     assert "still armed on offline CPUs [1]" in wd.effect
     assert not r.properties["watchdog-quiesced"]
     assert not r.properties["vmcore-captured"]
@@ -41,7 +41,7 @@ def test_problem_2_smp_send_stop_loses_the_other_cpus_registers() -> None:
     in native_machine_crash_shutdown cannot reach the stopped CPU."""
     r = run(policy="linux-3.16", params=POST)
     assert not r.properties["vmcore-complete"]
-    shoot = [e for e in r.trace if e.event == "nmi_shootdown_cpus"][0]
+    shoot = next(e for e in r.trace if e.event == "nmi_shootdown_cpus")
     assert "registers NOT saved" in shoot.effect
 
 

@@ -15,7 +15,7 @@ STOP_NMI_WAIT_MS = 10
 """arch/x86/kernel/smp.c native_stop_other_cpus(): 10 ms for the NMI fallback."""
 
 
-class X86_64(Arch):  # noqa: N801 - the architecture's own name
+class X86_64(Arch):
     """x86_64 as in arch/x86 of Linux 6.1.192 (and earlier where the policy says so)."""
 
     name = "x86_64"

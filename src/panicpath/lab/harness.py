@@ -34,6 +34,7 @@ from qemu.qmp import QMPClient
 
 from panicpath.lab.console import ConsoleParser
 from panicpath.lab.events import (
+    CrashKernelLoaded,
     Event,
     KernelBooted,
     LabMark,
@@ -124,6 +125,10 @@ class _Run:
         self.deadline = time.monotonic() + timeout
 
     def finish(self, status: Status, detail: str) -> None:
+        if status == "no-crash-kernel" and any(
+            isinstance(e, CrashKernelLoaded) and not e.loaded for e in self.events
+        ):
+            detail += " (kexec -p had failed to load it)"
         if self.status is None:
             self.status = status
             self.detail = detail

@@ -28,7 +28,7 @@ RISKY_EFFECTS = frozenset(
 )
 
 
-class NeedUnmet(Exception):  # noqa: N818 - control flow
+class NeedUnmet(Exception):
     """The callback cannot do its work; the reason goes to the trace."""
 
 

@@ -19,7 +19,7 @@ HANG_MS = 10**12
 """Simulated time of a CPU that never comes back (a hang)."""
 
 
-class PathEnd(Exception):  # noqa: N818 - it is control flow, not an error
+class PathEnd(Exception):
     """Raised by a step that ends the panic path (handover, reboot, hang, halt loop)."""
 
     def __init__(self, kind: str, reason: str) -> None:
@@ -55,7 +55,8 @@ class Run:
         """Append a trace line at the current simulated time."""
         m = self.machine
         self.trace.append(
-            TraceEvent(m.now_ms, m.panic_cpu if cpu is None else cpu, event, kind, effect, source)
+            TraceEvent(m.now_ms, (m.panic_cpu or 0) if cpu is None else cpu, event, kind, effect,
+                       source)
         )
 
     def wait(self, ms: int) -> None:

@@ -134,6 +134,7 @@ def call_args(call: Node) -> list[Node]:
 def strip_expr(node: Node) -> Node:
     """Drop parentheses, casts and address-of/dereference around an expression."""
     while True:
+        inner: Node | None
         if node.type == "parenthesized_expression" and node.named_child_count >= 1:
             inner = node.named_children[0]
         elif node.type == "cast_expression":

@@ -140,12 +140,18 @@ class _Walk:
     visited: set[str]
 
 
-def callback_features(name: str, unit: Unit, max_depth: int = MAX_DEPTH) -> tuple[Feature, ...]:
-    """Features of the function ``name`` and of same-unit callees up to ``max_depth`` calls deep."""
+def callback_features(name: str, unit: Unit, max_depth: int = MAX_DEPTH,
+                      site_line: int = 0) -> tuple[Feature, ...]:
+    """Features of the function ``name`` and of same-unit callees up to ``max_depth`` calls deep.
+
+    A callback defined in another file gets only its :data:`KNOWN_CALLEES`
+    entry, cited at ``site_line`` (where it is registered).
+    """
     walk = _Walk(unit, max_depth, [], {name})
     fdef = unit.functions.get(name)
     if fdef is None:
-        return tuple(Feature(kind, 0, detail) for kind, detail in KNOWN_CALLEES.get(name, ()))
+        return tuple(Feature(kind, site_line, detail)
+                     for kind, detail in KNOWN_CALLEES.get(name, ()))
     _walk_function(walk, name, fdef, 0, ())
     unique: dict[tuple[str, int, str], Feature] = {}
     for feat in walk.found:

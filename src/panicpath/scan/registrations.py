@@ -98,7 +98,7 @@ def find_all(unit: Unit, with_features: bool = True, max_depth: int = MAX_DEPTH)
     callbacks.extend(_machine_ops_initialisers(unit))
     if with_features:
         callbacks = [
-            replace(cb, features=callback_features(cb.callback, unit, max_depth))
+            replace(cb, features=callback_features(cb.callback, unit, max_depth, cb.line))
             if cb.callback else cb
             for cb in callbacks
         ]

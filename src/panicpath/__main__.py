@@ -1,0 +1,5 @@
+"""`python -m panicpath`."""
+
+from panicpath.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""Failure modes on a real QEMU: each reported as such, in time, with no process left."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from panicpath.lab.events import Event, LabMark
+from panicpath.lab.harness import GuestPlan, run_guest
+from panicpath.lab.kernels import KernelFiles
+from panicpath.lab.runner import prepare, run_prepared_async, run_scenario
+from panicpath.lab.scenario import PhaseTimeouts, parse_scenario
+
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_guest_hanging_in_a_notifier_times_out_in_panic_phase(lab_kernel: KernelFiles,
+                                                               tmp_path: Path) -> None:
+    s = parse_scenario(
+        'name = "hang"\n[boot]\ncrash_kexec_post_notifiers = true\n'
+        '[[notifier]]\nname = "lk"\nbehaviour = "lock"\n[timeouts]\npanic = 6\n',
+        Path("hang.toml"))
+    prep = prepare(s, tmp_path)
+    t0 = time.monotonic()
+    run = asyncio.run(run_prepared_async(prep))
+    r = run.result
+    panic_entered = dict(r.phase_ends)["load"]
+    assert (r.status, r.phase) == ("timeout", "panic"), r.summary()
+    assert 6 <= r.duration - panic_entered < 8
+    assert time.monotonic() - t0 < 60
+    assert str(tmp_path / "console.log") in r.summary()
+    assert "LABPANIC notifier lk prio=0" in (tmp_path / "console.log").read_text()
+    assert [c.name for c in run.observation.callbacks] == ["lk"]
+    assert not run.observation.crash_kernel_booted
+    assert gone(r.pid)
+
+
+def test_qemu_killed_mid_run_is_reported_in_its_phase(lab_kernel: KernelFiles,
+                                                      tmp_path: Path) -> None:
+    def kill_at_init(ev: Event, pid: int) -> None:
+        if isinstance(ev, LabMark) and ev.name == "FIRST-KERNEL-INIT":
+            os.kill(pid, 9)
+
+    s = parse_scenario('name = "dies"\n', Path("dies.toml"))
+    run = run_scenario(s, tmp_path, on_event=kill_at_init)
+    r = run.result
+    assert (r.status, r.phase, r.returncode) == ("qemu-exited", "load", -9), r.summary()
+    assert r.log_path == tmp_path / "console.log" and r.log_path.exists()
+    assert gone(r.pid)
+
+
+def test_qemu_that_cannot_start_is_reported_in_boot_phase(tmp_path: Path) -> None:
+    plan = GuestPlan(("qemu-system-x86_64", "-no-such-option"), tmp_path / "q.sock",
+                     tmp_path / "log", PhaseTimeouts(boot=20))
+    t0 = time.monotonic()
+    r = asyncio.run(run_guest(plan))
+    assert (r.status, r.phase) == ("qemu-exited", "boot")
+    assert time.monotonic() - t0 < 10
+    assert "-no-such-option" in (tmp_path / "log").read_text()
+    assert gone(r.pid)
+
+
+def test_kernel_that_never_reaches_the_crash_kernel(lab_kernel: KernelFiles,
+                                                    tmp_path: Path) -> None:
+    # 32M is too small for the lab's crash kernel and initrd: kexec -p fails to load it
+    s = parse_scenario('name = "nockdump"\n[crash_kernel]\nreserve = "32M"\n',
+                       Path("nockdump.toml"))
+    run = run_scenario(s, tmp_path)
+    r = run.result
+    assert (r.status, r.phase) == ("no-crash-kernel", "panic"), r.summary()
+    assert "kexec -p had failed" in r.detail
+    assert run.observation.pvpanic_event == "PANICKED"
+    assert not run.observation.crash_kernel_booted
+    assert gone(r.pid)

@@ -1,0 +1,124 @@
+"""Observations of the real captures, and the differ."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from panicpath.lab.console import read_log
+from panicpath.lab.observation import (
+    CallbackRun,
+    Observation,
+    compare,
+    observe,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def obs(name: str) -> Observation:
+    return observe(read_log(DATA / name))
+
+
+def test_m3_post_notifiers_observation() -> None:
+    o = obs("mod_cloud-amd64_M3_kdump_pn.log")
+    assert o.callbacks == (
+        CallbackRun("high", "notifier", 200, 0, True),
+        CallbackRun("dump-kernel-offset", "notifier", 0),
+        CallbackRun("mid", "notifier", 0, 0, True),
+        CallbackRun("low", "notifier", -200, 0, True),
+        CallbackRun("dumper", "kmsg_dumper"),
+    )
+    assert o.pvpanic_event == "CRASH_LOADED"
+    assert (o.kernel_offset_printed, o.panic_print_seen, o.kmsg_dump_reasons) == (
+        True, True, ("Panic",))
+    assert (o.crash_kernel_booted, o.vmcore_seen, o.vmcore_size) == (True, True, 846925824)
+    assert (o.panic_text_on_console, o.panic_text_in_pstore, o.end_of_panic_reached) == (
+        True, False, False)
+
+
+def test_m2_observation_has_no_callback_and_no_pvpanic() -> None:
+    o = obs("mod_cloud-amd64_M2_kdump.log")
+    assert o == Observation(crash_kernel_booted=True, vmcore_seen=True, vmcore_size=846925824,
+                            panic_text_on_console=True)
+
+
+def test_m1_reaches_end_and_sends_panicked() -> None:
+    o = obs("mod_cloud-amd64_M1_nokdump_pvnone.log")
+    assert o.pvpanic_event == "PANICKED"
+    assert o.end_of_panic_reached and not o.crash_kernel_booted
+    probes = [c for c in o.callbacks if c.kexec_crash_loaded is not None]
+    assert [(c.name, c.kexec_crash_loaded) for c in probes] == [
+        ("high", False), ("mid", False), ("low", False)]
+
+
+def test_nmi_ramoops_callbacks_come_from_pstore() -> None:
+    o = obs("nmi_panic_ramoops.log")
+    assert [c.name for c in o.callbacks] == ["high", "dump-kernel-offset", "mid", "low"]
+    assert (o.panic_text_on_console, o.panic_text_in_pstore) == (False, True)
+    assert o.pvpanic_event == "CRASH_LOADED"
+
+
+def test_nmi_without_ramoops_sees_nothing_but_qmp() -> None:
+    o = obs("nmi_panic.log")
+    assert o.callbacks == () and not o.panic_text_on_console and not o.panic_text_in_pstore
+    assert o.pvpanic_event == "CRASH_LOADED" and o.crash_kernel_booted
+
+
+def test_compare_agrees_with_itself_and_ignores_silent_callbacks() -> None:
+    o = obs("mod_cloud-amd64_M3_kdump_pn.log")
+    predicted = Observation(**{**o.__dict__, "callbacks": (
+        CallbackRun("pvpanic", "notifier", 2**31 - 1, 0),
+        *o.callbacks,
+        CallbackRun("ramoops", "kmsg_dumper"),
+    )})
+    assert compare(o, predicted) == []
+
+
+def test_compare_reports_order_missing_and_attribute_differences() -> None:
+    o = obs("mod_cloud-amd64_M3_kdump_pn.log")
+    swapped = (o.callbacks[0], o.callbacks[2], o.callbacks[1], *o.callbacks[3:])
+    d = compare(o, Observation(**{**o.__dict__, "callbacks": swapped}))
+    assert [(x.field, x.note) for x in d] == [("callbacks", "same callbacks, different order")]
+    d = compare(o, Observation(**{**o.__dict__, "callbacks": o.callbacks[:-1]}))
+    assert d[0].note == "not predicted: kmsg_dumper:dumper"
+    cpu1 = tuple(CallbackRun(c.name, c.kind, c.priority, 1 if c.cpu is not None else None,
+                             c.kexec_crash_loaded) for c in o.callbacks)
+    d = compare(o, Observation(**{**o.__dict__, "callbacks": cpu1}))
+    assert [x.field for x in d] == ["callbacks[high].cpu", "callbacks[mid].cpu",
+                                   "callbacks[low].cpu"]
+    d = compare(o, Observation(**{**o.__dict__, "pvpanic_event": "PANICKED",
+                                  "crash_kernel_booted": False}))
+    assert [(x.field, x.observed, x.predicted) for x in d] == [
+        ("crash_kernel_booted", True, False), ("pvpanic_event", "CRASH_LOADED", "PANICKED")]
+
+
+callbacks = st.lists(st.builds(
+    CallbackRun, st.sampled_from(["a", "b", "c", "pvpanic"]),
+    st.sampled_from(["notifier", "kmsg_dumper"]), st.none() | st.integers(-5, 5),
+    st.none() | st.integers(0, 3), st.none() | st.booleans()), max_size=5)
+observations = st.builds(
+    Observation, callbacks.map(tuple), st.booleans(), st.booleans(),
+    st.lists(st.sampled_from(["Panic", "Oops"]), max_size=2).map(tuple), st.booleans(),
+    st.booleans(), st.none() | st.integers(0, 2**40),
+    st.sampled_from([None, "PANICKED", "CRASH_LOADED"]), st.booleans(), st.booleans(),
+    st.booleans())
+
+
+@given(observations)
+def test_json_round_trip(o: Observation) -> None:
+    assert Observation.from_json(json.loads(json.dumps(o.to_json()))) == o
+
+
+@given(observations, observations)
+def test_compare_is_empty_exactly_for_equal_visible_facts(a: Observation,
+                                                         b: Observation) -> None:
+    assert compare(a, a) == []
+    if compare(a, b) == []:
+        assert a.pvpanic_event == b.pvpanic_event
+        assert a.crash_kernel_booted == b.crash_kernel_booted
+        assert [c.name for c in a.callbacks if c.name != "pvpanic"] == [
+            c.name for c in b.callbacks if c.name != "pvpanic"]

@@ -1,0 +1,44 @@
+"""Kernel and QEMU command lines built from scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from panicpath.lab.qemu import kernel_cmdline, qemu_command, ramoops_address
+from panicpath.lab.scenario import parse_scenario
+
+
+def test_nmi_ramoops_cmdline() -> None:
+    s = parse_scenario('name = "x"\n[boot]\ncrash_kexec_post_notifiers = true\n'
+                       'panic_print = 6\n[devices]\nramoops = true\n[trigger]\nkind = "nmi"\n',
+                       Path("x.toml"))
+    params = kernel_cmdline(s, probe=False).split()
+    assert ramoops_address(s) == 0x3F000000
+    for p in ("console=ttyS0", "crashkernel=256M", "crash_kexec_post_notifiers",
+              "panic_print=0x6", "unknown_nmi_panic", "memmap=1M$0x3f000000", "lab.kdump=1",
+              "lab.ramoops=1", "lab.ramoops_addr=0x3f000000", "lab.probe=0", "lab.trigger=nmi",
+              "panic=0"):
+        assert p in params
+    assert "lab.wait=1" not in params
+
+
+def test_no_crash_kernel_no_crashkernel_reservation() -> None:
+    s = parse_scenario('name = "x"\n[crash_kernel]\nloaded = false\n[boot]\nextra = ["quiet"]\n',
+                       Path("x.toml"))
+    params = kernel_cmdline(s, probe=True, wait=True).split()
+    assert not any(p.startswith("crashkernel=") for p in params)
+    assert {"lab.kdump=0", "lab.probe=1", "lab.wait=1", "quiet"} <= set(params)
+    assert "crash_kexec_post_notifiers" not in params and "unknown_nmi_panic" not in params
+
+
+def test_qemu_command_tcg_qmp_wait_and_panic_action() -> None:
+    s = parse_scenario('name = "x"\n[machine]\ncpus = 3\nmemory_mib = 2048\n'
+                       'panic_action = "none"\n[devices]\npvpanic = false\n', Path("x.toml"))
+    cmd = qemu_command(s, Path("/k"), Path("/i"), "console=ttyS0", Path("/tmp/q.sock"))
+    joined = " ".join(cmd)
+    assert "-accel tcg" in joined and "-no-reboot" in joined
+    assert "-m 2048" in joined and "-smp 3" in joined
+    assert "-action panic=none" in joined
+    assert "-qmp unix:/tmp/q.sock,server=on,wait=on" in joined
+    assert "pvpanic" not in joined
+    assert cmd[cmd.index("-append") + 1] == "console=ttyS0"

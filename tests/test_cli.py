@@ -1,0 +1,115 @@
+"""The command line: JSON shapes, vocabularies, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from panicpath.cli import main
+from panicpath.faults import FAULTS
+from panicpath.properties import PROPERTIES
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_run_json_has_trace_and_properties() -> None:
+    code, out, _ = invoke("run", "--policy", "linux-6.1", "--arch", "x86_64", "--kdump",
+                          "--param", "crash_kexec_post_notifiers=1", "--driver", "pvpanic",
+                          "--json")
+    assert code == 0
+    doc = json.loads(out)
+    events = [e["event"] for e in doc["trace"]]
+    assert events.index("pvpanic") < events.index("__crash_kexec")
+    assert all({"event", "kind", "source"} <= set(e) for e in doc["trace"])
+    assert set(doc["properties"]) == set(PROPERTIES)
+    assert doc["properties"]["vmcore-captured"] is True
+    assert doc["measures"]["callbacks-before-kdump"] == 2
+
+
+def test_run_human_output_shows_steps_and_sources() -> None:
+    code, out, _ = invoke("run", "--hypervisor", "hyperv", "--arch", "arm64")
+    assert code == 0
+    assert "hyperv-vmbus-unload" in out and "drivers/hv/vmbus_drv.c" in out
+
+
+@pytest.mark.parametrize("cmd", ["policies", "drivers", "faults", "properties"])
+def test_vocabulary_json(cmd: str) -> None:
+    code, out, _ = invoke(cmd, "--json")
+    assert code == 0
+    names = {row["name"] for row in json.loads(out)[cmd]}
+    expected = {"policies": {"linux-3.15", "linux-3.16", "linux-4.9", "linux-6.1",
+                             "linux-mainline"},
+                "drivers": {"hyperv-vmbus-unload", "hyperv-report-panic", "hyperv-kmsg-dump",
+                            "hyperv-crash-shutdown", "hyperv-fb", "bcm-vk", "pvpanic",
+                            "dump-kernel-offset", "ipmi-panic-event", "ramoops",
+                            "octeon-watchdog", "fadump", "kvm-crash-shutdown", "sev-snp"},
+                "faults": set(FAULTS),
+                "properties": set(PROPERTIES) | {"callbacks-before-kdump",
+                                                 "risky-operations-before-kdump"}}[cmd]
+    assert expected <= names
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["run", "--policy", "linux-9.9"], "unknown policy 'linux-9.9'; valid: linux-3.11"),
+    (["run", "--driver", "nvidia"], "unknown driver 'nvidia'; valid: hyperv-vmbus-unload"),
+    (["run", "--fault", "cosmic-ray"], "unknown fault 'cosmic-ray'; valid: ipi-deaf-cpu"),
+    (["run", "--arch", "sparc"], "unknown arch 'sparc'"),
+    (["run", "--param", "crash_kexec_post_notifiers"], "expected NAME=VALUE"),
+    (["run", "--param", "nosuch=1"], "unknown boot parameter 'nosuch'"),
+    (["run", "--fault", "ipi-deaf-cpu", "--cpus", "1"], "needs at least 2 CPUs"),
+    (["compare", "--policy", "nope"], "unknown policy 'nope'"),
+])
+def test_bad_input_is_one_line_exit_2(args: list[str], needle: str) -> None:
+    code, out, err = invoke(*args)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err + out
+
+
+def test_bad_scenario_file_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('policy = "linux-6.1"\narch = "x86_64"\n[params]\nfoo = = 1\n')
+    code, _, err = invoke("run", str(bad))
+    assert code == 2 and str(bad) in err and "line 4" in err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('policy = "linux-6.1"\ndrivers = ["pvpanic", "nvidia"]\n')
+    code, _, err = invoke("run", str(unknown))
+    assert code == 2 and f"{unknown}:2:" in err and "unknown driver 'nvidia'" in err
+    badcb = tmp_path / "cb.toml"
+    badcb.write_text('[[callback]]\nname = "x"\nneeds = ["telepathy"]\n')
+    code, _, err = invoke("run", str(badcb))
+    assert code == 2 and "unknown need 'telepathy'" in err
+
+
+def test_scenario_file_with_user_callback(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('''
+policy = "linux-6.1"
+hypervisor = "hyperv"
+[params]
+crash_kexec_post_notifiers = 1
+[[callback]]
+name = "late-vmbus-user"
+priority = "INT_MIN"
+needs = ["vmbus"]
+effects = ["print:hello"]
+''')
+    code, out, _ = invoke("run", str(f), "--json")
+    assert code == 0
+    assert "late-vmbus-user" in json.loads(out)["failed_callbacks"]
+
+
+def test_no_traceback_from_the_installed_command() -> None:
+    """The console script itself (not the test runner) prints one line for bad input."""
+    p = subprocess.run([sys.executable, "-m", "panicpath", "run", "--policy", "x"],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
