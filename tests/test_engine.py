@@ -72,11 +72,20 @@ def _reversals(base: RunResult, faulted: RunResult) -> list[str]:
 
 
 def _explained(base: RunResult, faulted: RunResult) -> bool:
-    """The one mechanism known to reverse a property: without the fault, the host stopped
-    the guest at pvpanic's PANICKED event (QEMU -action panic=shutdown/pause) before later
-    callbacks ran; the fault (a lock held on pvpanic's trylock, a fault ending the path
-    before pvpanic) prevented that event, so the rest of panic() ran."""
-    return base.end == "host-stopped" and faulted.end != "host-stopped"
+    """The two mechanisms known to reverse a property.
+
+    1. Without the fault, the host stopped the guest at pvpanic's PANICKED event (QEMU
+       -action panic=shutdown/pause) before later callbacks ran; the fault (pvpanic's
+       trylock failing) prevented that event, so the rest of panic() ran.
+    2. Seed 003 Problem 1 inverted: a CPU that ignores smp_send_stop (interrupts off, or
+       parked after losing a concurrent panic) stays in cpu_online_mask, so Octeon's
+       online-only watchdog shutdown reaches it and its watchdog no longer resets the
+       machine during the dump.
+    """
+    if base.end == "host-stopped" and faulted.end != "host-stopped":
+        return True
+    return (base.end == "watchdog-reset" and faulted.end != "watchdog-reset"
+            and bool(set(faulted.scenario.faults) & {"ipi-deaf-cpu", "concurrent-panic"}))
 
 
 @settings(max_examples=300, deadline=None)
@@ -92,9 +101,10 @@ def test_adding_a_fault_never_rescues_a_property_except_by_the_known_mechanism(
 
 
 def test_the_non_monotonic_cases_exist_and_are_the_pvpanic_host_stop() -> None:
-    """Search a small space exhaustively for faults that make a property true: they exist
+    """Search small spaces exhaustively for faults that make a property true: they exist
     (lab M4: QEMU powers the guest off at GUEST_PANICKED, so a fault that silences pvpanic
-    lets ramoops store the log), and every one is explained by that mechanism."""
+    lets ramoops store the log; Octeon on 3.16: a CPU deaf to smp_send_stop stays online and
+    gets its watchdog stopped), and every one is explained by a known mechanism."""
     found = []
     faults = [*sorted(FAULTS), "lock-held-by-stopped-cpu=pvpanic_lock"]
     for drivers, fault in itertools.product((("pvpanic", "ramoops"), ("pvpanic",), ("ramoops",)),
@@ -107,6 +117,13 @@ def test_the_non_monotonic_cases_exist_and_are_the_pvpanic_host_stop() -> None:
             found.append((drivers, fault, tuple(rev)))
     assert (("pvpanic", "ramoops"), "lock-held-by-stopped-cpu=pvpanic_lock",
             ("logs-persisted",)) in found
+    octeon = Scenario(policy="linux-3.16", arch="mips-octeon",
+                      params=(("crash_kexec_post_notifiers", "1"),))
+    base = simulate(octeon)
+    for fault in ("ipi-deaf-cpu", "concurrent-panic"):
+        faulted = simulate(octeon.with_(faults=(fault,)))
+        assert "vmcore-captured" in _reversals(base, faulted)
+        assert _explained(base, faulted)
 
 
 def test_new_callback_needing_vmbus_below_the_unload_fails_without_other_changes() -> None:

@@ -192,6 +192,9 @@ async def _connect_qmp(proc: asyncio.subprocess.Process, sock: Path,
     qmp = QMPClient("panicpath-lab")
     deadline = time.monotonic() + limit
     while True:
+        if not sock.exists() and proc.returncode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            continue
         try:
             await qmp.connect(str(sock))
             return qmp
