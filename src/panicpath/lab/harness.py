@@ -207,6 +207,7 @@ async def _connect_qmp(proc: asyncio.subprocess.Process, sock: Path,
 async def run_guest(plan: GuestPlan, on_event: OnEvent | None = None) -> GuestResult:
     """Run one guest to the end of its cycle (or the first failure)."""
     run = _Run(plan, on_event)
+    plan.qmp_socket.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         plan.qmp_socket.unlink()
     proc = await asyncio.create_subprocess_exec(

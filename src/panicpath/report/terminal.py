@@ -91,8 +91,22 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
                           highlight=False)
 
 
+WHY_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "vmcore-complete": ("NOT saved", "did not answer", "parked"),
+    "vmcore-intact": ("memory changing",),
+    "host-informed": ("FAILED", "skipped", "no return", "hang"),
+    "fb-shows-panic": ("FAILED",),
+    "console-shows-panic": ("NMI", "deferred"),
+}
+"""Which trace lines explain a failure of each property best (report wording only)."""
+
+
 def _why(r: RunResult, prop: str) -> str:
-    """The trace line that best explains a failure: the last hang/failed/capture line."""
+    """The trace line that best explains a failure: one matching the property's keywords,
+    else the last hang / failed / capture line, else how the path ended."""
+    for e in r.trace:
+        if any(k in e.effect for k in WHY_KEYWORDS.get(prop, ())):
+            return f"{e.event}: {e.effect}"
     for e in reversed(r.trace):
         if e.kind in ("hang", "capture") or "FAILED" in e.effect:
             return f"{e.event}: {e.effect}"
