@@ -1,0 +1,105 @@
+"""The model's prediction for a lab scenario, as an Observation the lab can diff.
+
+The lab scenario becomes a model run of `linux-6.1` (Debian 6.1.192, the kernel the
+lab boots) on `x86_64` with no hypervisor (QEMU TCG exposes no paravirtual
+interface), the probe module's notifiers and dumpers as user callbacks in their
+registration order, and `pvpanic`, `ramoops` and the platform's
+`dump-kernel-offset` as catalog drivers. The trace is then read back into the
+same observable facts the console parser extracts.
+"""
+
+from __future__ import annotations
+
+from panicpath.engine import RunResult, simulate
+from panicpath.lab.observation import KERNEL_OFFSET, CallbackRun, Observation
+from panicpath.lab.scenario import LabScenario
+from panicpath.model.callback import Callback, Effect, Need
+from panicpath.model.scenario import Scenario
+from panicpath.model.steps import PANIC_MSG
+
+PROBE_LOCK = "probe_lock"
+"""The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
+REASON_STR = {"PANIC": "Panic", "OOPS": "Oops", "EMERG": "Emergency", "SHUTDOWN": "Shutdown"}
+"""kernel/printk/printk.c kmsg_dump_reason_str() (6.1)."""
+
+
+def to_model(lab: LabScenario) -> Scenario:
+    """The model scenario that corresponds to a lab scenario."""
+    callbacks: list[Callback] = []
+    uses_lock = False
+    for i, n in enumerate(lab.notifiers):
+        needs: tuple[Need, ...] = ()
+        effects: list[Effect] = [Effect("print", f"LABPANIC notifier {n.name}")]
+        if n.behaviour == "stop":
+            effects.append(Effect("notify-stop"))
+        elif n.behaviour == "spin":
+            effects.insert(0, Effect("spin", str(n.spin_ms)))
+        elif n.behaviour == "lock":
+            uses_lock = True
+            needs = (Need("trylock", PROBE_LOCK),)
+            effects.insert(0, Effect("spin", str(n.lock_timeout_ms)))
+        callbacks.append(Callback(name=n.name, list="panic_notifier_list", priority=n.priority,
+                                  order=100 + i, needs=needs, effects=tuple(effects),
+                                  sources=("lab probe module (templates/probe.c.j2)",)))
+    for j, d in enumerate(lab.dumpers):
+        callbacks.append(Callback(name=d.name, list="kmsg_dumper", order=200 + j,
+                                  max_reason="PANIC",
+                                  effects=(Effect("print", f"LABPANIC kmsg_dump {d.name}"),),
+                                  sources=("lab probe module (templates/probe.c.j2)",)))
+    params = [("crash_kexec_post_notifiers", "1" if lab.post_notifiers else "0"),
+              ("panic_print", str(lab.panic_print)), ("panic", str(lab.panic_timeout))]
+    faults: list[str] = []
+    if lab.trigger == "nmi":
+        faults.append("nmi-context")
+    if uses_lock:
+        faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
+    drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
+    action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
+    return Scenario(policy="linux-6.1", arch="x86_64", hypervisor="none",
+                    kdump=lab.crash_kernel, params=tuple(params), drivers=drivers,
+                    faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
+                    host_panic_action=action, name=lab.name)
+
+
+def observation_of(result: RunResult, lab: LabScenario) -> Observation:
+    """Read a model run back into the lab's observable facts."""
+    probes = {n.name: n.priority for n in lab.notifiers}
+    dumper_names = {d.name for d in lab.dumpers}
+    loaded = result.scenario.kdump
+    callbacks: list[CallbackRun] = []
+    reasons: list[str] = []
+    reason = "PANIC"
+    for e in result.trace:
+        if e.event == "kmsg_dump" and e.kind == "step":
+            reason = e.effect.split()[1].rstrip(":")
+        elif e.kind == "notifier" and e.event in probes:
+            callbacks.append(CallbackRun(e.event, "notifier", probes[e.event], e.cpu, loaded))
+        elif e.kind == "notifier" and e.event == KERNEL_OFFSET:
+            callbacks.append(CallbackRun(KERNEL_OFFSET, "notifier", 0))
+        elif e.kind == "kmsg_dumper" and e.event in dumper_names:
+            callbacks.append(CallbackRun(e.event, "kmsg_dumper"))
+            reasons.append(REASON_STR[reason])
+    in_pstore = "ramoops" in result.persisted_logs
+    log_seen = set(result.console)
+    panic_print = any(line.startswith("panic_print:") for line in result.console) or (
+        in_pstore and any(e.event == "panic_print_sys_info" and e.effect != "panic_print=0"
+                          for e in result.trace))
+    return Observation(
+        callbacks=tuple(callbacks),
+        kernel_offset_printed=KERNEL_OFFSET in result.ran_callbacks,
+        panic_print_seen=panic_print,
+        kmsg_dump_reasons=tuple(reasons),
+        crash_kernel_booted=result.end == "capture-kernel",
+        vmcore_seen=result.end == "capture-kernel" and result.properties["vmcore-captured"],
+        vmcore_size=None,
+        pvpanic_event="PANICKED" if "PANICKED" in result.pvpanic_events else (
+            "CRASH_LOADED" if "CRASH_LOADED" in result.pvpanic_events else None),
+        panic_text_on_console=any(PANIC_MSG in line for line in log_seen),
+        panic_text_in_pstore=in_pstore,
+        end_of_panic_reached=any("end Kernel panic" in line for line in log_seen),
+    )
+
+
+def predict(lab: LabScenario) -> Observation:
+    """What the model predicts the lab will observe for this scenario."""
+    return observation_of(simulate(to_model(lab)), lab)
