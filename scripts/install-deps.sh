@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PKGS=(qemu-system-x86 qemu-utils busybox-static kexec-tools cpio xz-utils
-          linux-source-6.1 spin chromium)
+          linux-source-6.1 spin chromium
+          gcc-12 make  # lab: build the probe module against the downloaded linux-headers
+          )
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -46,7 +46,8 @@ class MipsOcteon(Arch):
         if m.stop_done:
             return
         for cb in run.crash_shutdown:
-            perform(run, cb)
+            if any(e.kind == "stop-watchdogs-online" for e in cb.effects):
+                perform(run, cb)
         self._prepare_cpus(run)
         m.stop_done = True
 

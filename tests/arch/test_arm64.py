@@ -1,0 +1,38 @@
+"""arch/arm64: ordinary stop IPIs, self-stop goes offline, no crash-shutdown hook."""
+
+from __future__ import annotations
+
+from panicpath.arch.arm64 import STOP_WAIT_MS, Arm64
+from panicpath.engine import build
+from panicpath.model.scenario import Scenario
+from panicpath.model.state import CpuMode
+
+
+def test_irqs_off_cpu_is_not_stopped_and_keeps_running() -> None:
+    """arch/arm64/kernel/smp.c crash_smp_send_stop (6.1): an ordinary IPI; a CPU with
+    interrupts masked never answers; after 1 s the panic CPU gives up."""
+    run = build(Scenario(arch="arm64", faults=("ipi-deaf-cpu",)))
+    Arm64().crash_smp_send_stop(run)
+    cpu = run.machine.cpus[1]
+    assert cpu.mode is CpuMode.SPINNING_IRQS_OFF and not cpu.regs_saved
+    assert run.machine.now_ms == STOP_WAIT_MS
+
+
+def test_crash_stop_saves_registers_of_running_cpus() -> None:
+    run = build(Scenario(arch="arm64", cpus=4))
+    Arm64().crash_smp_send_stop(run)
+    assert all(c.regs_saved for c in run.machine.cpus[1:])
+
+
+def test_self_stopped_cpu_goes_offline_and_is_never_signalled() -> None:
+    """panic_smp_self_stop -> local_cpu_stop marks the CPU offline; crash_smp_send_stop only
+    signals online CPUs, so its registers are lost (kernel-facts section 2)."""
+    run = build(Scenario(arch="arm64"))
+    cpu = run.machine.cpus[1]
+    Arm64().panic_smp_self_stop(run, cpu)
+    Arm64().crash_smp_send_stop(run)
+    assert not cpu.online and not cpu.regs_saved
+
+
+def test_no_crash_shutdown_hook_on_arm64() -> None:
+    assert not Arm64.has_crash_shutdown_hook
