@@ -53,7 +53,7 @@ def _target(run: Run) -> bool | None:
     return m.dump_target_reachable
 
 
-REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic"})
+REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic"})
 
 
 def _host_channel(run: Run) -> bool:

@@ -1,7 +1,7 @@
 """Architecture and hypervisor platform code on the panic path."""
 
 from panicpath.catalog.base import Driver, cb
-from panicpath.model.callback import INT_MAX
+from panicpath.model.callback import INT_MAX, INT_MIN
 
 DUMP_KERNEL_OFFSET = Driver(
     name="dump-kernel-offset",
@@ -76,4 +76,33 @@ SEV_SNP = Driver(
     since=(6, 9),
 )
 
-DRIVERS = (DUMP_KERNEL_OFFSET, KVM_CRASH_SHUTDOWN, OCTEON_WATCHDOG, FADUMP, SEV_SNP)
+XEN_PANIC = Driver(
+    name="xen-panic-event",
+    callbacks=(cb(
+        "xen-panic-event", "panic_notifier_list", INT_MIN, effects=("xen-panic",), order=6,
+        risky=("hypercall",),
+        sources=("arch/x86/xen/enlighten.c xen_panic_event, priority INT_MIN (6.1.192)",),
+        doc="Without a crash kernel: reboot_reason = SHUTDOWN_crash, and with panic_timeout == 0 "
+            "xen_reboot(SHUTDOWN_crash) hands the domain to the hypervisor.",
+    ),),
+    archs=("x86_64",),
+    hypervisors=("xen",),
+    platform=True,
+)
+
+XEN_CRASH_SHUTDOWN = Driver(
+    name="xen-crash-shutdown",
+    callbacks=(cb(
+        "xen-crash-shutdown", "crash_shutdown", effects=("hypercall",), order=6,
+        sources=("arch/x86/xen/enlighten_hvm.c xen_hvm_crash_shutdown (6.1.192): native "
+                 "shutdown, then xen_reboot(SHUTDOWN_soft_reset)",),
+        doc="Xen HVM machine_ops.crash_shutdown: asks Xen for a soft reset so the capture "
+            "kernel starts with clean domain state.",
+    ),),
+    archs=("x86_64",),
+    hypervisors=("xen",),
+    platform=True,
+)
+
+DRIVERS = (DUMP_KERNEL_OFFSET, KVM_CRASH_SHUTDOWN, OCTEON_WATCHDOG, FADUMP, SEV_SNP, XEN_PANIC,
+           XEN_CRASH_SHUTDOWN)

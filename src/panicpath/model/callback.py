@@ -42,6 +42,7 @@ EFFECT_KINDS = (
     "alloc",
     "reboot",
     "snp-iommu-shutdown",
+    "xen-panic",
 )
 
 NOTIFY_DONE = 0x0000

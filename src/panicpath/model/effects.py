@@ -238,6 +238,22 @@ def _snp_shutdown(run: Run, cb: Callback) -> str:
     return "SNP_SHUTDOWN_EX: IOMMU released for the capture kernel"
 
 
+def _xen_panic(run: Run, cb: Callback) -> str:
+    """arch/x86/xen/enlighten.c xen_panic_event (6.1.192): only without a crash kernel:
+    reboot_reason = SHUTDOWN_crash; with panic_timeout == 0 (or the legacy crash mode)
+    xen_reboot(SHUTDOWN_crash) hands the domain to the hypervisor, which records the crash
+    and applies the domain's on_crash action."""
+    m = run.machine
+    if m.crash_image_loaded:
+        return "crash kernel loaded: nothing done"
+    m.host.reports.append("xen:SHUTDOWN_crash")
+    if run.scenario.int_param("panic", 0) == 0:
+        run.emit(cb.name, "notifier", "xen_reboot(SHUTDOWN_crash): the hypervisor takes over",
+                 cb.source)
+        raise run.end("host-stopped", "Xen SHUTDOWN_crash")
+    return "reboot_reason = SHUTDOWN_crash; the hypervisor learns of the crash at the restart"
+
+
 def perform(run: Run, cb: Callback, reason: str = "PANIC") -> int:
     """Run callback `cb` on the panic CPU; returns its notifier return value.
 
@@ -285,6 +301,7 @@ _SIMPLE: dict[str, Callable[[Run, Callback], str]] = {
     "firmware-dump": _firmware_dump,
     "kvm-pv-off": _kvm_pv_off,
     "snp-iommu-shutdown": _snp_shutdown,
+    "xen-panic": _xen_panic,
 }
 
 
