@@ -117,8 +117,9 @@ def select_drivers(scn: Scenario, policy: Policy) -> list[Driver]:
         seen.add(n)
         d = DRIVERS[n]
         queue += list(d.requires)
-        if d.fits(scn.arch, scn.hypervisor) and policy.version >= d.since:
-            out.append(d)
+        form = d.for_version(policy.version)
+        if form is not None and form.fits(scn.arch, scn.hypervisor):
+            out.append(form)
     order = list(DRIVERS)
     return sorted(out, key=lambda d: order.index(d.name))
 

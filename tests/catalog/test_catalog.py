@@ -59,3 +59,18 @@ def test_platform_drivers_follow_arch_and_hypervisor() -> None:
     assert "sev-snp" in {d.name for d in select_drivers(Scenario(drivers=("sev-snp",)),
                                                         POLICIES["linux-mainline"])}
     assert "ipmi-panic-event" in names(drivers=("ipmi-watchdog",))
+
+
+def test_pvpanic_trylock_form_survives_a_lock_held_by_a_stopped_cpu() -> None:
+    """pvpanic before Piccoli's 2022 fixes took spin_lock(&pvpanic_lock) at priority 1
+    (drivers/misc/pvpanic/pvpanic.c, ~v5.13); 6.1.192 uses spin_trylock at INT_MAX. With the
+    lock held by a CPU that crash_smp_send_stop parked, the old form deadlocks the panic
+    CPU before kdump; the new one skips the event and kdump proceeds."""
+    from panicpath.engine import simulate
+
+    kw: dict[str, object] = {"drivers": ("pvpanic",), "faults": ("lock-held-by-stopped-cpu",),
+                             "params": (("crash_kexec_post_notifiers", "1"),)}
+    old = simulate(Scenario(policy="linux-5.18", **kw))  # type: ignore[arg-type]
+    new = simulate(Scenario(policy="linux-6.1", **kw))  # type: ignore[arg-type]
+    assert old.end == "hang" and not old.properties["vmcore-captured"]
+    assert new.properties["vmcore-captured"] and "pvpanic" in new.failed_callbacks

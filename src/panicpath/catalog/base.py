@@ -39,6 +39,18 @@ class Driver:
     since: tuple[int, int] = (2, 6)
     requires: tuple[str, ...] = ()
     doc: str = ""
+    older: tuple[Driver, ...] = ()
+    """Earlier forms of the same driver (each with its own `since`), newest first: a kernel
+    older than `since` gets the newest older form it has."""
+
+    def for_version(self, version: tuple[int, int]) -> Driver | None:
+        """The form of this driver in kernel `version`, or None if it did not exist yet."""
+        if version >= self.since:
+            return self
+        for old in self.older:
+            if version >= old.since:
+                return old
+        return None
 
     def fits(self, arch: str, hypervisor: str) -> bool:
         """Whether this driver can exist on that machine."""

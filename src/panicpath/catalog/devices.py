@@ -15,6 +15,18 @@ BCM_VK = Driver(
     since=(5, 12),
 )
 
+PVPANIC_OLD = Driver(
+    name="pvpanic",
+    callbacks=(cb(
+        "pvpanic", "panic_notifier_list", 1, needs=("lock:pvpanic_lock",),
+        effects=("pvpanic", "mmio"), order=30,
+        sources=("drivers/misc/pvpanic/pvpanic.c pvpanic_panic_notify, priority 1 'before broken "
+                 "drm_fb_helper', spin_lock(&pvpanic_lock) (torvalds/linux 2555693dd85c, ~v5.13)",),
+        doc="Before the 2022 panic-notifier fixes: priority 1 and a plain spin_lock.",
+    ),),
+    since=(5, 0),
+)
+
 PVPANIC = Driver(
     name="pvpanic",
     callbacks=(cb(
@@ -24,7 +36,9 @@ PVPANIC = Driver(
                  "include/uapi/misc/pvpanic.h PVPANIC_PANICKED 1, PVPANIC_CRASH_LOADED 2"),
         doc="Tells the host (QEMU) PANICKED or, with a crash kernel loaded, CRASH_LOADED.",
     ),),
-    since=(5, 0),
+    since=(6, 0),
+    older=(PVPANIC_OLD,),
+    doc="6.1 form from Piccoli's 2022 fixes (trylock, INT_MAX); release 6.0 is [I].",
 )
 
 IPMI = Driver(
