@@ -19,6 +19,11 @@ from panicpath.model.steps import PANIC_MSG
 
 PROBE_LOCK = "probe_lock"
 """The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
+CRASH_IMAGE_MIN_MIB = 96
+"""Smallest `crashkernel=` reservation that held the lab's crash kernel and initramfs
+(shared/reference/lab/README.md, measured): below it `kexec -p` cannot place the
+segments in the reserved region (kernel/kexec_file.c / kexec_core.c return an error)
+and no crash image is loaded."""
 REASON_STR = {"PANIC": "Panic", "OOPS": "Oops", "EMERG": "Emergency", "SHUTDOWN": "Shutdown"}
 """kernel/printk/printk.c kmsg_dump_reason_str() (6.1)."""
 
@@ -56,9 +61,18 @@ def to_model(lab: LabScenario) -> Scenario:
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     return Scenario(policy="linux-6.1", arch="x86_64", hypervisor="none",
-                    kdump=lab.crash_kernel, params=tuple(params), drivers=drivers,
+                    kdump=lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB, params=tuple(params), drivers=drivers,
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name)
+
+
+def _mib(size: str) -> int:
+    """`crashkernel=` size in MiB ("256M", "1G", "512K")."""
+    s = size.strip().upper()
+    units = {"K": 1 / 1024, "M": 1, "G": 1024}
+    if s and s[-1] in units:
+        return int(float(s[:-1]) * units[s[-1]])
+    return int(s) // (1024 * 1024)
 
 
 def observation_of(result: RunResult, lab: LabScenario) -> Observation:
