@@ -60,8 +60,9 @@ def to_model(lab: LabScenario) -> Scenario:
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
+    loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB
     return Scenario(policy="linux-6.1", arch="x86_64", hypervisor="none",
-                    kdump=lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB, params=tuple(params), drivers=drivers,
+                    kdump=loaded, params=tuple(params), drivers=drivers,
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name)
 
@@ -80,27 +81,40 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
     probes = {n.name: n.priority for n in lab.notifiers}
     dumper_names = {d.name for d in lab.dumpers}
     loaded = result.scenario.kdump
+    in_pstore = "ramoops" in result.persisted_logs
+    console = "\n".join(result.console)
+
+    stored_at = next((i for i, e in enumerate(result.trace)
+                      if e.event == "ramoops" and e.kind == "kmsg_dumper"), None)
+
+    def seen(text: str, at: int) -> bool:
+        """A callback is observable through what it printed: on the console, or in the
+        pstore record when ramoops stored one (the log up to ramoops' own dump). In NMI
+        context printk is deferred and kexec comes before the flush, so the console shows
+        nothing."""
+        return text in console or (in_pstore and stored_at is not None and at < stored_at)
+
     callbacks: list[CallbackRun] = []
     reasons: list[str] = []
     reason = "PANIC"
-    for e in result.trace:
+    for i, e in enumerate(result.trace):
         if e.event == "kmsg_dump" and e.kind == "step":
             reason = e.effect.split()[1].rstrip(":")
-        elif e.kind == "notifier" and e.event in probes:
+        elif e.kind == "notifier" and e.event in probes and seen(f"LABPANIC notifier {e.event}", i):
             callbacks.append(CallbackRun(e.event, "notifier", probes[e.event], e.cpu, loaded))
-        elif e.kind == "notifier" and e.event == KERNEL_OFFSET:
+        elif e.kind == "notifier" and e.event == KERNEL_OFFSET and seen("Kernel Offset", i):
             callbacks.append(CallbackRun(KERNEL_OFFSET, "notifier", 0))
-        elif e.kind == "kmsg_dumper" and e.event in dumper_names:
+        elif e.kind == "kmsg_dumper" and e.event in dumper_names and seen(
+                f"LABPANIC kmsg_dump {e.event}", i):
             callbacks.append(CallbackRun(e.event, "kmsg_dumper"))
             reasons.append(REASON_STR[reason])
-    in_pstore = "ramoops" in result.persisted_logs
     log_seen = set(result.console)
     panic_print = any(line.startswith("panic_print:") for line in result.console) or (
         in_pstore and any(e.event == "panic_print_sys_info" and e.effect != "panic_print=0"
                           for e in result.trace))
     return Observation(
         callbacks=tuple(callbacks),
-        kernel_offset_printed=KERNEL_OFFSET in result.ran_callbacks,
+        kernel_offset_printed=any(c.name == KERNEL_OFFSET for c in callbacks),
         panic_print_seen=panic_print,
         kmsg_dump_reasons=tuple(reasons),
         crash_kernel_booted=result.end == "capture-kernel",

@@ -51,9 +51,18 @@ class _State:
     max_depth: int = MAX_DEPTH
     parsed: dict[str, SourceFile | None] = field(default_factory=dict)
 
+    global_headers: frozenset[str] = frozenset()
+
     def exists(self, rel: str) -> bool:
+        """Whether a header is available; global headers only if they passed the pre-filter.
+
+        Parsing every <linux/...> header for every unit would cost more than
+        the scan; only headers that mention the scanned names can matter.
+        """
         if rel in self.headers:
             return True
+        if prefilter.is_global_header(rel) and rel not in self.global_headers:
+            return False
         return self.root is not None and (self.root / rel).is_file()
 
     def header(self, rel: str) -> SourceFile | None:
@@ -98,27 +107,47 @@ def scan_tree(path: str | Path, jobs: int = 1, *, use_cache: bool = True,
 
 
 def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings], ScanStats]:
-    files, errors = sources.walk_dir(root)
-    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
-    matched: list[str] = []
-    other: list[str] = []
-    for found, rest, errs in _map(jobs, _filter_task,
-                                  [(str(root), c, frozenset[bytes]()) for c in chunks]):
-        matched.extend(found)
-        other.extend(rest)
-        errors.extend(errs)
+    files, links, errors = sources.walk_dir(root)
+    matched = _prefilter_dir(root, files, links, frozenset(), jobs, errors)
     global _STATE
-    _STATE = _State(root=root, max_depth=max_depth)
+    _STATE = _State(root=root, max_depth=max_depth,
+                    global_headers=frozenset(m for m in matched if m.endswith(".h")))
     extra = _extra_tokens([m for m in matched if m.endswith(".h")])
     if extra:
-        second = [other[i:i + _CHUNK] for i in range(0, len(other), _CHUNK)]
-        for found, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in second]):
-            matched.extend(found)
-            errors.extend(errs)
+        done = set(matched)
+        rest = [f for f in files if f.endswith(".c") and f not in done]
+        matched += _prefilter_dir(root, rest, [], extra, jobs, errors)
     tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in sorted(set(matched))]
     findings = list(_map(jobs, _unit_task, tasks))
     findings.append(FileFindings(errors=tuple(errors)))
-    return findings, ScanStats(len(files), len(tasks))
+    return findings, ScanStats(len(files) + len(links), len(tasks))
+
+
+def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozenset[bytes],
+                   jobs: int, errors: list[ScanError]) -> list[str]:
+    """Files worth parsing: grep -F on regular files, Python on symlinks (to report loops)."""
+    matched: list[str] = []
+    python_side = list(links)
+    grepped = sources.grep_filter(root, files, extra)
+    if grepped is None:
+        python_side += files
+    else:
+        for rel in grepped:
+            try:
+                size = (root / rel).stat().st_size
+            except OSError:
+                size = 0
+            if size > sources.MAX_FILE_BYTES:
+                errors.append(ScanError(rel, f"{size / 1e6:.1f} MB is larger than the "
+                                             f"{sources.MAX_FILE_BYTES // 2**20} MB parse "
+                                             "limit, skipped"))
+            else:
+                matched.append(rel)
+    chunks = [python_side[i:i + _CHUNK] for i in range(0, len(python_side), _CHUNK)]
+    for found, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks]):
+        matched.extend(found)
+        errors.extend(errs)
+    return matched
 
 
 def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings], ScanStats]:
