@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser, Tree
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 _LANGUAGE = Language(tree_sitter_c.language())
 
@@ -101,13 +101,39 @@ def line(node: Node) -> int:
     return int(node.start_point[0]) + 1
 
 
+_QUERIES: dict[frozenset[str], Query | None] = {}
+
+
+def _query(types: frozenset[str]) -> Query | None:
+    if types not in _QUERIES:
+        valid = []
+        for kind in sorted(types):
+            try:
+                Query(_LANGUAGE, f"({kind}) @n")
+            except ValueError:  # tree_sitter.QueryError: unknown node type, matches nothing
+                continue
+            valid.append(f"({kind})")
+        _QUERIES[types] = Query(_LANGUAGE, "[" + " ".join(valid) + "] @n") if valid else None
+    return _QUERIES[types]
+
+
 def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:
-    """All descendants of ``root`` (pre-order, iterative), optionally filtered by type."""
+    """Descendants of ``root`` (and itself) in source order, optionally only of some types.
+
+    Typed walks run as a tree-sitter query (in C): a Python-level walk of every
+    node costs more than parsing.
+    """
+    if types is not None:
+        query = _query(types)
+        if query is None:
+            return
+        nodes = QueryCursor(query).captures(root).get("n", [])
+        yield from sorted(nodes, key=lambda n: (n.start_byte, -n.end_byte))
+        return
     stack = [root]
     while stack:
         node = stack.pop()
-        if types is None or node.type in types:
-            yield node
+        yield node
         stack.extend(reversed(node.children))
 
 

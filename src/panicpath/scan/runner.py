@@ -114,7 +114,7 @@ def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
                     global_headers=frozenset(m for m in matched if m.endswith(".h")))
     extra = _extra_tokens([m for m in matched if m.endswith(".h")])
     if extra:
-        done = set(matched)
+        done = set(matched) | {e.file for e in errors}
         rest = [f for f in files if f.endswith(".c") and f not in done]
         matched += _prefilter_dir(root, rest, [], extra, jobs, errors)
     tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in sorted(set(matched))]
