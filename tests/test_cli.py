@@ -113,3 +113,23 @@ def test_no_traceback_from_the_installed_command() -> None:
     p = subprocess.run([sys.executable, "-m", "panicpath", "run", "--policy", "x"],
                        capture_output=True, text=True, check=False)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_run_from_scan_turns_scanned_callbacks_into_model_callbacks(tmp_path: Path) -> None:
+    """Issue 6 'into the model': a scanned callback that takes a mutex deadlocks the panic
+    path when another CPU holds that mutex and is then stopped."""
+    fixtures = Path(__file__).parent / "data" / "scan"
+    code, out, _ = invoke("scan", str(fixtures), "--json")
+    assert code == 0
+    scan = tmp_path / "scan.json"
+    scan.write_text(out)
+    code, out, _ = invoke("run", "--from-scan", str(scan), "--bare",
+                          "--param", "crash_kexec_post_notifiers=1", "--json")
+    assert code == 0 and json.loads(out)["end"] == "capture-kernel"
+    code, out, _ = invoke("run", "--from-scan", str(scan), "--bare", "--fault",
+                          "lock-held-by-stopped-cpu", "--param", "crash_kexec_post_notifiers=1",
+                          "--json")
+    doc = json.loads(out)
+    assert doc["end"] == "hang" and "deadlock" in doc["end_reason"]
+    code, _, err = invoke("run", "--from-scan", str(tmp_path / "missing.json"))
+    assert code == 2 and "missing.json" in err

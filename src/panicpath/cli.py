@@ -20,12 +20,12 @@ from panicpath.check.compare import count
 from panicpath.check.space import Space
 from panicpath.engine import RunResult, ScenarioError, simulate
 from panicpath.faults import FAULTS
-from panicpath.model.callback import CallbackError
+from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import BOOT_PARAMS, HYPERVISORS, Scenario
 from panicpath.policies import POLICIES
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
-from panicpath.scenario_file import ScenarioFileError, load_scenario
+from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
 
 EXIT_BAD_INPUT = 2
 
@@ -90,10 +90,12 @@ def _file_error(path: str, exc: Exception) -> NoReturn:
 @click.option("--bare", is_flag=True, help="Leave out the platform's own drivers.")
 @click.option("--host-panic-action", default="shutdown", show_default=True,
               help="QEMU -action panic= for pvpanic PANICKED (shutdown, pause, none).")
+@click.option("--from-scan", "from_scan", type=click.Path(dir_okay=False), default=None,
+              help="Add every callback of a `panicpath scan --json` file as a user callback.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdump: bool,
         params: tuple[str, ...], drivers: tuple[str, ...], faults: tuple[str, ...], cpus: int,
-        bare: bool, host_panic_action: str, as_json: bool) -> None:
+        bare: bool, host_panic_action: str, from_scan: str | None, as_json: bool) -> None:
     """Run one scenario and print its trace and properties."""
     if scenario_file is not None:
         try:
@@ -104,6 +106,8 @@ def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdum
         scn = Scenario(policy=policy, arch=arch, hypervisor=hypervisor, kdump=kdump,
                        params=_parse_params(params), drivers=drivers, faults=faults, cpus=cpus,
                        platform_drivers=not bare, host_panic_action=host_panic_action)
+    if from_scan is not None:
+        scn = scn.with_(user_callbacks=scn.user_callbacks + load_scan_callbacks(from_scan))
     try:
         result = simulate(scn)
     except (ScenarioError, CallbackError) as e:
@@ -114,6 +118,26 @@ def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdum
         _emit_json(result.to_json())
     else:
         render_run(result, _console())
+
+
+def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
+    """The callbacks of a `panicpath scan --json` document, as model callbacks whose needs
+    follow from their risk features (panicpath.scan.to_model)."""
+    from panicpath.scan import scan_to_user_callbacks
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        bad_input(f"{path}: not a readable scan JSON document ({e})")
+    if not isinstance(doc, dict) or "callbacks" not in doc:
+        bad_input(f"{path}: no 'callbacks' key; produce it with `panicpath scan TREE --json`")
+    out = []
+    for i, d in enumerate(scan_to_user_callbacks(doc)):
+        try:
+            out.append(user_callback(d, 300 + i))
+        except CallbackError as e:
+            bad_input(f"{path}: callback {d.get('name')!r}: {e}")
+    return tuple(out)
 
 
 def _vocab(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
