@@ -123,13 +123,19 @@ def test_run_from_scan_turns_scanned_callbacks_into_model_callbacks(tmp_path: Pa
     assert code == 0
     scan = tmp_path / "scan.json"
     scan.write_text(out)
-    code, out, _ = invoke("run", "--from-scan", str(scan), "--bare",
-                          "--param", "crash_kexec_post_notifiers=1", "--json")
-    assert code == 0 and json.loads(out)["end"] == "capture-kernel"
-    code, out, _ = invoke("run", "--from-scan", str(scan), "--bare", "--fault",
-                          "lock-held-by-stopped-cpu", "--param", "crash_kexec_post_notifiers=1",
-                          "--json")
-    doc = json.loads(out)
-    assert doc["end"] == "hang" and "deadlock" in doc["end_reason"]
+    def run_json(*extra: str) -> dict[str, object]:
+        code, out, _ = invoke("run", "--from-scan", str(scan), "--bare", "--json", *extra)
+        assert code == 0
+        doc = json.loads(out)
+        assert isinstance(doc, dict)
+        return doc
+
+    post = ("--param", "crash_kexec_post_notifiers=1")
+    assert run_json()["end"] == "capture-kernel"
+    ipi = run_json(*post)
+    assert ipi["end"] == "hang" and "IPI" in str(ipi["end_reason"])
+    assert run_json(*post, "--cpus", "1")["end"] == "capture-kernel"
+    locked = run_json(*post, "--fault", "lock-held-by-stopped-cpu", "--fault", "ipi-deaf-cpu")
+    assert locked["end"] == "hang" and "deadlock" in str(locked["end_reason"])
     code, _, err = invoke("run", "--from-scan", str(tmp_path / "missing.json"))
     assert code == 2 and "missing.json" in err
