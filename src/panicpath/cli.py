@@ -264,7 +264,9 @@ def _add_optional_commands() -> None:
     import importlib
 
     for module, attr, name in (("panicpath.scan", "scan_command", "scan"),
-                               ("panicpath.lab.cli", "lab_group", "lab")):
+                               ("panicpath.lab.cli", "lab_group", "lab"),
+                               ("panicpath.check.cli", "check_command", "check"),
+                               ("panicpath.check.cli", "replay_command", "replay")):
         try:
             cmd = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):

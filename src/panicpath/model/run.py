@@ -47,6 +47,9 @@ class Run:
     extra_lists: dict[str, tuple[Callback, ...]] = field(default_factory=dict)
     """Further ordered callback lists a proposal adds (e.g. a pre-kdump list)."""
     hooks: dict[str, Callable[[Run], None]] = field(default_factory=dict)
+    snapshots: list[dict[str, object]] | None = None
+    """When a list, every trace line also records the machine's flat snapshot after it
+    (used to print counterexamples as states with only the changed variables)."""
     dma_devices: frozenset[str] = frozenset()
     """Devices that a catalog driver declared DMA-capable at boot."""
     watchdogs_at_boot: bool = False
@@ -54,6 +57,8 @@ class Run:
     def emit(self, event: str, kind: str, effect: str, source: str, cpu: int | None = None) -> None:
         """Append a trace line at the current simulated time."""
         m = self.machine
+        if self.snapshots is not None:
+            self.snapshots.append(m.snapshot())
         self.trace.append(
             TraceEvent(m.now_ms, (m.panic_cpu or 0) if cpu is None else cpu, event, kind, effect,
                        source)

@@ -138,6 +138,41 @@ class Machine:
     """How the path ended: 'capture-kernel', 'firmware-dump', 'reboot', 'halt-loop', 'hang'."""
     end_reason: str = ""
 
+    def snapshot(self) -> dict[str, object]:
+        """A flat view of the state (variable name -> JSON-able value), for traces that show
+        only what changed from one step to the next."""
+        out: dict[str, object] = {
+            "now_ms": self.now_ms,
+            "vmbus": self.vmbus.value,
+            "post_notifiers": self.post_notifiers,
+            "notifier_list_corrupt": self.notifier_list_corrupt,
+            "crash_image_loaded": self.crash_image_loaded,
+            "kdump_entered": self.kdump_entered,
+            "console_deferred": self.console_deferred,
+            "host.latency_ms": self.host.latency_ms,
+            "host.reports": list(self.host.reports),
+            "host.vmbus_unload_done_at": self.host.vmbus_unload_done_at,
+            "host.fb_updates": len(self.host.fb_updates),
+            "persisted_logs": list(self.persisted_logs),
+            "pvpanic_events": list(self.pvpanic_events),
+            "bmc_watchdog_timeout_s": self.bmc_watchdog_timeout_s,
+            "memory_writes_after_crash": list(self.memory_writes_after_crash),
+            "vmcore": None if self.vmcore is None else str(self.vmcore.get("by")),
+            "end": self.end,
+        }
+        for name, holder in sorted(self.locks.items()):
+            out[f"locks.{name}"] = holder
+        for dev in self.devices.values():
+            out[f"devices.{dev.name}.dma_active"] = dev.dma_active
+        for c in self.cpus:
+            out[f"cpu{c.id}.mode"] = c.mode.value
+            out[f"cpu{c.id}.online"] = c.online
+            out[f"cpu{c.id}.apic_enabled"] = c.apic_enabled
+            out[f"cpu{c.id}.nmi_blocked"] = c.nmi_blocked
+            out[f"cpu{c.id}.regs_saved"] = c.regs_saved
+            out[f"cpu{c.id}.watchdog_armed"] = c.watchdog_armed
+        return out
+
     def copy(self) -> Machine:
         """A deep copy, so one initial state can seed many runs."""
         return copy.deepcopy(self)

@@ -1,0 +1,118 @@
+"""`panicpath check` and `panicpath replay`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from panicpath.arch import ARCHES
+from panicpath.check.itf import format_states, replay, to_itf, write_itf
+from panicpath.check.search import Question, check, unexercised
+from panicpath.faults import FAULTS
+from panicpath.model.scenario import HYPERVISORS
+from panicpath.policies import POLICIES
+from panicpath.properties import PROPERTIES
+
+EXIT_HOLDS = 0
+EXIT_VIOLATED = 12
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _bad(msg: str) -> None:
+    click.echo(f"panicpath: error: {msg}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.command(name="check")
+@click.option("--policy", required=True, help="Kernel version or proposal.")
+@click.option("--property", "prop", required=True, help="Property that must hold.")
+@click.option("--arch", "arches", multiple=True, help="Only these architectures.")
+@click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
+@click.option("--max-faults", default=1, show_default=True, type=click.IntRange(0, 4))
+@click.option("--fault", "faults", multiple=True, help="Only these faults (default: all).")
+@click.option("--no-kdump", "with_no_kdump", is_flag=True,
+              help="Also machines without a crash kernel loaded.")
+@click.option("--cpus", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the counterexample as ITF JSON.")
+def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: tuple[str, ...],
+                  max_faults: int, faults: tuple[str, ...], with_no_kdump: bool, cpus: int,
+                  workers: int, as_json: bool, trace_out: str | None) -> None:
+    """Can PROPERTY fail for POLICY under any combination of up to N faults? Exit 0 if it
+    holds everywhere, 12 if violated (with a minimal counterexample), 2 for bad input."""
+    if policy not in POLICIES:
+        _bad(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
+    if prop not in PROPERTIES:
+        _bad(f"unknown property {prop!r}; valid: {', '.join(PROPERTIES)}")
+    for a in arches:
+        if a not in ARCHES:
+            _bad(f"unknown arch {a!r}; valid: {', '.join(ARCHES)}")
+    for h in hypervisors:
+        if h not in HYPERVISORS:
+            _bad(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
+    for f in faults:
+        if f not in FAULTS:
+            _bad(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
+    q = Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
+                 max_faults=max_faults, cpus=cpus, fault_names=faults,
+                 kdump=(True, False) if with_no_kdump else (True,))
+    try:
+        v = check(q, workers=workers)
+    except Exception as e:  # noqa: BLE001 - the documented exit code for internal errors
+        click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    if trace_out and v.counterexample is not None:
+        write_itf(v, trace_out)
+    missed = unexercised(v, q)
+    if as_json:
+        doc: dict[str, object] = {
+            "policy": policy, "property": prop, "holds": v.holds,
+            "states_generated": v.generated, "distinct_states": v.distinct, "depth": v.depth,
+            "seconds": round(v.seconds, 3), "states_per_second": round(v.states_per_second),
+            "unexercised": missed,
+        }
+        if v.counterexample is not None:
+            doc["counterexample"] = to_itf(v)
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        out = Console() if sys.stdout.isatty() else Console(width=200)
+        verdict = "[green]holds[/green]" if v.holds else "[red]VIOLATED[/red]"
+        out.print(f"{policy}: {prop} {verdict} (up to {max_faults} faults)")
+        if v.counterexample is not None:
+            s = v.counterexample.scenario
+            out.print(f"Minimal counterexample: {s.arch} hv={s.hypervisor} "
+                      f"drivers={','.join(s.drivers) or '-'} "
+                      f"{' '.join(f'{k}={val}' for k, val in s.params)} "
+                      f"faults={','.join(s.faults) or '-'}", highlight=False)
+            for line in format_states(v):
+                out.print(line, highlight=False, markup=False)
+        out.print(f"{v.generated} states generated, {v.distinct} distinct states found, "
+                  f"depth {v.depth}, {v.seconds:.2f} s, {v.states_per_second:,.0f} "
+                  "distinct states/s", highlight=False)
+        for kind, names in missed.items():
+            if names:
+                out.print(f"never exercised ({kind}): {', '.join(names)}", highlight=False)
+    sys.exit(EXIT_HOLDS if v.holds else EXIT_VIOLATED)
+
+
+@click.command(name="replay")
+@click.argument("trace", type=click.Path(dir_okay=False))
+def replay_command(trace: str) -> None:
+    """Re-run an ITF counterexample against the current model. Exit 0 if it still fails the
+    same way, 1 if it no longer does, 2 for an unreadable file."""
+    try:
+        doc = json.loads(Path(trace).read_text(encoding="utf-8"))
+        meta = doc["#meta"]
+        _ = meta["scenario"], meta["property"], doc["vars"], doc["states"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({e})")
+    r = replay(doc)
+    click.echo(r.message)
+    sys.exit(0 if r.same else 1)
