@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS, Driver
 from panicpath.faults import FAULTS
-from panicpath.model.callback import Callback
+from panicpath.model.callback import LISTS, Callback
 from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
 from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
@@ -92,6 +92,11 @@ def validate(scn: Scenario) -> Policy:
     for k, _ in scn.params:
         if k not in BOOT_PARAMS:
             raise ScenarioError(f"unknown boot parameter {k!r}; valid: {', '.join(BOOT_PARAMS)}")
+    lists = (*LISTS, *policy.lists)
+    for name, lst, _ in scn.overrides:
+        if lst not in lists:
+            raise ScenarioError(f"placement of {name!r}: unknown list {lst!r} for policy "
+                                f"{policy.name}; valid: {', '.join(lists)}")
     if scn.host_panic_action not in HOST_PANIC_ACTIONS:
         raise ScenarioError(f"unknown host panic action {scn.host_panic_action!r}; valid: "
                             f"{', '.join(HOST_PANIC_ACTIONS)}")
@@ -117,7 +122,7 @@ def select_drivers(scn: Scenario, policy: Policy) -> list[Driver]:
         seen.add(n)
         d = DRIVERS[n]
         queue += list(d.requires)
-        form = d.for_version(policy.version)
+        form = d.for_version(policy.drivers_version)
         if form is not None and form.fits(scn.arch, scn.hypervisor):
             out.append(form)
     order = list(DRIVERS)
@@ -136,12 +141,14 @@ def build(scn: Scenario) -> Run:
     callbacks += list(scn.user_callbacks)
     placed: list[Callback] = []
     for cb in callbacks:
-        if policy.place is not None:
-            moved = policy.place(cb, run)
-            if moved is None:
-                continue
-            cb = moved
-        placed.append(cb)
+        if policy.place is None:
+            placed.append(cb)
+            continue
+        moved = policy.place(cb, run)
+        if isinstance(moved, tuple):
+            placed.extend(moved)
+        elif moved is not None:
+            placed.append(moved)
     for name, lst, prio in scn.overrides:
         placed = [replace(c, list=lst, priority=prio) if c.name == name else c for c in placed]
     run.notifiers = build_chain(c for c in placed if c.list == "panic_notifier_list")

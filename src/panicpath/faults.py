@@ -81,8 +81,10 @@ def _concurrent(run: Run, arg: str) -> None:
 
 
 def _nmi_context(run: Run, arg: str) -> None:
+    """The panic CPU is in NMI context. From v4.7 (cf9b1106c81c, printk_nmi) printk there
+    only fills a buffer that a later flush prints; older kernels printed directly."""
     m = run.machine
-    m.console_deferred = True
+    m.console_deferred = run.has("printk_nmi_deferred")
     m.me.nmi_blocked = True
 
 

@@ -67,3 +67,32 @@ def test_every_kernel_policy_cites_sources() -> None:
     for p in POLICIES.values():
         if p.kind == "kernel":
             assert p.sources and p.program[0].step == "panic_entry"
+
+
+def test_console_flush_on_panic_arrives_in_4_5() -> None:
+    """8d91f8b15361 (v4.5): console_flush_on_panic() after the dumpers."""
+    assert "console_flush_on_panic" not in steps("linux-3.16")
+    assert "console_flush_on_panic" in steps("linux-4.5")
+
+
+def test_nmi_printk_deferred_only_from_4_7() -> None:
+    """printk_nmi (cf9b1106c81c, v4.7) defers NMI-context printk; kexec before the flush then
+    leaves the console silent (lab nmi_panic.log). Older kernels printed directly."""
+    kw: dict[str, object] = {"faults": ("nmi-context",), "params": POST}
+    assert simulate(Scenario(policy="linux-4.5", **kw)).properties[  # type: ignore[arg-type]
+        "console-shows-panic"]
+    assert not simulate(Scenario(policy="linux-4.9", **kw)).properties[  # type: ignore[arg-type]
+        "console-shows-panic"]
+
+
+def test_debian_6_1_carries_the_6_3_driver_forms() -> None:
+    """Debian 6.1.192 = v6.1 + stable backports (d786e00d19f9 from v6.2): the Hyper-V unload
+    notifier is at INT_MIN + 1 there, at priority 0 in v5.18."""
+    from panicpath.engine import build
+
+    def prio(policy: str) -> int:
+        run = build(Scenario(policy=policy, hypervisor="hyperv"))
+        return next(c.priority for c in run.notifiers if c.name == "hyperv-vmbus-unload")
+
+    assert prio("linux-6.1") == -(2**31) + 1
+    assert prio("linux-5.18") == 0

@@ -56,3 +56,28 @@ def test_arm64_without_the_unload_notifier_cannot_reach_its_disk() -> None:
     x86 = run(hypervisor="hyperv", platform_drivers=False,
               drivers=("hyperv-report-panic", "hyperv-kmsg-dump", "hyperv-crash-shutdown"))
     assert x86.properties["dump-target-reachable"]
+
+
+def test_before_the_untangle_hyperv_fb_ran_after_the_unload() -> None:
+    """Seed 004, patch 16 (c): 'we must order this notifier with the panic notifier from
+    vmbus_drv.c'. Before d786e00d19f9 (v6.2) both notifiers had priority 0 and hyperv_fb
+    registered later (at probe), so it ran after hyperv_panic_event had unloaded VMbus;
+    Debian 6.1.192 carries the untangle and keeps the update."""
+    old = run(policy="linux-5.18", hypervisor="hyperv", drivers=("hyperv-fb",))
+    ev = events(old, "notifier")
+    assert ev.index("hyperv-vmbus-unload") < ev.index("hyperv-fb")
+    assert not old.properties["fb-shows-panic"]
+    assert run(hypervisor="hyperv", drivers=("hyperv-fb",)).properties["fb-shows-panic"]
+
+
+def test_old_hyperv_fb_spin_lock_can_deadlock_the_panic() -> None:
+    """Seed 004, Kelley: 'It does, however, obtain a spin lock on the ring buffer ... I'm
+    inclined to take the risk of blocking on that spin lock.' Before 1d044ca035dc (v6.2)
+    the lock was taken unconditionally: held by a stopped CPU, it hangs the panic before
+    kdump (post notifiers are forced on Hyper-V); 6.1.192's busy check skips instead."""
+    old = run(policy="linux-5.18", hypervisor="hyperv", drivers=("hyperv-fb",),
+              faults=("lock-held-by-stopped-cpu=vmbus-ring",))
+    assert old.end == "hang" and not old.properties["vmcore-captured"]
+    new = run(hypervisor="hyperv", drivers=("hyperv-fb",),
+              faults=("lock-held-by-stopped-cpu=vmbus-ring",))
+    assert new.properties["vmcore-captured"]

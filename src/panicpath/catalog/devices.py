@@ -21,10 +21,10 @@ PVPANIC_OLD = Driver(
         "pvpanic", "panic_notifier_list", 1, needs=("lock:pvpanic_lock",),
         effects=("pvpanic", "mmio"), order=30,
         sources=("drivers/misc/pvpanic/pvpanic.c pvpanic_panic_notify, priority 1 'before broken "
-                 "drm_fb_helper', spin_lock(&pvpanic_lock) (torvalds/linux 2555693dd85c, ~v5.13)",),
+                 "drm_fb_helper', spin_lock(&pvpanic_lock) (v5.6 .. v5.18)",),
         doc="Before the 2022 panic-notifier fixes: priority 1 and a plain spin_lock.",
     ),),
-    since=(5, 0),
+    since=(5, 6),
 )
 
 PVPANIC = Driver(
@@ -36,9 +36,10 @@ PVPANIC = Driver(
                  "include/uapi/misc/pvpanic.h PVPANIC_PANICKED 1, PVPANIC_CRASH_LOADED 2"),
         doc="Tells the host (QEMU) PANICKED or, with a crash kernel loaded, CRASH_LOADED.",
     ),),
-    since=(6, 0),
+    since=(5, 19),
     older=(PVPANIC_OLD,),
-    doc="6.1 form from Piccoli's 2022 fixes (trylock, INT_MAX); release 6.0 is [I].",
+    doc="'misc/pvpanic: Convert regular spinlock into trylock on panic path' (Piccoli, 2022, "
+        "V1 05/30: trylock and priority 1 -> INT_MAX), v5.19 [I]; CRASH_LOADED since v5.6 [I].",
 )
 
 IPMI = Driver(

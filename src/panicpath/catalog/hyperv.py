@@ -12,6 +12,19 @@ from panicpath.model.callback import INT_MIN
 
 HYPERV = ("hyperv",)
 
+VMBUS_UNLOAD_OLD = Driver(
+    name="hyperv-vmbus-unload",
+    callbacks=(cb(
+        "hyperv-vmbus-unload", "panic_notifier_list", 0,
+        effects=("vmbus-unload", "hv-report-panic"), order=20, risky=("wrmsr",),
+        sources=("drivers/hv/vmbus_drv.c hyperv_panic_event, priority 0: vmbus_initiate_unload "
+                 "then the crash-MSR report (74347a99e73a, v5.7 .. v6.1)",),
+        doc="One notifier for both the unload and the report, before the v6.2 untangle.",
+    ),),
+    hypervisors=HYPERV,
+    since=(5, 7),
+)
+
 VMBUS_UNLOAD = Driver(
     name="hyperv-vmbus-unload",
     callbacks=(cb(
@@ -22,10 +35,38 @@ VMBUS_UNLOAD = Driver(
         doc="Unloads the VMbus connection so the kdump kernel can connect again; waits for "
             "the host up to 100 s.",
     ),),
-    boot=("vmbus-connect",),
     hypervisors=HYPERV,
     platform=True,
-    since=(3, 19),
+    since=(6, 2),
+    older=(VMBUS_UNLOAD_OLD,),
+    doc="d786e00d19f9 (v6.2; in Debian 6.1.192 as a 6.1.y backport). From v5.7 to v6.1 the "
+        "unload was part of hyperv_panic_event at priority 0; before v5.7 (74347a99e73a) no "
+        "panic notifier unloaded VMbus.",
+)
+
+REPORT_PANIC_FORCING = Driver(
+    name="hyperv-report-panic",
+    callbacks=(),
+    boot=("force-post-notifiers",),
+    hypervisors=HYPERV,
+    platform=True,
+    since=(5, 7),
+    doc="a11589563e96 (v5.7): ms_hyperv_init_platform forces crash_kexec_post_notifiers when "
+        "the crash MSRs are offered; the report itself is done by hyperv_panic_event "
+        "(the older form of hyperv-vmbus-unload).",
+)
+
+REPORT_PANIC_OLD = Driver(
+    name="hyperv-report-panic",
+    callbacks=(cb(
+        "hyperv-report-panic", "panic_notifier_list", 0, effects=("hv-report-panic",), order=21,
+        risky=("wrmsr",),
+        sources=("drivers/hv/vmbus_drv.c hyperv_panic_event (crash-MSR report only, before "
+                 "74347a99e73a) [I on the first release]",),
+    ),),
+    hypervisors=HYPERV,
+    platform=True,
+    since=(4, 3),
 )
 
 REPORT_PANIC = Driver(
@@ -42,7 +83,8 @@ REPORT_PANIC = Driver(
     boot=("force-post-notifiers",),
     hypervisors=HYPERV,
     platform=True,
-    since=(4, 3),
+    since=(6, 2),
+    older=(REPORT_PANIC_FORCING, REPORT_PANIC_OLD),
     doc="hv_common_init sets crash_kexec_post_notifiers when the host offers the crash MSRs "
         "(HV_FEATURE_GUEST_CRASH_MSR_AVAILABLE): drivers/hv/hv_common.c (6.1.192, mainline).",
 )
@@ -76,6 +118,20 @@ CRASH_SHUTDOWN = Driver(
     since=(4, 3),
 )
 
+FRAMEBUFFER_OLD = Driver(
+    name="hyperv-fb",
+    callbacks=(cb(
+        "hyperv-fb", "panic_notifier_list", 0,
+        needs=("lock:vmbus-ring", "vmbus"), effects=("fb-update",), order=40,
+        sources=("drivers/video/fbdev/hyperv_fb.c hvfb_on_panic, priority 0, the ring-buffer "
+                 "spin lock taken unconditionally (before 1d044ca035dc / d786e00d19f9)",),
+        doc="Before v6.2: default priority and a plain spin lock (seed 004, Kelley: 'inclined "
+            "to take the risk of blocking on that spin lock').",
+    ),),
+    hypervisors=HYPERV,
+    since=(5, 6),
+)
+
 FRAMEBUFFER = Driver(
     name="hyperv-fb",
     callbacks=(cb(
@@ -88,7 +144,8 @@ FRAMEBUFFER = Driver(
             "the VMbus unload (seed 004).",
     ),),
     hypervisors=HYPERV,
-    since=(5, 6),
+    since=(6, 2),
+    older=(FRAMEBUFFER_OLD,),
 )
 
 DRIVERS = (VMBUS_UNLOAD, REPORT_PANIC, KMSG_DUMP, CRASH_SHUTDOWN, FRAMEBUFFER)

@@ -47,6 +47,17 @@ OCTEON_WATCHDOG = Driver(
     platform=True,
 )
 
+FADUMP_OLD = Driver(
+    name="fadump",
+    callbacks=(cb(
+        "fadump", "panic_notifier_list", 2**31 - 1, effects=("firmware-dump",), order=8,
+        sources=("arch/powerpc/kernel/setup-common.c (fadump from the panic notifier, before "
+                 "06e629c25daa forced post notifiers) [I on the priority]",),
+    ),),
+    archs=("powerpc",),
+    since=(3, 4),
+)
+
 FADUMP = Driver(
     name="fadump",
     callbacks=(cb(
@@ -58,7 +69,9 @@ FADUMP = Driver(
     ),),
     boot=("force-post-notifiers",),
     archs=("powerpc",),
-    since=(3, 4),
+    since=(5, 17),
+    older=(FADUMP_OLD,),
+    doc="06e629c25daa (v5.17) makes setup_fadump() set crash_kexec_post_notifiers.",
 )
 
 SEV_SNP = Driver(
@@ -66,8 +79,9 @@ SEV_SNP = Driver(
     callbacks=(cb(
         "sev-snp", "panic_notifier_list", 0, effects=("snp-iommu-shutdown", "hypercall"),
         order=35, forces_post_notifiers=True,
-        sources=("drivers/crypto/ccp/sev-dev.c SNP panic notifier (mainline, not in 6.1) [I]",
-                 "arch/x86/virt/svm/sev.c sets crash_kexec_post_notifiers (mainline) [I]"),
+        sources=("drivers/crypto/ccp/sev-dev.c SNP panic notifier, 8ef979584ea8 (v6.9 [I]; "
+                 "not in 6.1)",
+                 "arch/x86/virt/svm/sev.c snp_rmptable_init sets crash_kexec_post_notifiers"),
         doc="AMD SEV-SNP host: SNP shutdown with IOMMU release before kdump; forces post "
             "notifiers.",
     ),),

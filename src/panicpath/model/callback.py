@@ -19,7 +19,11 @@ LISTS = ("panic_notifier_list", "kmsg_dumper", "crash_shutdown")
   machine_ops.crash_shutdown override, powerpc crash_shutdown_register).
 """
 
-NEED_KINDS = ("vmbus", "lock", "trylock", "mutex", "ipi", "host", "other-cpus-online")
+NEED_KINDS = ("vmbus", "lock", "trylock", "mutex", "ipi", "host", "other-cpus-online",
+              "no-crash-kernel")
+"""`no-crash-kernel`: the callback returns early when kexec_crash_loaded() (a crash image is
+loaded), as the posted patch 16 of Piccoli's 2022 series did in hv_panic_vmbus_unload
+(seed 004) and pvpanic/xen do for their own choices."""
 EFFECT_KINDS = (
     "print",
     "spin",

@@ -10,6 +10,7 @@ kdump skips drivers' .shutdown()).
 
 from __future__ import annotations
 
+from panicpath.model.effects import VMBUS_UNLOAD_TIMEOUT_MS
 from panicpath.model.run import Run
 from panicpath.model.state import CpuMode, VmbusState
 
@@ -47,8 +48,8 @@ def boot_capture_kernel(run: Run) -> None:
         run.emit("capture-kernel", "capture", "IOMMU still owned by SNP firmware: capture kernel "
                  "IOMMU init fails", "drivers/iommu/amd/init.c (SEV-SNP host) [I]")
         raise run.end("capture-failed", "capture kernel could not initialise the IOMMU")
-    m.dump_target_reachable = _target_reachable(run, boot_done, notes)
-    done = boot_done + DUMP_COPY_MS
+    m.dump_target_reachable, ready = _target_reachable(run, boot_done, notes)
+    done = ready + DUMP_COPY_MS
     fired = _watchdog_fires(run, handover, done)
     if fired:
         m.vmcore = None
@@ -68,31 +69,41 @@ def boot_capture_kernel(run: Run) -> None:
     raise run.end("capture-kernel", "handed over to the crash kernel")
 
 
-def _target_reachable(run: Run, boot_done: int, notes: list[str]) -> bool:
-    """Whether the capture kernel can use its dump device. A VMbus disk needs a VMbus the
-    host has let go of: the capture kernel's vmbus_connect() (INITIATE_CONTACT) only
-    works once the host finished the old kernel's CHANNELMSG_UNLOAD (seed 001,
-    Vitaly Kuznetsov: the clean-up is needed so the kdump kernel can connect again)."""
+def _target_reachable(run: Run, boot_done: int, notes: list[str]) -> tuple[bool, int]:
+    """Whether the capture kernel can use its dump device, and when it is ready to write.
+    A VMbus disk needs a VMbus the host has let go of: the capture kernel's
+    vmbus_connect() (INITIATE_CONTACT) only works once the host finished the old
+    kernel's CHANNELMSG_UNLOAD (seed 001, Vitaly Kuznetsov: the clean-up is needed so the
+    kdump kernel can connect again).
+
+    When the capture kernel itself posted the UNLOAD (seed 001, Mark Rutland: reset the
+    state in the kdump kernel before its first hypercall; the `capture_vmbus_reset`
+    hook), it waits for the host as vmbus_wait_for_unload() does (drivers/hv/
+    channel_mgmt.c, at most 100 s) and connects only after that wait."""
     m = run.machine
     scn = run.scenario
     defer = run.hooks.get("capture_vmbus_reset")
     if scn.hypervisor == "hyperv" and defer is not None:
         defer(run)
     if scn.effective_dump_target != "vmbus-storage":
-        return True
+        return True, boot_done
     if m.vmbus is VmbusState.ABSENT:
         notes.append("no VMbus")
-        return False
+        return False, boot_done
     done_at = m.host.vmbus_unload_done_at
     if done_at is None:
         notes.append("host still thinks the old VMbus connection is live: vmbus_connect fails")
-        return False
-    if done_at > boot_done:
+        return False, boot_done
+    connect_at = boot_done
+    posted = m.host.vmbus_unload_posted_at
+    if posted is not None and m.handover_ms is not None and posted >= m.handover_ms:
+        connect_at = max(boot_done, min(done_at, posted + VMBUS_UNLOAD_TIMEOUT_MS))
+    if done_at > connect_at:
         notes.append(f"host finished the UNLOAD at {done_at} ms, after the capture kernel "
-                     f"tried to connect at {boot_done} ms: vmbus_connect fails")
-        return False
+                     f"tried to connect at {connect_at} ms: vmbus_connect fails")
+        return False, connect_at
     notes.append("VMbus reconnected, storage reachable")
-    return True
+    return True, connect_at
 
 
 def _watchdog_fires(run: Run, handover: int, done: int) -> str:

@@ -32,6 +32,10 @@ class NeedUnmet(Exception):
     """The callback cannot do its work; the reason goes to the trace."""
 
 
+class Skipped(NeedUnmet):
+    """The callback chose not to do its work (its own condition, not a failure)."""
+
+
 def _holder_runs(run: Run, holder: int) -> bool:
     """A lock holder releases its lock only if it still executes with interrupts on."""
     return run.machine.cpus[holder].mode is CpuMode.RUNNING
@@ -73,6 +77,10 @@ def check_need(run: Run, cb: Callback, need: Need) -> None:
         run.wait(m.host.latency_ms)
     elif need.kind == "other-cpus-online":
         return
+    elif need.kind == "no-crash-kernel" and m.crash_image_loaded:
+        # `if (!kexec_crash_loaded()) vmbus_initiate_unload(true);` (seed 004, patch 16 as
+        # posted; kernel/kexec_core.c kexec_crash_loaded()).
+        raise Skipped("kexec_crash_loaded(): a crash kernel is loaded, nothing done")
 
 
 def _vmbus_initiate_unload(run: Run, cb: Callback) -> str:
@@ -277,6 +285,8 @@ def perform(run: Run, cb: Callback, reason: str = "PANIC") -> int:
             check_need(run, cb, need)
         for eff in cb.effects:
             ret = _do_effect(run, cb, eff, reason, results, ret)
+    except Skipped as skipped:
+        results.append(f"skipped: {skipped}")
     except NeedUnmet as unmet:
         run.failed_callbacks.append(cb.name)
         results.append(f"FAILED: {unmet}")

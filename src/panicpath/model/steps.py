@@ -56,6 +56,12 @@ def crash_kexec(run: Run) -> None:
     m.me.regs_saved = True
     run.emit("__crash_kexec", "step", "crash_setup_regs, crash_save_vmcoreinfo",
              "kernel/kexec_core.c __crash_kexec")
+    before_shutdown = run.hooks.get("before_machine_crash_shutdown")
+    if before_shutdown is not None:
+        # Proposals that run driver code on the kdump path only (seed 000, Piccoli's
+        # approaches (2) and (3); seed 002, a list run from crash_shutdown()): the code
+        # runs here, with the kexec lock taken and before the arch stops the other CPUs.
+        before_shutdown(run)
     run.arch.machine_crash_shutdown(run)
     run.arch.machine_kexec(run)
     capture.boot_capture_kernel(run)
@@ -194,6 +200,24 @@ def run_list(name: str) -> Callable[[Run], None]:
 
     step.__name__ = f"run_list_{name}"
     step.__doc__ = f"Run the proposal's `{name}` list like a notifier chain (kernel/notifier.c)."
+    return step
+
+
+def run_calls(name: str) -> Callable[[Run], None]:
+    """A step that calls the callbacks of `run.extra_lists[name]` directly, in their order:
+    code compiled into the kernel as plain function calls, with no notifier list (seed 000,
+    Piccoli's helper approaches: "no lists involved"). No list node is dereferenced, so a
+    corrupted notifier list does not reach it; return values are ignored."""
+
+    def step(run: Run) -> None:
+        calls = run.extra_lists.get(name, ())
+        run.emit(name, "step", f"direct calls: {', '.join(c.name for c in calls) or 'none'}",
+                 "seed 000 (Piccoli, helper called directly, no list)")
+        for cb in calls:
+            perform(run, cb)
+
+    step.__name__ = f"run_calls_{name}"
+    step.__doc__ = f"Call the proposal's `{name}` callbacks directly (no notifier list)."
     return step
 
 

@@ -6,10 +6,12 @@ from panicpath.policies import (
     linux_3_11,
     linux_3_15,
     linux_3_16,
+    linux_4_5,
     linux_4_9,
     linux_5_0,
     linux_5_18,
     linux_6_1,
+    linux_6_3,
     linux_mainline,
 )
 from panicpath.policies.base import Op, Policy
@@ -20,10 +22,12 @@ POLICIES: dict[str, Policy] = {
         linux_3_11.POLICY,
         linux_3_15.POLICY,
         linux_3_16.POLICY,
+        linux_4_5.POLICY,
         linux_4_9.POLICY,
         linux_5_0.POLICY,
         linux_5_18.POLICY,
         linux_6_1.POLICY,
+        linux_6_3.POLICY,
         linux_mainline.POLICY,
     )
 }

@@ -46,6 +46,22 @@ class Policy:
     base: str = ""
     kind: str = "kernel"
     steps: dict[str, Callable[[Run], None]] = field(default_factory=dict)
-    place: Callable[[Callback, Run], Callback | None] | None = None
+    place: Callable[[Callback, Run], Callback | tuple[Callback, ...] | None] | None = None
+    """Returns the callback as this policy registers it: moved, None (not registered), or a
+    tuple when the driver registers it in several places (seed 002, Scott Branden: "we
+    would then need to register for the panic path and the crash_shutdown path")."""
     setup: Callable[[Run], None] | None = None
     params: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+    """Callback lists the policy adds beyond panic_notifier_list, kmsg_dumper and
+    crash_shutdown; scenario [[placement]] overrides may name them."""
+    param_space: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Values of the policy's own boot parameters that `compare` explores by default."""
+    catalog_version: tuple[int, int] | None = None
+    """Which release's driver forms this kernel carries, when it differs from `version`
+    (a stable kernel with backports)."""
+
+    @property
+    def drivers_version(self) -> tuple[int, int]:
+        """The version used to pick each catalog driver's form."""
+        return self.catalog_version or self.version

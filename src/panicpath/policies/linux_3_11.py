@@ -7,13 +7,13 @@ crash_kexec_post_notifiers: kdump always comes first.
 """
 
 from panicpath.policies.base import Op, Policy
-from panicpath.policies.kernels import ENTRY, TAIL
+from panicpath.policies.kernels import ENTRY, OLD_TAIL
 
 POLICY = Policy(
     name="linux-3.11",
     version=(3, 11),
     title="Linux 3.11: kdump, smp_send_stop, kmsg_dump, then notifiers",
     program=(*ENTRY, Op("crash_kexec"), Op("smp_send_stop"), Op("kmsg_dump"),
-             Op("notifier_chain"), *TAIL),
+             Op("notifier_chain"), *OLD_TAIL),
     sources=("kernel/panic.c v3.11 panic()", "commit 6723734cdff1 (v3.12) for the next change"),
 )

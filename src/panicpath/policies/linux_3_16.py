@@ -8,14 +8,14 @@ the CPUs are stopped without saving registers before machine_crash_shutdown
 """
 
 from panicpath.policies.base import Op, Policy
-from panicpath.policies.kernels import ENTRY, KDUMP_FIRST_UNLESS_POST, KDUMP_LAST_IF_POST, TAIL
+from panicpath.policies.kernels import ENTRY, KDUMP_FIRST_UNLESS_POST, KDUMP_LAST_IF_POST, OLD_TAIL
 
 POLICY = Policy(
     name="linux-3.16",
     version=(3, 16),
     title="Linux 3.16: crash_kexec_post_notifiers, smp_send_stop before the notifiers",
     program=(*ENTRY, KDUMP_FIRST_UNLESS_POST, Op("smp_send_stop"), Op("notifier_chain"),
-             Op("kmsg_dump"), KDUMP_LAST_IF_POST, *TAIL),
+             Op("kmsg_dump"), KDUMP_LAST_IF_POST, *OLD_TAIL),
     features=frozenset({"post_notifiers_option"}),
     sources=("commit f06e5153f4ae (v3.16)", "kernel/panic.c v3.16 panic()"),
 )

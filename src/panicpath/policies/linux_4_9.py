@@ -20,7 +20,7 @@ POLICY = Policy(
              Op("crash_smp_send_stop", "post"), Op("notifier_chain"), Op("kmsg_dump"),
              KDUMP_LAST_IF_POST, *TAIL),
     features=frozenset({"post_notifiers_option", "crash_smp_send_stop",
-                        "mips_crash_smp_send_stop"}),
+                        "mips_crash_smp_send_stop", "printk_nmi_deferred"}),
     sources=("commit 0ee59413c967 (v4.9)", "commit 7bbee5ca3896 (v4.5, __crash_kexec)",
              "arch/mips/kernel/crash.c crash_smp_send_stop (v4.9)"),
 )

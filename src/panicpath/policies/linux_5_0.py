@@ -17,6 +17,6 @@ POLICY = Policy(
              KDUMP_LAST_IF_POST, Op("console_flush_on_panic"), Op("panic_print_sys_info"),
              Op("panic_timeout")),
     features=frozenset({"post_notifiers_option", "crash_smp_send_stop",
-                        "mips_crash_smp_send_stop"}),
+                        "mips_crash_smp_send_stop", "printk_nmi_deferred"}),
     sources=("commit d999bd9392de (v5.0)",),
 )

@@ -1,4 +1,4 @@
-"""Linux mainline (v6.17-v6.19 era vpanic()).
+"""Linux mainline (v6.17+ vpanic(), 3f045de7f557; panic_try_start ~v6.18).
 
 kernel/panic.c vpanic() (kernel-facts.md section 1b): the same order as 6.1.192 —
 panic_try_start(); if !post __crash_kexec; panic_other_cpus_shutdown; notifiers;
