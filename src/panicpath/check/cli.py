@@ -65,7 +65,7 @@ def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: 
                  kdump=(True, False) if with_no_kdump else (True,))
     try:
         v = check(q, workers=workers)
-    except Exception as e:  # noqa: BLE001 - the documented exit code for internal errors
+    except Exception as e:  # the documented exit code 1 for internal errors
         click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)
         sys.exit(EXIT_INTERNAL)
     if trace_out and v.counterexample is not None:

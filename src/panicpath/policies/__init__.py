@@ -1,4 +1,4 @@
-"""Policies by their fixed names: kernel versions (and, in later modules, proposals)."""
+"""Policies by their fixed names: kernel versions, then every proposal in the seeds."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from panicpath.policies import (
     linux_mainline,
 )
 from panicpath.policies.base import Op, Policy
+from panicpath.policies.proposals import PROPOSALS
 
 POLICIES: dict[str, Policy] = {
     p.name: p
@@ -29,6 +30,7 @@ POLICIES: dict[str, Policy] = {
         linux_6_1.POLICY,
         linux_6_3.POLICY,
         linux_mainline.POLICY,
+        *PROPOSALS,
     )
 }
 
