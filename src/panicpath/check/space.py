@@ -1,14 +1,25 @@
 """Configuration spaces for `compare`: architecture x hypervisor x drivers x kdump x
-parameters x faults, restricted to machines that can exist."""
+parameters x faults, restricted to machines that can exist.
+
+The default space holds every situation the seeds discuss (see SITUATIONS); a TOML file
+(`compare --space FILE`, `load_space`) narrows or widens it.
+"""
 
 from __future__ import annotations
 
+import itertools
+import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
+from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS
 from panicpath.faults import FAULTS
-from panicpath.model.scenario import Scenario
+from panicpath.model.callback import LISTS, Callback, CallbackError, parse_priority
+from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
+from panicpath.policies import POLICIES
 
 ARCH_HYPERVISORS: dict[str, tuple[str, ...]] = {
     "x86_64": ("none", "kvm", "hyperv", "xen"),
@@ -28,13 +39,36 @@ OPTIONAL_DRIVER_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "s390": ((),),
 }
 HYPERV_EXTRA: tuple[str, ...] = ("hyperv-fb",)
-"""Every seed situation: Hyper-V with its framebuffer (seed 004), bcm_vk's DMA (002),
-pvpanic and pstore (lab), IPMI's watchdog (003, Kawai's BMC work), fadump (000)."""
+HYPERV_PARAMS: tuple[tuple[tuple[str, str], ...], ...] = ((), (("hyperv_record_panic_msg", "0"),))
+"""Hyper-V with and without the kmsg page (seed 004: 'Hyper-V should be notified only once
+about a panic. If we will be doing hv_kmsg_dump() ... don't do the notification here')."""
+
+SITUATIONS: tuple[tuple[str, str], ...] = (
+    ("kdump loaded or not, crash_kexec_post_notifiers 0/1", "seed 000 (Baoquan He)"),
+    ("Hyper-V on x86_64 and arm64, VMbus disk as dump target", "seeds 001, 004"),
+    ("hyperv_fb with the VMbus unload", "seed 004 (Kelley on patches 16, 21)"),
+    ("Hyper-V with and without the kmsg page (hyperv_record_panic_msg)", "seed 004"),
+    ("a host that takes minutes to answer the unload (slow-host)", "seed 001 (Vitaly)"),
+    ("bcm_vk doing DMA on x86_64 and arm64 (dma-active)", "seed 002 (Scott Branden)"),
+    ("powerpc with fadump", "seed 000 (PowerPC forces post notifiers)"),
+    ("MIPS Octeon watchdogs; x86 registers of stopped CPUs", "seed 003 (Problems 1, 2)"),
+    ("a CPU deaf to IPIs; a lock held by a CPU that gets stopped", "seeds 001, 004"),
+    ("a corrupted notifier list", "seed 000 (Biederman)"),
+    ("a callback that never returns", "seed 000 (Piccoli (a))"),
+    ("IPMI watchdog and BMC (Kawai's purgatory work)", "seed 003"),
+    ("panic_notifiers_level 0..4; panic_notifier_filter", "series patch 24; filter V4"),
+)
+"""What the default space covers and which seed discusses it (documentation and answers)."""
+
+
+class SpaceError(ValueError):
+    """A space file that cannot be used; str() is the one-line message for the user."""
 
 
 @dataclass(frozen=True)
 class Space:
-    """What to enumerate. Empty tuples mean 'all'."""
+    """What to enumerate. Empty tuples mean 'all' (arches, hypervisors) or 'the default'
+    (faults: no fault then each single fault; driver_sets: OPTIONAL_DRIVER_SETS)."""
 
     policies: tuple[str, ...]
     arches: tuple[str, ...] = ()
@@ -43,6 +77,17 @@ class Space:
     post_notifiers: tuple[str, ...] = ("0", "1")
     faults: tuple[tuple[str, ...], ...] = ()
     cpus: int = 2
+    driver_sets: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
+    """Per architecture, the optional driver sets to try (replaces the default's)."""
+    params: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Further boot parameters, each with the values to try, crossed with everything."""
+    policy_params: bool = True
+    """Also explore each policy's own parameters (Policy.param_space)."""
+    user_callbacks: tuple[Callback, ...] = ()
+    overrides: tuple[tuple[str, str, int], ...] = ()
+    """[[placement]] overrides, applied to the policies that have the named list."""
+    host_panic_action: str = "shutdown"
+    hyperv_params: bool = True
 
     def fault_sets(self) -> tuple[tuple[str, ...], ...]:
         """No fault, then each single fault."""
@@ -50,35 +95,232 @@ class Space:
             return self.faults
         return ((), *((f,) for f in FAULTS))
 
+    def sets_for(self, arch: str, hv: str) -> tuple[tuple[str, ...], ...]:
+        """The optional driver sets tried on this machine."""
+        custom = dict(self.driver_sets)
+        sets = custom.get(arch, OPTIONAL_DRIVER_SETS[arch])
+        if hv == "hyperv" and arch not in custom:
+            sets = (*sets, HYPERV_EXTRA)
+        return sets
+
+
+def _param_variants(space: Space, policy: str, hv: str) -> list[tuple[tuple[str, str], ...]]:
+    axes: list[tuple[tuple[str, str], ...]] = [
+        tuple(("crash_kexec_post_notifiers", v) for v in space.post_notifiers)]
+    own = POLICIES[policy].param_space if space.policy_params else ()
+    for name, values in (*own, *space.params):
+        axes.append(tuple((name, v) for v in values))
+    variants = [tuple(p) for p in itertools.product(*axes)]
+    if hv == "hyperv" and space.hyperv_params:
+        variants = [v + extra for v in variants for extra in HYPERV_PARAMS]
+    return variants
+
+
+def _overrides_for(space: Space, policy: str) -> tuple[tuple[str, str, int], ...]:
+    lists = (*LISTS, *POLICIES[policy].lists)
+    return tuple(o for o in space.overrides if o[1] in lists)
+
 
 def configurations(space: Space) -> Iterator[Scenario]:
     """Every scenario of the space, policies outermost, in a deterministic order."""
     for policy in space.policies:
+        overrides = _overrides_for(space, policy)
         for arch, hvs in ARCH_HYPERVISORS.items():
             if space.arches and arch not in space.arches:
                 continue
             for hv in hvs:
                 if space.hypervisors and hv not in space.hypervisors:
                     continue
-                sets = OPTIONAL_DRIVER_SETS[arch]
-                if hv == "hyperv":
-                    sets = (*sets, HYPERV_EXTRA)
-                for drivers in sets:
+                variants = _param_variants(space, policy, hv)
+                for drivers in space.sets_for(arch, hv):
                     for kdump in space.kdump:
-                        for post in space.post_notifiers:
+                        for params in variants:
                             for faults in space.fault_sets():
                                 yield Scenario(
                                     policy=policy, arch=arch, hypervisor=hv, kdump=kdump,
-                                    params=(("crash_kexec_post_notifiers", post),),
-                                    drivers=drivers, faults=faults, cpus=space.cpus,
+                                    params=params, drivers=drivers, faults=faults,
+                                    cpus=space.cpus, user_callbacks=space.user_callbacks,
+                                    overrides=overrides,
+                                    host_panic_action=space.host_panic_action,
                                 )
 
 
 def size(scn: Scenario) -> tuple[int, int, int, int]:
     """Order of 'smallest' configurations: fewest faults, fewest drivers, no boot
     parameter changed, kdump before no-kdump."""
-    params = sum(1 for _, v in scn.params if v not in ("0", ""))
+    params = sum(1 for k, v in scn.params if v not in ("0", "") or k == "panic_notifiers_level")
     return (len(scn.faults), len(scn.drivers), params, 0 if scn.kdump else 1)
+
+
+SPACE_KEYS = ("policies", "arches", "hypervisors", "kdump", "post_notifiers", "faults", "cpus",
+              "driver_sets", "params", "policy_params", "callback", "placement",
+              "host_panic_action", "hyperv_params")
+
+
+def _line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    return 1
+
+
+def _names(where: str, key: str, value: object, valid: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpaceError(f"{where}: {key} must be a list of names; valid: {', '.join(valid)}")
+    for v in value:
+        if v not in valid:
+            raise SpaceError(f"{where}: unknown {key[:-1] if key.endswith('s') else key} "
+                             f"{v!r}; valid: {', '.join(valid)}")
+    return tuple(value)
+
+
+def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = "",
+                    base: Space | None = None) -> Space:
+    """Build a Space from parsed TOML over `base` (default: the default space); errors cite
+    `where`, the line of the offending key, what is wrong and what is valid."""
+    from panicpath.scenario_file import user_callback
+
+    base = base or Space(policies=tuple(POLICIES))
+
+    def at(key: str) -> str:
+        return f"{where}:{_line_of(text, key)}"
+
+    for k in data:
+        if k not in SPACE_KEYS:
+            raise SpaceError(f"{at(k)}: unknown key {k!r}; valid: {', '.join(SPACE_KEYS)}")
+    kw: dict[str, Any] = {}
+    if "policies" in data:
+        kw["policies"] = _names(at("policies"), "policies", data["policies"], list(POLICIES))
+    if "arches" in data:
+        kw["arches"] = _names(at("arches"), "arches", data["arches"], list(ARCH_HYPERVISORS))
+    if "hypervisors" in data:
+        kw["hypervisors"] = _names(at("hypervisors"), "hypervisors", data["hypervisors"],
+                                   HYPERVISORS)
+    if "kdump" in data:
+        v = data["kdump"]
+        if not isinstance(v, list) or not v or not all(isinstance(x, bool) for x in v):
+            raise SpaceError(f"{at('kdump')}: kdump must be a list of true/false, e.g. [true]")
+        kw["kdump"] = tuple(v)
+    if "post_notifiers" in data:
+        v = data["post_notifiers"]
+        if not isinstance(v, list) or not v or not all(x in ("0", "1", 0, 1) for x in v):
+            raise SpaceError(f"{at('post_notifiers')}: post_notifiers must be a list of "
+                             f"\"0\"/\"1\"")
+        kw["post_notifiers"] = tuple(str(x) for x in v)
+    if "faults" in data:
+        kw["faults"] = _fault_sets(at("faults"), data["faults"])
+    if "cpus" in data:
+        if not isinstance(data["cpus"], int) or isinstance(data["cpus"], bool) \
+                or not 2 <= data["cpus"] <= 64:
+            raise SpaceError(f"{at('cpus')}: cpus must be an integer 2..64")
+        kw["cpus"] = data["cpus"]
+    if "driver_sets" in data:
+        kw["driver_sets"] = _driver_sets(at("driver_sets"), data["driver_sets"])
+    if "params" in data:
+        kw["params"] = _params(at("params"), data["params"])
+    for key in ("policy_params", "hyperv_params"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise SpaceError(f"{at(key)}: {key} must be true or false")
+            kw[key] = data[key]
+    if "host_panic_action" in data:
+        if data["host_panic_action"] not in HOST_PANIC_ACTIONS:
+            raise SpaceError(f"{at('host_panic_action')}: unknown host_panic_action "
+                             f"{data['host_panic_action']!r}; valid: "
+                             f"{', '.join(HOST_PANIC_ACTIONS)}")
+        kw["host_panic_action"] = data["host_panic_action"]
+    callbacks = []
+    for i, cbd in enumerate(data.get("callback", [])):
+        if not isinstance(cbd, dict):
+            raise SpaceError(f"{at('callback')}: [[callback]] must be a table")
+        try:
+            callbacks.append(user_callback(cbd, 100 + i))
+        except CallbackError as e:
+            raise SpaceError(f"{at(str(cbd.get('name', '[[callback]]')))}: {e}") from None
+    if callbacks:
+        kw["user_callbacks"] = tuple(callbacks)
+    policies = kw.get("policies", base.policies)
+    kw_overrides = []
+    valid_lists = sorted({*LISTS, *(lst for p in policies for lst in POLICIES[p].lists)})
+    for pl in data.get("placement", []):
+        try:
+            name, lst = str(pl["callback"]), str(pl["list"])
+            prio = parse_priority(pl.get("priority", 0))
+        except (KeyError, TypeError, CallbackError) as e:
+            raise SpaceError(f"{at('placement')}: [[placement]] needs callback, list, "
+                             f"priority ({e})") from None
+        if lst not in valid_lists:
+            raise SpaceError(f"{at('placement')}: unknown list {lst!r} for the selected "
+                             f"policies; valid: {', '.join(valid_lists)}")
+        kw_overrides.append((name, lst, prio))
+    if kw_overrides:
+        kw["overrides"] = tuple(kw_overrides)
+    current = {f.name: getattr(base, f.name) for f in fields(Space)}
+    current.update(kw)
+    return Space(**current)
+
+
+def _fault_sets(where: str, value: object) -> tuple[tuple[str, ...], ...]:
+    if value == "single":
+        return ()
+    if value == "none":
+        return ((),)
+    if not isinstance(value, list) or not all(isinstance(s, list) for s in value):
+        raise SpaceError(f"{where}: faults must be \"none\", \"single\" or a list of fault "
+                         f"sets, e.g. [[], [\"slow-host\"]]")
+    out = []
+    for s in value:
+        for f in s:
+            if not isinstance(f, str) or f.partition("=")[0] not in FAULTS:
+                raise SpaceError(f"{where}: unknown fault {f!r}; valid: {', '.join(FAULTS)}")
+        out.append(tuple(s))
+    return tuple(out)
+
+
+def _driver_sets(where: str, value: object) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    if not isinstance(value, dict):
+        raise SpaceError(f"{where}: [driver_sets] must map an arch to a list of driver lists")
+    out = []
+    for arch, sets in value.items():
+        if arch not in ARCHES:
+            raise SpaceError(f"{where}: unknown arch {arch!r}; valid: {', '.join(ARCHES)}")
+        if not isinstance(sets, list) or not all(isinstance(s, list) for s in sets):
+            raise SpaceError(f"{where}: driver_sets.{arch} must be a list of driver lists")
+        for s in sets:
+            _names(where, "drivers", s, list(DRIVERS))
+        out.append((arch, tuple(tuple(s) for s in sets)))
+    return tuple(out)
+
+
+def _params(where: str, value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise SpaceError(f"{where}: [params] must map a boot parameter to a list of values")
+    out = []
+    for name, values in value.items():
+        if name not in BOOT_PARAMS:
+            raise SpaceError(f"{where}: unknown boot parameter {name!r}; valid: "
+                             f"{', '.join(BOOT_PARAMS)}")
+        if not isinstance(values, list) or not values:
+            raise SpaceError(f"{where}: params.{name} must be a non-empty list of values")
+        out.append((name, tuple(("1" if v else "0") if isinstance(v, bool) else str(v)
+                                for v in values)))
+    return tuple(out)
+
+
+def load_space(path: str | Path, base: Space | None = None) -> Space:
+    """Read a space file (TOML); raise SpaceError with file:line: message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpaceError(f"{p}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"{p}: not UTF-8 text; a space file is TOML") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpaceError(f"{p}: {e} (fix the TOML syntax)") from None
+    return space_from_dict(data, str(p), text, base)
 
 
 assert all(d in DRIVERS for sets in OPTIONAL_DRIVER_SETS.values() for s in sets for d in s)

@@ -14,7 +14,8 @@ from panicpath.model.run import HANG_MS
 def describe(r: RunResult) -> str:
     """One-line description of a configuration."""
     s = r.scenario
-    params = " ".join(f"{k}={v}" for k, v in s.params if v not in ("0", ""))
+    params = " ".join(f"{k}={v}" for k, v in s.params
+                      if v not in ("0", "") or k == "panic_notifiers_level")
     bits = [s.policy, s.arch, f"hv={s.hypervisor}", "kdump" if s.kdump else "no-kdump"]
     if params:
         bits.append(params)
@@ -62,8 +63,8 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
     short = {p: p.replace("vmcore-", "vmcore\n").replace("-", "-\n", 1) for p in cmp.properties}
     for p in cmp.properties:
         t.add_column(short[p], justify="right")
-    t.add_column("max callbacks\nbefore kdump", justify="right")
-    t.add_column("max risky ops\nbefore kdump", justify="right")
+    t.add_column("max callbacks\nbefore handover", justify="right")
+    t.add_column("max risky ops\nbefore handover", justify="right")
     for pol in cmp.policies:
         row = [pol]
         for prop in cmp.properties:
@@ -75,8 +76,8 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
             style = "green" if cell.failed == 0 else "red"
             row.append(f"[{style}]{cell.held}/{total}[/{style}]")
         meas = cmp.measures.get(pol, {})
-        row.append(str(meas.get("max-callbacks-before-kdump", 0)))
-        row.append(str(meas.get("max-risky-operations-before-kdump", 0)))
+        row.append(str(meas.get("max-callbacks-before-handover", 0)))
+        row.append(str(meas.get("max-risky-operations-before-handover", 0)))
         t.add_row(*row)
     console.print(t)
     console.print(Text("Smallest failing configuration per policy and property:", style="bold"))
