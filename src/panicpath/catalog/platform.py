@@ -23,7 +23,9 @@ KVM_CRASH_SHUTDOWN = Driver(
         "kvm-crash-shutdown", "crash_shutdown", effects=("kvm-pv-off",), order=5,
         risky=("wrmsr",),
         sources=("arch/x86/kernel/kvm.c kvm_crash_shutdown -> kvm_guest_cpu_offline(true) "
-                 "(6.1.192)",),
+                 "(6.1.192)",
+                 "mainline differs: under CONFIG_CRASH_DUMP and the KVM_GUEST_SHUTDOWN guard; "
+                 "older kernels had it in kvmclock.c (kvmclock + steal time only)"),
         doc="Turns the crashing CPU's PV features off so the host stops writing guest memory.",
     ),),
     archs=("x86_64",),
