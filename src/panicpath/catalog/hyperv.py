@@ -32,7 +32,7 @@ VMBUS_UNLOAD = Driver(
         effects=("vmbus-unload",), order=20,
         sources=("drivers/hv/vmbus_drv.c hv_panic_vmbus_unload, INT_MIN + 1 (6.1.192, mainline)",
                  "drivers/hv/channel_mgmt.c vmbus_initiate_unload / vmbus_wait_for_unload",
-                 "mainline differs: hv_panic_vmbus_unload returns early when "
+                 "mainline differs: drivers/hv/vmbus_drv.c hv_panic_vmbus_unload returns early when "
                  "vmbus_set_skip_unload() was called (release not verified; not modelled)"),
         doc="Unloads the VMbus connection so the kdump kernel can connect again; waits for "
             "the host up to 100 s.",

@@ -24,7 +24,7 @@ KVM_CRASH_SHUTDOWN = Driver(
         risky=("wrmsr",),
         sources=("arch/x86/kernel/kvm.c kvm_crash_shutdown -> kvm_guest_cpu_offline(true) "
                  "(6.1.192)",
-                 "mainline differs: under CONFIG_CRASH_DUMP and the KVM_GUEST_SHUTDOWN guard; "
+                 "mainline differs: arch/x86/kernel/kvm.c, under CONFIG_CRASH_DUMP and KVM_GUEST_SHUTDOWN; "
                  "older kernels had it in kvmclock.c (kvmclock + steal time only)"),
         doc="Turns the crashing CPU's PV features off so the host stops writing guest memory.",
     ),),
