@@ -7,7 +7,10 @@ all the matrix and the JSON need, so the default space fits in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from panicpath.catalog import DRIVERS
@@ -153,12 +156,45 @@ def evaluate(scn: Scenario) -> Row:
     return row
 
 
+def _evaluate_chunk(chunk: list[Scenario]) -> list[Row]:
+    return [evaluate(scn) for scn in chunk]
+
+
+CHUNK = 400
+"""Configurations per task sent to a worker process."""
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use (the benchmark machine has 2)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _rows(scenarios: Iterable[Scenario], workers: int) -> Iterator[Row]:
+    if workers <= 1:
+        yield from map(evaluate, scenarios)
+        return
+    items = list(scenarios)
+    if len(items) < 2 * CHUNK:
+        yield from map(evaluate, items)
+        return
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for rows in pool.map(_evaluate_chunk, chunks):
+            yield from rows
+
+
 def compare(space: Space, on_result: Callable[[RunResult], None] | None = None,
-            scenarios: Iterable[Scenario] | None = None) -> Comparison:
-    """Simulate every configuration and aggregate."""
+            scenarios: Iterable[Scenario] | None = None,
+            workers: int | None = None) -> Comparison:
+    """Simulate every configuration (in `workers` processes; default: one per CPU) and
+    aggregate in enumeration order, so the result does not depend on the worker count."""
     cmp = Comparison(policies=space.policies, properties=tuple(PROPERTIES))
-    for scn in scenarios if scenarios is not None else configurations(space):
-        row = evaluate(scn)
+    todo = scenarios if scenarios is not None else configurations(space)
+    for row in _rows(todo, default_workers() if workers is None else workers):
         cmp.rows.append(row)
         add(cmp, row)
         if on_result is not None:

@@ -27,6 +27,7 @@ from panicpath.faults import FAULTS, HANGING_NOTIFIER
 from panicpath.model.scenario import Scenario
 
 CPU_FAULTS = ("ipi-deaf-cpu", "concurrent-panic")
+HOST_WITHIN_TIMEOUT_MS = 50_000
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ def fault_alphabet(config: Scenario, names: tuple[str, ...] = ()) -> tuple[str, 
             out += [f"{name}={lock}" for lock in locks]
         elif name == "hanging-callback":
             out += [name] + [f"{name}={cb.name}" for cb in callbacks]
+        elif name == "slow-host":
+            # The host answers late but before vmbus_wait_for_unload's 100 s timeout (an Azure
+            # host flushing its disk cache, ~50 s: drivers/hv/channel_mgmt.c comment), or after it.
+            out += [f"{name}={HOST_WITHIN_TIMEOUT_MS}", name]
         elif name in CPU_FAULTS:
             if config.cpus >= 2:
                 out += [name] if config.cpus == 2 else [f"{name}={c}"
