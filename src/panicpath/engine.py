@@ -136,7 +136,7 @@ def build(scn: Scenario) -> Run:
     machine = Machine(cpus=[Cpu(i) for i in range(scn.cpus)], panic_cpu=0)
     run = Run(scenario=scn, policy=policy, arch=arch, machine=machine)
     drivers = select_drivers(scn, policy)
-    run.drivers = tuple(d.name for d in drivers)  # type: ignore[attr-defined]
+    run.drivers = tuple(d.name for d in drivers)
     callbacks: list[Callback] = [c for d in drivers for c in d.callbacks]
     callbacks += list(scn.user_callbacks)
     placed: list[Callback] = []
@@ -251,7 +251,7 @@ def execute(run: Run) -> RunResult:
         measures=measures(run),
         end=m.end or "",
         end_reason=m.end_reason,
-        drivers=getattr(run, "drivers", ()),
+        drivers=run.drivers,
         failed_callbacks=tuple(run.failed_callbacks),
         ran_callbacks=tuple(run.ran_callbacks),
         console=tuple(m.console),

@@ -269,7 +269,7 @@ def perform(run: Run, cb: Callback, reason: str = "PANIC") -> int:
     need stops the callback (its remaining effects are lost) and is recorded.
     """
     m = run.machine
-    kind = {"panic_notifier_list": "notifier", "kmsg_dumper": "kmsg_dumper"}.get(cb.list, cb.list)
+    kind = kind_of(cb)
     run.ran_callbacks.append(cb.name)
     if not m.kdump_entered:
         m.callbacks_before_kdump.append(cb.name)

@@ -47,6 +47,8 @@ class Run:
     extra_lists: dict[str, tuple[Callback, ...]] = field(default_factory=dict)
     """Further ordered callback lists a proposal adds (e.g. a pre-kdump list)."""
     hooks: dict[str, Callable[[Run], None]] = field(default_factory=dict)
+    drivers: tuple[str, ...] = ()
+    """Catalog drivers present on the machine, in catalog order."""
     snapshots: list[dict[str, object]] | None = None
     """When a list, every trace line also records the machine's flat snapshot after it
     (used to print counterexamples as states with only the changed variables)."""
