@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,7 +19,7 @@ from panicpath.catalog import DRIVERS
 from panicpath.check.compare import compare as run_compare
 from panicpath.check.compare import count
 from panicpath.check.space import Space
-from panicpath.engine import RunResult, ScenarioError, simulate
+from panicpath.engine import ScenarioError, simulate
 from panicpath.faults import FAULTS
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import BOOT_PARAMS, HYPERVISORS, Scenario
@@ -226,10 +227,18 @@ def arches_cmd(as_json: bool) -> None:
 @click.option("--arch", "arches", multiple=True, help="Only these architectures.")
 @click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
 @click.option("--no-faults", is_flag=True, help="Only fault-free configurations.")
+@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file that narrows or widens the default space (docs/answers.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write a single static HTML report to this file.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: CPUs).")
 def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tuple[str, ...],
-            no_faults: bool, as_json: bool) -> None:
+            no_faults: bool, space_file: str | None, as_json: bool, html_out: str | None,
+            workers: int | None) -> None:
     """Every policy over every built-in configuration: the matrix."""
+    from panicpath.check.space import SpaceError, load_space
+
     for p in policies_:
         if p not in POLICIES:
             bad_input(f"unknown policy {p!r}; valid: {', '.join(POLICIES)}")
@@ -239,23 +248,70 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
     for h in hypervisors:
         if h not in HYPERVISORS:
             bad_input(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
-    space = Space(policies=policies_ or tuple(POLICIES), arches=arches, hypervisors=hypervisors,
-                  faults=((),) if no_faults else ())
+    if workers is not None and workers < 1:
+        bad_input(f"--workers {workers}: must be at least 1")
+    space = Space(policies=tuple(POLICIES))
+    if space_file is not None:
+        try:
+            space = load_space(space_file, space)
+        except SpaceError as e:
+            bad_input(str(e))
+    space = replace(space, policies=policies_ or space.policies,
+                    arches=arches or space.arches, hypervisors=hypervisors or space.hypervisors,
+                    faults=((),) if no_faults else space.faults)
     total = count(space)
     err = Console(stderr=True)
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as progress:
-        task = progress.add_task("compare", total=total)
+    try:
+        with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as progress:
+            task = progress.add_task("compare", total=total)
 
-        def tick(_: RunResult) -> None:
-            progress.advance(task)
+            def tick(_: object) -> None:
+                progress.advance(task)
 
-        cmp = run_compare(space, on_result=tick)
+            cmp = run_compare(space, on_result=tick, workers=workers)
+    except (ScenarioError, CallbackError) as e:
+        bad_input(str(e))
+    if html_out is not None:
+        from panicpath.report.html import write_html
+
+        try:
+            write_html(cmp, html_out)
+        except OSError as e:
+            bad_input(f"{html_out}: cannot write: {e.strerror}")
     if as_json:
         _emit_json(cmp.to_json())
     else:
         render_comparison(cmp, _console())
+
+
+@main.command()
+@click.option("--check", "check_only", is_flag=True,
+              help="Exit 1 if the file differs from what would be generated.")
+@click.option("--output", default="docs/answers.md", show_default=True,
+              type=click.Path(dir_okay=False))
+def answers(check_only: bool, output: str) -> None:
+    """Regenerate docs/answers.md: the seeds' questions, each answered by a table."""
+    from panicpath.report.answers import render_answers
+
+    text = render_answers()
+    path = Path(output)
+    if check_only:
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError as e:
+            bad_input(f"{output}: cannot read: {e.strerror}")
+        if current != text:
+            click.echo(f"{output} is stale: run `panicpath answers`", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date")
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        bad_input(f"{output}: cannot write: {e.strerror}")
+    click.echo(f"wrote {output}")
 
 
 def _add_optional_commands() -> None:

@@ -89,9 +89,13 @@ def _fb(run: Run) -> bool | None:
 
 
 def _watchdog(run: Run) -> bool | None:
+    """Only about the dump: a path that never reached the capture kernel (a hang, a reboot)
+    makes no dump for a watchdog to interrupt, so the property does not apply."""
     if not run.watchdogs_at_boot or not run.machine.crash_image_loaded:
         return None
     m = run.machine
+    if not m.capture_booted:
+        return None
     return m.end != "watchdog-reset" and not any(c.watchdog_armed for c in m.cpus)
 
 

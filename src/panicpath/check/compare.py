@@ -1,8 +1,9 @@
 """`panicpath compare`: every policy over a configuration space, aggregated per property.
 
-Each result keeps its trace only when some applicable property failed (the HTML report
-drills down into those); passing results keep their properties and measures, which is
-all the matrix and the JSON need, so the default space fits in memory.
+A row keeps the configuration, its properties and measures, and the callbacks that ran
+before the handover; that is all the matrix and the JSON need, it pickles cheaply from
+worker processes, and the default space fits in memory. The full run (trace) of a row
+is simulated again when a report needs it (the engine is deterministic).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from panicpath.catalog import DRIVERS
 from panicpath.check.space import Space, configurations, size
@@ -21,7 +22,7 @@ from panicpath.model.callback import Callback
 from panicpath.model.effects import RISKY_EFFECTS, RISKY_NEEDS
 from panicpath.model.scenario import Scenario
 from panicpath.policies import POLICIES
-from panicpath.properties import PROPERTIES
+from panicpath.properties import MEASURES, PROPERTIES
 
 NOT_CALLBACK_KINDS = frozenset({"step", "arch", "capture", "fault", "end", "hang"})
 """Trace kinds that are kernel steps, not a callback running (model/trace.py)."""
@@ -75,22 +76,36 @@ class Cell:
 
     held: int = 0
     failed: int = 0
-    smallest: RunResult | None = None
+    smallest: Row | None = None
 
 
 @dataclass
 class Row:
-    """One result of `compare`: the run, and what ran before the handover."""
+    """One result of `compare`: the configuration, its properties and measures, and what ran
+    before the handover. The full run (trace included) is recomputed on demand: the
+    engine is deterministic, so `result` is the run that produced this row."""
 
-    result: RunResult
+    scenario: Scenario
+    properties: dict[str, bool]
+    applicable: dict[str, bool]
+    measures: dict[str, int]
+    end: str
+    drivers: tuple[str, ...]
     before: tuple[str, ...]
     risky: tuple[str, ...]
+    _result: RunResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def failed(self) -> tuple[str, ...]:
         """Applicable properties that do not hold."""
-        r = self.result
-        return tuple(p for p, ok in r.properties.items() if r.applicable[p] and not ok)
+        return tuple(p for p, ok in self.properties.items() if self.applicable[p] and not ok)
+
+    @property
+    def result(self) -> RunResult:
+        """The full run, simulated again on first use."""
+        if self._result is None:
+            self._result = simulate(self.scenario)
+        return self._result
 
 
 @dataclass
@@ -103,12 +118,8 @@ class Comparison:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     measures: dict[str, dict[str, int]] = field(default_factory=dict)
     before: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Per policy: how many kdump configurations ran each callback before the handover."""
-
-    @property
-    def results(self) -> list[RunResult]:
-        """The runs, in enumeration order."""
-        return [row.result for row in self.rows]
+    """Per policy: in how many kdump configurations each callback ran before the handover."""
+    kdump_configs: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """The `compare --json` document."""
@@ -119,48 +130,58 @@ class Comparison:
         }
 
 
-def config_json(r: RunResult) -> dict[str, object]:
-    """One result row of `compare --json` (kept for callers of the earlier name)."""
-    return row_json(Row(r, before_handover(r), ()))
-
-
 def row_json(row: Row) -> dict[str, object]:
     """One result row: policy, config, faults, properties (name -> bool; a property that
     does not apply counts as holding and is also listed in not_applicable), measures."""
-    r = row.result
-    s = r.scenario
+    s = row.scenario
     return {
         "policy": s.policy,
         "config": {"arch": s.arch, "hypervisor": s.hypervisor, "kdump": s.kdump,
                    "params": dict(s.params), "optional_drivers": list(s.drivers),
-                   "drivers": list(r.drivers), "cpus": s.cpus,
+                   "drivers": list(row.drivers), "cpus": s.cpus,
                    "user_callbacks": [c.name for c in s.user_callbacks],
                    "placements": [list(o) for o in s.overrides]},
         "faults": list(s.faults),
-        "properties": r.properties,
-        "not_applicable": sorted(k for k, v in r.applicable.items() if not v),
-        "measures": {**r.measures, "callbacks-before-handover": len(row.before),
+        "properties": row.properties,
+        "not_applicable": sorted(k for k, v in row.applicable.items() if not v),
+        "measures": {**row.measures, "callbacks-before-handover": len(row.before),
                      "risky-operations-before-handover": len(row.risky)},
         "before_handover": list(row.before),
-        "end": r.end,
+        "end": row.end,
     }
 
 
-def evaluate(scn: Scenario) -> Row:
-    """Simulate one configuration; keep its trace only if a property failed."""
+Compact = tuple[tuple[bool, ...], tuple[bool, ...], tuple[int, ...], str, tuple[str, ...],
+                tuple[str, ...], tuple[str, ...]]
+"""What a worker sends back for one configuration (cheap to pickle)."""
+_PROPS = tuple(PROPERTIES)
+_MEASURES = MEASURES
+
+
+def _compact(scn: Scenario) -> Compact:
     r = simulate(scn)
     before = before_handover(r)
-    row = Row(r, before, risky_before_handover(r, before))
-    if not row.failed:
-        row.result = replace(r, trace=(), console=())
-    return row
+    return (tuple(r.properties[p] for p in _PROPS), tuple(r.applicable[p] for p in _PROPS),
+            tuple(r.measures[m] for m in _MEASURES), r.end, r.drivers, before,
+            risky_before_handover(r, before))
 
 
-def _evaluate_chunk(chunk: list[Scenario]) -> list[Row]:
-    return [evaluate(scn) for scn in chunk]
+def _row(scn: Scenario, c: Compact) -> Row:
+    props, appl, meas, end, drivers, before, risky = c
+    return Row(scn, dict(zip(_PROPS, props, strict=True)), dict(zip(_PROPS, appl, strict=True)),
+               dict(zip(_MEASURES, meas, strict=True)), end, drivers, before, risky)
 
 
-CHUNK = 400
+def evaluate(scn: Scenario) -> Row:
+    """Simulate one configuration into a row."""
+    return _row(scn, _compact(scn))
+
+
+def _evaluate_chunk(chunk: list[Scenario]) -> list[Compact]:
+    return [_compact(scn) for scn in chunk]
+
+
+CHUNK = 500
 """Configurations per task sent to a worker process."""
 
 
@@ -173,21 +194,19 @@ def default_workers() -> int:
 
 
 def _rows(scenarios: Iterable[Scenario], workers: int) -> Iterator[Row]:
-    if workers <= 1:
-        yield from map(evaluate, scenarios)
-        return
     items = list(scenarios)
-    if len(items) < 2 * CHUNK:
+    if workers <= 1 or len(items) < 2 * CHUNK:
         yield from map(evaluate, items)
         return
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for rows in pool.map(_evaluate_chunk, chunks):
-            yield from rows
+        for chunk, compacts in zip(chunks, pool.map(_evaluate_chunk, chunks), strict=True):
+            for scn, c in zip(chunk, compacts, strict=True):
+                yield _row(scn, c)
 
 
-def compare(space: Space, on_result: Callable[[RunResult], None] | None = None,
+def compare(space: Space, on_result: Callable[[Row], None] | None = None,
             scenarios: Iterable[Scenario] | None = None,
             workers: int | None = None) -> Comparison:
     """Simulate every configuration (in `workers` processes; default: one per CPU) and
@@ -198,45 +217,38 @@ def compare(space: Space, on_result: Callable[[RunResult], None] | None = None,
         cmp.rows.append(row)
         add(cmp, row)
         if on_result is not None:
-            on_result(row.result)
+            on_result(row)
     return cmp
 
 
-def add(cmp: Comparison, row: Row | RunResult) -> None:
-    """Fold one result into the aggregation."""
-    if isinstance(row, RunResult):
-        row = Row(row, before_handover(row), ())
-    r = row.result
-    pol = r.scenario.policy
-    for prop, ok in r.properties.items():
-        if not r.applicable[prop]:
+def add(cmp: Comparison, row: Row) -> None:
+    """Fold one row into the aggregation."""
+    pol = row.scenario.policy
+    for prop, ok in row.properties.items():
+        if not row.applicable[prop]:
             continue
         cell = cmp.cells.setdefault((pol, prop), Cell())
         if ok:
             cell.held += 1
         else:
             cell.failed += 1
-            if cell.smallest is None or _smaller(r, cell.smallest):
-                cell.smallest = r
+            if cell.smallest is None or size(row.scenario) < size(cell.smallest.scenario):
+                cell.smallest = row
     meas = cmp.measures.setdefault(pol, {"max-callbacks-before-kdump": 0,
                                          "max-risky-operations-before-kdump": 0,
                                          "max-callbacks-before-handover": 0,
                                          "max-risky-operations-before-handover": 0})
-    if r.scenario.kdump:
-        for name, value in (("callbacks-before-kdump", r.measures["callbacks-before-kdump"]),
+    if row.scenario.kdump:
+        for name, value in (("callbacks-before-kdump", row.measures["callbacks-before-kdump"]),
                             ("risky-operations-before-kdump",
-                             r.measures["risky-operations-before-kdump"]),
+                             row.measures["risky-operations-before-kdump"]),
                             ("callbacks-before-handover", len(row.before)),
                             ("risky-operations-before-handover", len(row.risky))):
             meas[f"max-{name}"] = max(meas[f"max-{name}"], value)
+        cmp.kdump_configs[pol] = cmp.kdump_configs.get(pol, 0) + 1
         seen = cmp.before.setdefault(pol, {})
         for n in row.before:
             seen[n] = seen.get(n, 0) + 1
-
-
-def _smaller(a: RunResult, b: RunResult) -> bool:
-    """Smallest configuration first; ties keep the earlier one (enumeration order)."""
-    return size(a.scenario) < size(b.scenario)
 
 
 def count(space: Space) -> int:

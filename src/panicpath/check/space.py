@@ -164,13 +164,18 @@ def _line_of(text: str, needle: str) -> int:
     return 1
 
 
-def _names(where: str, key: str, value: object, valid: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+SINGULAR = {"policies": "policy", "arches": "arch", "hypervisors": "hypervisor",
+            "drivers": "driver"}
+
+
+def _names(where: str, key: str, value: object,
+           valid: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpaceError(f"{where}: {key} must be a list of names; valid: {', '.join(valid)}")
     for v in value:
         if v not in valid:
-            raise SpaceError(f"{where}: unknown {key[:-1] if key.endswith('s') else key} "
-                             f"{v!r}; valid: {', '.join(valid)}")
+            raise SpaceError(f"{where}: unknown {SINGULAR.get(key, key)} {v!r}; valid: "
+                             f"{', '.join(valid)}")
     return tuple(value)
 
 

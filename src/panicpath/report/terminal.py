@@ -9,11 +9,16 @@ from rich.text import Text
 from panicpath.check.compare import Comparison
 from panicpath.engine import RunResult
 from panicpath.model.run import HANG_MS
+from panicpath.model.scenario import Scenario
 
 
 def describe(r: RunResult) -> str:
     """One-line description of a configuration."""
-    s = r.scenario
+    return describe_scenario(r.scenario)
+
+
+def describe_scenario(s: Scenario) -> str:
+    """One-line description of a scenario."""
     params = " ".join(f"{k}={v}" for k, v in s.params
                       if v not in ("0", "") or k == "panic_notifiers_level")
     bits = [s.policy, s.arch, f"hv={s.hypervisor}", "kdump" if s.kdump else "no-kdump"]
@@ -86,7 +91,7 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
             cell = cmp.cells.get((pol, prop))
             if cell is None or cell.smallest is None:
                 continue
-            r = cell.smallest
+            r = cell.smallest.result
             why = _why(r, prop)
             console.print(f"  [red]{pol}[/red] {prop}: {describe(r)}  [dim]-> {why}[/dim]",
                           highlight=False)
