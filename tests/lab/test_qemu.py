@@ -25,10 +25,23 @@ def test_nmi_ramoops_cmdline() -> None:
 def test_no_crash_kernel_no_crashkernel_reservation() -> None:
     s = parse_scenario('name = "x"\n[crash_kernel]\nloaded = false\n[boot]\nextra = ["quiet"]\n',
                        Path("x.toml"))
-    params = kernel_cmdline(s, probe=True, wait=True).split()
+    params = kernel_cmdline(s, probe=True).split()
     assert not any(p.startswith("crashkernel=") for p in params)
-    assert {"lab.kdump=0", "lab.probe=1", "lab.wait=1", "quiet"} <= set(params)
+    assert {"lab.kdump=0", "lab.probe=1", "quiet"} <= set(params)
     assert "crash_kexec_post_notifiers" not in params and "unknown_nmi_panic" not in params
+
+
+def test_snapshot_cmdline_leaves_run_time_settings_to_the_console() -> None:
+    s = parse_scenario('name = "x"\n[boot]\ncrash_kexec_post_notifiers = true\npanic = 5\n'
+                       'panic_print = 6\nextra = ["quiet"]\n[devices]\nramoops = true\n'
+                       '[trigger]\nkind = "nmi"\n', Path("x.toml"))
+    params = kernel_cmdline(s, probe=True, wait=True).split()
+    # boot-only: in the snapshot (and its key)
+    assert {"crashkernel=256M", "memmap=1M$0x3f000000", "quiet", "lab.kdump=1",
+            "lab.ramoops=1", "lab.wait=1"} <= set(params)
+    # writable at run time: sent after the restore, so absent here
+    assert not [p for p in params if p.startswith(("panic", "crash_kexec", "unknown_nmi",
+                                                   "lab.probe", "lab.trigger"))]
 
 
 def test_qemu_command_tcg_qmp_wait_and_panic_action() -> None:

@@ -1,7 +1,8 @@
 """Many scenarios, several QEMU guests at once, one conformance report.
 
 Preparation (kernel supply, probe builds) runs first and in order, since it
-shares caches; the guests then run ``jobs`` at a time. The report is written
+shares caches; the guests then run ``jobs`` at a time, restored from snapshots
+when ``snapshot`` is set (panicpath.lab.runner). The report is written
 as ``campaign.json`` and a single static ``campaign.html``.
 """
 
@@ -36,13 +37,14 @@ class CampaignEntry:
             "detail": r.detail,
             "log": str(r.log_path),
             "duration_s": r.duration,
+            "snapshot": r.snapshot,
         }
 
 
 async def _run_all(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
-                   predictor: Predictor | None,
-                   done: Callable[[CampaignEntry], None]) -> list[CampaignEntry]:
-    prepared = [prepare(s, out_dir / s.name) for s in scenarios]
+                   predictor: Predictor | None, done: Callable[[CampaignEntry], None],
+                   snapshot: bool) -> list[CampaignEntry]:
+    prepared = [prepare(s, out_dir / s.name, snapshot) for s in scenarios]
     sem = asyncio.Semaphore(jobs)
 
     async def one(i: int) -> CampaignEntry:
@@ -57,9 +59,10 @@ async def _run_all(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
 
 def run_campaign(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
                  predictor: Predictor | None,
-                 done: Callable[[CampaignEntry], None] = lambda e: None) -> list[CampaignEntry]:
+                 done: Callable[[CampaignEntry], None] = lambda e: None,
+                 snapshot: bool = True) -> list[CampaignEntry]:
     """Run every scenario (``jobs`` guests at a time); entries in scenario order."""
-    return asyncio.run(_run_all(scenarios, max(1, jobs), out_dir, predictor, done))
+    return asyncio.run(_run_all(scenarios, max(1, jobs), out_dir, predictor, done, snapshot))
 
 
 _HTML = jinja2.Template("""<!doctype html>
@@ -72,7 +75,8 @@ td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
 <th>crash kernel</th><th>pvpanic</th><th>differences</th></tr>
 {% for e in entries %}<tr class="{{ 'none' if e.agree is none else ('agree' if e.agree
 else 'differ') }}"><td>{{ e.scenario }}</td><td>{{ e.status }} ({{ e.phase }}, {{ e.duration_s
-}} s)</td><td>{{ e.agree }}</td><td>{{ e.observed.callbacks | map(attribute='name') | join(', ')
+}} s{{ ', snapshot ' ~ e.snapshot if e.snapshot != 'none' }})</td><td>{{ e.agree
+}}</td><td>{{ e.observed.callbacks | map(attribute='name') | join(', ')
 }}</td><td>{{ e.observed.crash_kernel_booted }}</td><td>{{ e.observed.pvpanic_event
 }}</td><td>{% for d in e.differences %}{{ d.field }}: kernel {{ d.observed }}, model {{
 d.predicted }}<br>{% endfor %}</td></tr>

@@ -1,6 +1,7 @@
 """``panicpath lab``: click commands the main CLI mounts (``lab_group``).
 
-``lab run SCENARIO.toml [--json]`` boots one scenario, prints the observation,
+``lab run SCENARIO.toml [--json] [--snapshot/--no-snapshot]`` runs one scenario
+(restored from a cached snapshot by default, see panicpath.lab.snapshot), prints the observation,
 the model's prediction and the differences (exit 0 agree, 1 differ or the run
 failed, 2 bad input or missing set-up). ``lab campaign DIR --jobs 2`` runs every
 ``*.toml`` of DIR and writes campaign.json / campaign.html.
@@ -53,11 +54,14 @@ def lab_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Directory for the run's files (default: the cache's runs/).")
-def run_cmd(scenario: Path, as_json: bool, out: Path | None) -> None:
+@click.option("--snapshot/--no-snapshot", default=True, show_default=True,
+              help="Restore the guest from a cached snapshot (taken on first use) "
+                   "instead of booting it.")
+def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool) -> None:
     """Run one SCENARIO.toml and compare it with the model."""
     try:
         sc = load_scenario(scenario)
-        run = run_scenario(sc, out)
+        run = run_scenario(sc, out, snapshot=snapshot)
     except (ScenarioError, LabSetupError) as e:
         _fail(str(e))
         return
@@ -65,10 +69,12 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None) -> None:
     if as_json:
         doc = conf.to_json()
         doc["run"] = {"status": run.result.status, "phase": run.result.phase,
-                      "detail": run.result.detail, "log": str(run.result.log_path)}
+                      "detail": run.result.detail, "log": str(run.result.log_path),
+                      "snapshot": run.result.snapshot, "duration_s": run.result.duration}
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(f"scenario {sc.name}: {run.result.summary()}")
+        click.echo(f"snapshot: {run.result.snapshot}, {run.result.duration:.2f} s")
         click.echo("\n".join(_render(run.observation, "kernel")))
         if conf.predicted is None:
             click.echo("model: no panicpath.lab.predict available")
@@ -86,7 +92,9 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None) -> None:
               help="QEMU guests at once.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("lab-campaign"),
               show_default=True, help="Directory for logs and the report.")
-def campaign_cmd(directory: Path, jobs: int, out: Path) -> None:
+@click.option("--snapshot/--no-snapshot", default=True, show_default=True,
+              help="Restore guests from cached snapshots instead of booting them.")
+def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool) -> None:
     """Run every scenario file of DIRECTORY and write a conformance report."""
     paths = sorted(directory.glob("*.toml"))
     if not paths:
@@ -101,7 +109,7 @@ def campaign_cmd(directory: Path, jobs: int, out: Path) -> None:
             def done(entry: CampaignEntry) -> None:
                 progress.advance(task)
 
-            entries = run_campaign(scenarios, jobs, out, find_predictor(), done)
+            entries = run_campaign(scenarios, jobs, out, find_predictor(), done, snapshot)
     except (ScenarioError, LabSetupError) as e:
         _fail(str(e))
         return

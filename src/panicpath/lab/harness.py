@@ -8,10 +8,19 @@ into events (panicpath.lab.console) and drive a small phase machine:
 
 ``boot``  QEMU start -> ``LABMARK FIRST-KERNEL-INIT``
 ``load``  -> ``LABMARK READY`` (pvpanic, ramoops, crash kernel, probe loaded);
-          an NMI trigger is injected here (QMP ``inject-nmi``)
+          an NMI trigger is injected here (QMP ``inject-nmi``). A guest booted
+          for a snapshot stops on the way at ``LABMARK WAITING``: the harness
+          may ``savevm`` there (HMP through QMP), then sends the run-time
+          settings and the probe (``GuestPlan.go_lines``, panicpath.lab.snapshot)
 ``panic`` -> the crash kernel's ``Linux version`` banner, or the end of the
           panic (``end Kernel panic``, QEMU's panic action stopping the VM)
 ``crash-kernel`` -> ``LABMARK CRASH-KERNEL-DONE``
+
+A guest restored from a snapshot (``GuestPlan.restored_from``) starts at the
+snapshot point: once QMP answers ``query-status`` with ``running`` (``-loadvm`` is
+done), the console lines of the boot the snapshot was taken in are replayed into
+the log (with times before 0) and the parser, so that the run's events are those
+of a booted run, and the ``WAITING`` mark they end with sends ``go_lines``.
 
 Each phase has its own timeout. Whatever happens (success, timeout, QEMU
 dying, an exception, cancellation) the QEMU process is killed by its own pid
@@ -44,9 +53,11 @@ from panicpath.lab.events import (
 )
 from panicpath.lab.qmp import log_line, qmp_event_from_message
 from panicpath.lab.scenario import PhaseTimeouts
+from panicpath.lab.snapshot import SNAPSHOT_TAG, ConsoleLines
 
 Phase = Literal["boot", "load", "panic", "crash-kernel", "done"]
-Status = Literal["complete", "timeout", "qemu-exited", "no-crash-kernel"]
+Status = Literal["complete", "timeout", "qemu-exited", "no-crash-kernel", "setup-failed"]
+SnapshotOutcome = Literal["none", "saved", "save-failed", "restored", "restore-failed"]
 
 #: Seconds to keep listening after the end of a run without a crash kernel,
 #: for QMP events and console lines still in flight.
@@ -63,7 +74,9 @@ class GuestPlan:
     timeouts: PhaseTimeouts = field(default_factory=PhaseTimeouts)
     expect_crash_kernel: bool = True
     inject_nmi: bool = False
-    send_on_ready: str | None = None
+    go_lines: tuple[str, ...] = ()
+    save_snapshot: bool = False
+    restored_from: ConsoleLines | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,8 @@ class GuestResult:
     duration: float
     phase_ends: tuple[tuple[str, float], ...]
     pid: int
+    snapshot: SnapshotOutcome = "none"
+    pre_snapshot: ConsoleLines = ()
 
     @property
     def ok(self) -> bool:
@@ -108,6 +123,10 @@ class _Run:
         self.detail = ""
         self.linger_until: float | None = None
         self.panic_started = False
+        self.snapshot: SnapshotOutcome = "none" if plan.restored_from is None else (
+            "restore-failed")
+        self.lines: list[tuple[float, str]] | None = [] if plan.save_snapshot else None
+        self.pre_snapshot: ConsoleLines = ()
         plan.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = plan.log_path.open("w", encoding="utf-8")
         self.log.write("# " + shlex.join(plan.cmd) + "\n")
@@ -146,6 +165,13 @@ class _Run:
             self.panic_started = True
         if self.phase == "boot" and isinstance(ev, LabMark) and ev.name == "FIRST-KERNEL-INIT":
             self.enter("load", to.load)
+        elif self.phase == "load" and isinstance(ev, LabMark) and ev.name == "WAITING":
+            action = "waiting"
+        elif self.phase == "load" and isinstance(ev, LabMark) and ev.name == "PROBE-CORRUPT":
+            self.enter("done", LINGER_S)
+            self.finish("setup-failed", "the probe module sent over the console arrived "
+                                        "corrupt (md5 mismatch)")
+            self.linger_until = time.monotonic()
         elif self.phase == "load" and isinstance(ev, LabMark) and ev.name == "READY":
             self.enter("panic", to.panic)
             action = "ready"
@@ -225,6 +251,8 @@ async def run_guest(plan: GuestPlan, on_event: OnEvent | None = None) -> GuestRe
             run.finish("qemu-exited", str(e))
         else:
             tasks.append(asyncio.create_task(_read_qmp(qmp, queue)))
+            if plan.restored_from is not None:
+                await _restored(run, proc, qmp)
             await _loop(run, proc, qmp, queue)
     finally:
         for task in tasks:
@@ -241,7 +269,8 @@ async def run_guest(plan: GuestPlan, on_event: OnEvent | None = None) -> GuestRe
         run.log.close()
     assert run.status is not None
     return GuestResult(run.status, run.phase, run.detail, plan.log_path, tuple(run.events), rc,
-                       round(run.now(), 3), tuple(run.phase_ends), proc.pid)
+                       round(run.now(), 3), tuple(run.phase_ends), proc.pid, run.snapshot,
+                       run.pre_snapshot)
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> int | None:
@@ -274,7 +303,6 @@ async def _read_qmp(qmp: QMPClient, queue: asyncio.Queue[tuple[str, object]]) ->
 
 async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
                 queue: asyncio.Queue[tuple[str, object]]) -> None:
-    pid = proc.pid
     while True:
         if run.linger_until is not None and time.monotonic() >= run.linger_until:
             return
@@ -298,21 +326,75 @@ async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
         if kind == "line":
             text = str(payload)
             run.write(t, text)
+            if run.lines is not None:
+                run.lines.append((round(t, 3), text))
             events = run.parser.feed(text, round(t, 3))
         else:
             assert isinstance(payload, Mapping)
             qev = qmp_event_from_message(payload, round(t, 3))
             run.write(t, log_line(qev))
             events = [qev]
-        for ev in events:
-            if run.handle(ev, pid) == "ready":
-                await _on_ready(run, proc, qmp)
+        await _dispatch(run, proc, qmp, events)
 
 
-async def _on_ready(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient) -> None:
-    if run.plan.send_on_ready is not None and proc.stdin is not None:
-        proc.stdin.write(run.plan.send_on_ready.encode() + b"\n")
+async def _dispatch(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
+                    events: Sequence[Event]) -> None:
+    for ev in events:
+        action = run.handle(ev, proc.pid)
+        if action == "ready":
+            await _on_ready(run, qmp)
+        elif action == "waiting":
+            await _on_waiting(run, proc, qmp)
+
+
+async def _restored(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient) -> None:
+    """Check that ``-loadvm`` resumed the guest, then replay the snapshot's boot.
+    On failure the run ends after QEMU's last words (LINGER_S) are logged."""
+    try:
+        status = await asyncio.wait_for(qmp.execute("query-status"), run.plan.timeouts.boot)
+    except Exception as e:  # QEMU exited while restoring, or QMP failed
+        status = f"no answer ({type(e).__name__}: {e})"
+    if not isinstance(status, Mapping) or status.get("status") != "running":
+        run.finish("qemu-exited", f"restoring the snapshot failed: query-status {status}")
+        run.linger_until = time.monotonic() + LINGER_S
+        return
+    run.snapshot = "restored"
+    lines = run.plan.restored_from or ()
+    t_snap = lines[-1][0] if lines else 0.0
+    run.write(run.now(), f"# restored from a snapshot in {run.now():.3f} s; the "
+                         f"{len(lines)} lines below with times <= 0 are the boot it was taken in")
+    for t, text in lines:
+        tr = round(t - t_snap, 3)
+        run.write(tr, text)
+        await _dispatch(run, proc, qmp, run.parser.feed(text, tr))
+
+
+async def _on_waiting(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient) -> None:
+    """At the snapshot point: savevm if asked, then send the run-time settings."""
+    if run.plan.save_snapshot:
+        run.pre_snapshot = tuple(run.lines or ())
+        run.lines = None
+        t0 = time.monotonic()
+        try:
+            reply = await qmp.execute("human-monitor-command",
+                                      {"command-line": f"savevm {SNAPSHOT_TAG}"})
+        except Exception as e:  # an HMP error comes back as text; this is QMP failing
+            reply = str(e)
+        text = str(reply).strip()
+        run.snapshot = "save-failed" if text else "saved"
+        run.write(run.now(), f"# savevm {SNAPSHOT_TAG}: {text or 'ok'} "
+                             f"({time.monotonic() - t0:.3f} s)")
+        status = await qmp.execute("query-status")
+        if isinstance(status, Mapping) and status.get("status") != "running":
+            await qmp.execute("cont")
+    if proc.stdin is not None and run.plan.go_lines:
+        proc.stdin.write("".join(line + "\n" for line in run.plan.go_lines).encode())
         await proc.stdin.drain()
+        run.write(run.now(), f"# sent {run.plan.go_lines[0]} (+{len(run.plan.go_lines) - 1} "
+                             "lines of probe module)")
+
+
+async def _on_ready(run: _Run, qmp: QMPClient) -> None:
     if run.plan.inject_nmi:
         run.write(run.now(), "QMP-SEND inject-nmi")
         await qmp.execute("inject-nmi")

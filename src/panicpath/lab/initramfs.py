@@ -1,7 +1,7 @@
 """The lab's initramfs: busybox, kexec, a few modules and one ``/init`` for both kernels.
 
 Three cpio archives are concatenated (the kernel unpacks concatenated archives,
-init/initramfs.c unpack_to_rootfs(), 6.1):
+init/initramfs.c unpack_to_rootfs(), 6.1; see ``aligned``):
 
 1. ``base.cpio.gz`` (per kernel release): ``/init``, static busybox with its
    applet links, ``kexec`` with the shared libraries it links, the pvpanic,
@@ -127,6 +127,16 @@ def base_entries(kernel: KernelFiles) -> list[Entry]:
     return _with_parents(out)
 
 
+def aligned(archive: bytes) -> bytes:
+    """An archive padded with NUL bytes to a multiple of 4, so that another may follow.
+
+    init/initramfs.c unpack_to_rootfs() (6.1) skips NUL bytes between archives but
+    takes an uncompressed cpio only at a 4-byte aligned offset (``!(this_header &
+    3)``); after a gzip member of any other length it reports "invalid magic at
+    start of compressed archive" and drops the rest of the initrd."""
+    return archive + b"\0" * (-len(archive) % 4)
+
+
 @dataclass(frozen=True)
 class Initrds:
     """Cached archives of one kernel: the crash kernel's initrd and the first
@@ -150,7 +160,7 @@ def ensure_initrds(kernel: KernelFiles, cache: Path | None = None) -> Initrds:
         regular("boot/crash-initrd.gz", base),
     ]))
     tmp = out / "first-initrd.tmp"
-    tmp.write_bytes(base + payload)
+    tmp.write_bytes(aligned(base) + payload)
     res.crash.write_bytes(base)
     tmp.rename(res.first)
     return res

@@ -29,15 +29,22 @@ def ramoops_address(scenario: LabScenario) -> int:
 
 
 def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False) -> str:
-    """The first kernel's command line for a scenario."""
-    params = ["console=ttyS0", f"panic={scenario.panic_timeout}"]
+    """The first kernel's command line for a scenario.
+
+    ``wait``: the command line of a guest meant for a snapshot (panicpath.lab.snapshot):
+    ``/init`` stops at ``LABMARK WAITING`` and reads the run-time settings from the
+    console, so the parameters a running kernel can change (post notifiers,
+    panic_print, panic, unknown_nmi_panic), the trigger and the probe are left out."""
+    params = ["console=ttyS0"]
+    if not wait:
+        params.append(f"panic={scenario.panic_timeout}")
     if scenario.crash_kernel:
         params.append(f"crashkernel={scenario.crashkernel_size}")
-    if scenario.post_notifiers:
+    if not wait and scenario.post_notifiers:
         params.append("crash_kexec_post_notifiers")
-    if scenario.panic_print:
+    if not wait and scenario.panic_print:
         params.append(f"panic_print={scenario.panic_print:#x}")
-    if scenario.trigger == "nmi":
+    if not wait and scenario.trigger == "nmi":
         params.append("unknown_nmi_panic")
     if scenario.ramoops:
         params.append(f"memmap={RAMOOPS_SIZE_MIB}M${ramoops_address(scenario):#x}")
@@ -47,11 +54,11 @@ def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False) -> st
         f"lab.pvpanic={int(scenario.pvpanic)}",
         f"lab.ramoops={int(scenario.ramoops)}",
         f"lab.ramoops_addr={ramoops_address(scenario):#x}",
-        f"lab.probe={int(probe)}",
-        f"lab.trigger={scenario.trigger}",
     ]
     if wait:
         params.append("lab.wait=1")
+    else:
+        params += [f"lab.probe={int(probe)}", f"lab.trigger={scenario.trigger}"]
     return " ".join(params)
 
 

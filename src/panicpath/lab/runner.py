@@ -2,8 +2,14 @@
 
 ``prepare`` does everything that does not need QEMU (kernel download, initrds,
 probe module, command lines) and returns a ``Prepared`` run; ``run_prepared``
-boots it; ``run_scenario`` does both. Set-up problems raise ``LabSetupError``
+runs it; ``run_scenario`` does both. Set-up problems raise ``LabSetupError``
 with the command that fixes them.
+
+With ``snapshot=True`` (the default) a run restores the cached snapshot of its
+key (panicpath.lab.snapshot) instead of booting; when there is none yet, the run
+boots with ``lab.wait=1``, saves the snapshot at ``LABMARK WAITING`` and goes on,
+and the image becomes the key's snapshot once its QEMU has exited. A snapshot
+that fails to restore is dropped and the run boots and saves a new one.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from panicpath.lab.harness import GuestPlan, GuestResult, OnEvent, run_guest
@@ -23,26 +29,60 @@ from panicpath.lab.observation import Observation, observe
 from panicpath.lab.probe import build_probe
 from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command
 from panicpath.lab.scenario import LabScenario
+from panicpath.lab.snapshot import (
+    SnapshotStore,
+    drive_args,
+    go_lines,
+    qemu_version,
+    restore_args,
+    runtime_settings,
+    store_for,
+)
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """How a prepared run uses a snapshot: the argv of a guest booted for one (without
+    the image), the store of its key, and the lines that turn it into this scenario."""
+
+    cmd: tuple[str, ...]
+    store: SnapshotStore
+    go_lines: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A scenario ready to boot: its QEMU argv and where its files go."""
+    """A scenario ready to run: its QEMU argv (booting) and where its files go."""
 
     scenario: LabScenario
     cmd: tuple[str, ...]
     run_dir: Path
     qmp_socket: Path
+    snapshot: SnapshotPlan | None = None
 
     @property
     def log_path(self) -> Path:
         return self.run_dir / "console.log"
 
-    def plan(self, send_on_ready: str | None = None) -> GuestPlan:
+    def plan(self) -> GuestPlan:
+        """The plan of a booted run (no snapshot)."""
         s = self.scenario
         return GuestPlan(self.cmd, self.qmp_socket, self.log_path, s.timeouts,
-                         expect_crash_kernel=s.crash_kernel, inject_nmi=s.trigger == "nmi",
-                         send_on_ready=send_on_ready)
+                         expect_crash_kernel=s.crash_kernel, inject_nmi=s.trigger == "nmi")
+
+    def restore_plan(self, image: Path) -> GuestPlan:
+        """The plan of a run restored from the snapshot in ``image``."""
+        assert self.snapshot is not None
+        sp = self.snapshot
+        return replace(self.plan(), cmd=(*sp.cmd, *restore_args(image)),
+                       go_lines=sp.go_lines, restored_from=sp.store.boot_lines())
+
+    def save_plan(self, image: Path) -> GuestPlan:
+        """The plan of a run that boots, saves a snapshot into ``image`` and goes on."""
+        assert self.snapshot is not None
+        sp = self.snapshot
+        return replace(self.plan(), cmd=(*sp.cmd, *drive_args(image)), go_lines=sp.go_lines,
+                       save_snapshot=True)
 
 
 @dataclass(frozen=True)
@@ -65,8 +105,17 @@ def default_run_dir(scenario: LabScenario) -> Path:
     return cache_dir() / "runs" / f"{scenario.name}-{stamp}-{os.getpid()}-{time.monotonic_ns()}"
 
 
-def prepare(scenario: LabScenario, run_dir: Path | None = None, wait: bool = False) -> Prepared:
-    """Supply and build everything a scenario needs (no QEMU started)."""
+def snapshots_usable() -> bool:
+    """Whether this host can take snapshots (qemu-img creates the image)."""
+    return shutil.which("qemu-img") is not None
+
+
+def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool = True,
+            cache: Path | None = None) -> Prepared:
+    """Supply and build everything a scenario needs (no QEMU started).
+
+    ``snapshot``: restore (or take) a snapshot when the host can (qemu-img
+    present); ``cache``: where snapshots are kept (default: the lab cache)."""
     require_qemu()
     kernel = ensure_kernel(scenario.flavour)
     initrds = ensure_initrds(kernel)
@@ -74,23 +123,55 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, wait: bool = Fal
     rdir = run_dir or default_run_dir(scenario)
     rdir.mkdir(parents=True, exist_ok=True)
     initrd = first_initrd(initrds, probe, rdir)
-    cmdline = kernel_cmdline(scenario, probe is not None, wait=wait)
+    cmdline = kernel_cmdline(scenario, probe is not None)
     # unix socket paths are limited to 108 bytes: keep the socket short, in /tmp
     sock = Path(tempfile.mkdtemp(prefix="ppl-")) / "qmp.sock"
     cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock)
-    return Prepared(scenario, tuple(cmd), rdir, sock)
+    plan = None
+    if snapshot and snapshots_usable():
+        snap_cmd = tuple(qemu_command(scenario, kernel.vmlinuz, initrds.first,
+                                      kernel_cmdline(scenario, False, wait=True), sock))
+        lines = go_lines(runtime_settings(scenario), probe.read_bytes() if probe else None)
+        plan = SnapshotPlan(snap_cmd, store_for(cache or cache_dir(), snap_cmd), lines)
+    return Prepared(scenario, tuple(cmd), rdir, sock, plan)
+
+
+async def _run_with_snapshot(prep: Prepared, on_event: OnEvent | None) -> GuestResult:
+    sp = prep.snapshot
+    assert sp is not None
+    if sp.store.ready():
+        with sp.store.slot() as image:
+            result = await run_guest(prep.restore_plan(image), on_event)
+        if result.snapshot != "restore-failed":
+            return result
+        sp.store.invalidate()
+        failed = result.log_path.with_name("restore-failed.log")
+        result.log_path.replace(failed)
+    image = sp.store.new_image()
+    try:
+        result = await run_guest(prep.save_plan(image), on_event)
+        if result.snapshot == "saved":
+            sp.store.commit(image, result.pre_snapshot,
+                            {"qemu": qemu_version(), "cmd": list(sp.cmd),
+                             "scenario": prep.scenario.name})
+    finally:
+        image.unlink(missing_ok=True)
+    return result
 
 
 async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) -> LabRun:
-    """Boot a prepared scenario and observe it."""
+    """Run a prepared scenario (restored from its snapshot or booted) and observe it."""
     try:
-        result = await run_guest(prep.plan(), on_event)
+        if prep.snapshot is None:
+            result = await run_guest(prep.plan(), on_event)
+        else:
+            result = await _run_with_snapshot(prep, on_event)
     finally:
         shutil.rmtree(prep.qmp_socket.parent, ignore_errors=True)
     return LabRun(prep.scenario, result, observe(result.events))
 
 
 def run_scenario(scenario: LabScenario, run_dir: Path | None = None,
-                 on_event: OnEvent | None = None) -> LabRun:
+                 on_event: OnEvent | None = None, snapshot: bool = True) -> LabRun:
     """Prepare and run one scenario (blocking)."""
-    return asyncio.run(run_prepared_async(prepare(scenario, run_dir), on_event))
+    return asyncio.run(run_prepared_async(prepare(scenario, run_dir, snapshot), on_event))

@@ -52,15 +52,47 @@ if [ "$(arg kdump)" = "1" ]; then
     --append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR"
   echo "LABINFO kexec -p rc=$? kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 fi
+TRIGGER=$(arg trigger)
+PROBE=$(arg probe)
+if [ "$(arg wait)" = "1" ]; then
+  # Snapshot point (panicpath.lab.snapshot): the host may savevm here, and restores
+  # resume here. One line "GO key=value ..." brings what a running kernel can
+  # change, then as many lines of base64 as probe= says: the gzipped probe module,
+  # whose md5 the GO line gives.
+  stty -echo < /dev/console
+  echo "LABMARK WAITING"
+  read -r GO < /dev/console
+  N=0
+  for kv in $GO; do
+    case "$kv" in
+      post=*) echo "${kv#post=}" > /sys/module/kernel/parameters/crash_kexec_post_notifiers;;
+      print=*) echo "${kv#print=}" > /proc/sys/kernel/panic_print;;
+      panic=*) echo "${kv#panic=}" > /proc/sys/kernel/panic;;
+      nmi=*) echo "${kv#nmi=}" > /proc/sys/kernel/unknown_nmi_panic;;
+      trigger=*) TRIGGER="${kv#trigger=}";;
+      probe=*) N="${kv#probe=}";;
+      md5=*) MD5="${kv#md5=}";;
+    esac
+  done
+  PROBE=0
+  if [ "$N" -gt 0 ]; then
+    head -n "$N" < /dev/console | base64 -d | gunzip > /lab/panicpath_probe.ko
+    if [ "$(md5sum < /lab/panicpath_probe.ko)" = "$MD5  -" ]; then
+      PROBE=1
+    else
+      echo "LABMARK PROBE-CORRUPT"
+    fi
+  fi
+  echo "LABINFO runtime post=$(cat /sys/module/kernel/parameters/crash_kexec_post_notifiers)" \
+    "print=$(cat /proc/sys/kernel/panic_print) panic=$(cat /proc/sys/kernel/panic)" \
+    "nmi=$(cat /proc/sys/kernel/unknown_nmi_panic) trigger=$TRIGGER probe=$PROBE"
+fi
 # The probe last: a 'lock' probe parks a CPU with a spinlock held.
-if [ "$(arg probe)" = "1" ]; then
+if [ "$PROBE" = "1" ]; then
   insmod /lab/panicpath_probe.ko && echo "LABINFO probe loaded"
 fi
 echo "LABMARK READY"
-if [ "$(arg wait)" = "1" ]; then
-  read -r go < /dev/console
-fi
-case "$(arg trigger)" in
+case "$TRIGGER" in
   sysrq)
     echo "LABMARK TRIGGER-PANIC" > /dev/kmsg
     taskset 1 sh -c 'echo c > /proc/sysrq-trigger'
