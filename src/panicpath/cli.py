@@ -322,7 +322,8 @@ def _add_optional_commands() -> None:
     for module, attr, name in (("panicpath.scan", "scan_command", "scan"),
                                ("panicpath.lab.cli", "lab_group", "lab"),
                                ("panicpath.check.cli", "check_command", "check"),
-                               ("panicpath.check.cli", "replay_command", "replay")):
+                               ("panicpath.check.cli", "replay_command", "replay"),
+                               ("panicpath.check.export_cli", "export_group", "export")):
         try:
             cmd = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 
 from panicpath.arch import ARCHES
 from panicpath.check.itf import format_states, replay, to_itf, write_itf
-from panicpath.check.search import Question, check, unexercised
+from panicpath.check.search import Question, Verdict, check, unexercised
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
 from panicpath.policies import POLICIES
@@ -23,9 +26,57 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 
 
-def _bad(msg: str) -> None:
+def _bad(msg: str) -> NoReturn:
     click.echo(f"panicpath: error: {msg}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
+                          hypervisors: tuple[str, ...], max_faults: int, faults: tuple[str, ...],
+                          with_no_kdump: bool, cpus: int) -> Question:
+    """The checker's question from command-line options; bad names exit 2 with the valid ones."""
+    if policy not in POLICIES:
+        _bad(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
+    if prop not in PROPERTIES:
+        _bad(f"unknown property {prop!r}; valid: {', '.join(PROPERTIES)}")
+    for a in arches:
+        if a not in ARCHES:
+            _bad(f"unknown arch {a!r}; valid: {', '.join(ARCHES)}")
+    for h in hypervisors:
+        if h not in HYPERVISORS:
+            _bad(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
+    for f in faults:
+        if f not in FAULTS:
+            _bad(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
+    return Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
+                    max_faults=max_faults, cpus=cpus, fault_names=faults,
+                    kdump=(True, False) if with_no_kdump else (True,))
+
+
+def _check_with_progress(q: Question, workers: int) -> Verdict:
+    """`check`, with a rich progress bar on stderr (a terminal only) once the run has taken
+    more than a second."""
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return check(q, workers=workers)
+    t0 = time.monotonic()
+    bar: Progress | None = None
+    task = None
+
+    def tick(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None and time.monotonic() - t0 > 1.0:
+            bar = Progress(*Progress.get_default_columns(), console=err, transient=True)
+            bar.start()
+            task = bar.add_task("configurations", total=total)
+        if bar is not None and task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        return check(q, workers=workers, on_config=tick)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 @click.command(name="check")
@@ -47,24 +98,10 @@ def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: 
                   workers: int, as_json: bool, trace_out: str | None) -> None:
     """Can PROPERTY fail for POLICY under any combination of up to N faults? Exit 0 if it
     holds everywhere, 12 if violated (with a minimal counterexample), 2 for bad input."""
-    if policy not in POLICIES:
-        _bad(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
-    if prop not in PROPERTIES:
-        _bad(f"unknown property {prop!r}; valid: {', '.join(PROPERTIES)}")
-    for a in arches:
-        if a not in ARCHES:
-            _bad(f"unknown arch {a!r}; valid: {', '.join(ARCHES)}")
-    for h in hypervisors:
-        if h not in HYPERVISORS:
-            _bad(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
-    for f in faults:
-        if f not in FAULTS:
-            _bad(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
-    q = Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
-                 max_faults=max_faults, cpus=cpus, fault_names=faults,
-                 kdump=(True, False) if with_no_kdump else (True,))
+    q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
+                              with_no_kdump, cpus)
     try:
-        v = check(q, workers=workers)
+        v = _check_with_progress(q, workers)
     except Exception as e:  # the documented exit code 1 for internal errors
         click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)
         sys.exit(EXIT_INTERNAL)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -212,18 +212,26 @@ def _search_star(args: tuple[int, Scenario, Question]) -> ConfigOutcome:
     return search_config(*args)
 
 
-def check(q: Question, workers: int = 1) -> Verdict:
+def check(q: Question, workers: int = 1,
+          on_config: Callable[[int, int], None] | None = None) -> Verdict:
     """Search every configuration; the verdict, counterexample and counts do not depend on
-    `workers` (results are merged in configuration order)."""
+    `workers` (results are merged in configuration order). `on_config(done, total)` is called
+    as configurations finish (for a progress bar)."""
     t0 = time.perf_counter()
     configs = configurations(q)
     jobs = [(i, c, q) for i, c in enumerate(configs)]
-    outcomes: list[ConfigOutcome]
+    outcomes: list[ConfigOutcome] = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_search_star, jobs, chunksize=max(1, len(jobs) // 16)))
+            for o in pool.map(_search_star, jobs, chunksize=max(1, len(jobs) // 16)):
+                outcomes.append(o)
+                if on_config is not None:
+                    on_config(len(outcomes), len(jobs))
     else:
-        outcomes = [search_config(*j) for j in jobs]
+        for j in jobs:
+            outcomes.append(search_config(*j))
+            if on_config is not None:
+                on_config(len(outcomes), len(jobs))
     v = Verdict(question=q, holds=True)
     v.exercised = {"steps": set(), "callbacks": set(), "faults": set()}
     best: tuple[tuple[int, int, int, int], ConfigOutcome] | None = None

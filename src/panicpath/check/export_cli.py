@@ -1,0 +1,68 @@
+"""``panicpath export promela``: the checker's question as a Promela model, optionally with
+SPIN's verdict on it (the second opinion of issue 5; see panicpath.check.promela)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from panicpath.check.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_HOLDS,
+    EXIT_INTERNAL,
+    EXIT_VIOLATED,
+    question_from_options,
+)
+from panicpath.check.promela import ExportError, SpinError, promela, spin_verdict
+
+
+@click.group(name="export")
+def export_group() -> None:
+    """Write the checker's question in another tool's language."""
+
+
+@export_group.command(name="promela")
+@click.option("--policy", required=True, help="Kernel version (proposals are outside the subset).")
+@click.option("--property", "prop", required=True, help="Property the assert states.")
+@click.option("--arch", "arches", multiple=True, help="Only these architectures.")
+@click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
+@click.option("--max-faults", default=1, show_default=True, type=click.IntRange(0, 4))
+@click.option("--fault", "faults", multiple=True, help="Only these faults (default: all).")
+@click.option("--no-kdump", "with_no_kdump", is_flag=True,
+              help="Also machines without a crash kernel loaded.")
+@click.option("--cpus", default=2, show_default=True, type=click.IntRange(2, 8))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the model here (default: standard output).")
+@click.option("--spin", "run_spin", is_flag=True,
+              help="Also run spin -a, cc and pan, print SPIN's verdict and exit like "
+                   "`panicpath check` (0 holds, 12 violated).")
+def promela_command(policy: str, prop: str, arches: tuple[str, ...],
+                    hypervisors: tuple[str, ...], max_faults: int, faults: tuple[str, ...],
+                    with_no_kdump: bool, cpus: int, out: Path | None, run_spin: bool) -> None:
+    """A Promela model of `panicpath check` with the same options."""
+    q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
+                              with_no_kdump, cpus)
+    try:
+        text = promela(q)
+    except ExportError as e:
+        click.echo(f"panicpath: error: {e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    elif not run_spin:
+        click.echo(text, nl=False)
+    if not run_spin:
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="panicpath-spin-") as work:
+            r = spin_verdict(q, Path(work))
+    except SpinError as e:
+        click.echo(f"panicpath: error: {e}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    verdict = "holds" if r.holds else "VIOLATED"
+    click.echo(f"SPIN: {policy}: {prop} {verdict} (up to {max_faults} faults); {r.states} states "
+               f"stored, spin -a + cc + pan {r.seconds:.2f} s")
+    sys.exit(EXIT_HOLDS if r.holds else EXIT_VIOLATED)
