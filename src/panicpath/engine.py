@@ -7,6 +7,7 @@ properties on what is left. It holds no expected outcome.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 from panicpath.arch import ARCHES
@@ -108,10 +109,19 @@ def validate(scn: Scenario) -> Policy:
 def select_drivers(scn: Scenario, policy: Policy) -> list[Driver]:
     """The platform's own drivers plus the named ones (and what they require), in catalog
     order, minus those that cannot exist on this machine or in this kernel version."""
+    return list(_select_drivers(scn.platform_drivers, scn.drivers, policy.drivers_version,
+                                scn.arch, scn.hypervisor))
+
+
+@functools.lru_cache(maxsize=4096)
+def _select_drivers(platform: bool, named: tuple[str, ...], version: tuple[int, int],
+                    arch: str, hypervisor: str) -> tuple[Driver, ...]:
+    """`select_drivers` over hashable inputs, memoised: the checker builds the same machine
+    once per fault set."""
     names: list[str] = []
-    if scn.platform_drivers:
+    if platform:
         names += [d.name for d in DRIVERS.values() if d.platform]
-    names += list(scn.drivers)
+    names += list(named)
     out: list[Driver] = []
     seen: set[str] = set()
     queue = list(names)
@@ -122,11 +132,11 @@ def select_drivers(scn: Scenario, policy: Policy) -> list[Driver]:
         seen.add(n)
         d = DRIVERS[n]
         queue += list(d.requires)
-        form = d.for_version(policy.drivers_version)
-        if form is not None and form.fits(scn.arch, scn.hypervisor):
+        form = d.for_version(version)
+        if form is not None and form.fits(arch, hypervisor):
             out.append(form)
     order = list(DRIVERS)
-    return sorted(out, key=lambda d: order.index(d.name))
+    return tuple(sorted(out, key=lambda d: order.index(d.name)))
 
 
 def build(scn: Scenario) -> Run:

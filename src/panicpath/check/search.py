@@ -15,7 +15,6 @@ then the shortest panic trace.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from panicpath.check.space import ARCH_HYPERVISORS, OPTIONAL_DRIVER_SETS
 from panicpath.engine import RunResult, build, execute
 from panicpath.faults import FAULTS, HANGING_NOTIFIER
+from panicpath.model.run import Run
 from panicpath.model.scenario import Scenario
 
 CPU_FAULTS = ("ipi-deaf-cpu", "concurrent-panic")
@@ -131,13 +131,17 @@ def fault_alphabet(config: Scenario, names: tuple[str, ...] = ()) -> tuple[str, 
 
 def fingerprint(config: Scenario, faults: Iterable[str]) -> str:
     """Hash of the machine at the panic: the booted state with the faults applied."""
-    run = build(config.with_(faults=tuple(faults)))
+    return _fingerprint_run(config, build(config.with_(faults=tuple(faults))))
+
+
+def _fingerprint_run(config: Scenario, run: Run) -> str:
+    """`fingerprint` of a run already built (and not yet executed). The key is the repr of
+    plain values (str, int, bool, None, lists and tuples of them) in a fixed order, so it is
+    the same in every process."""
     snap = run.machine.snapshot()
-    snap["hanging"] = sorted(run.hanging)
-    snap["notifiers"] = [c.name for c in run.notifiers]
-    blob = json.dumps([config.arch, config.hypervisor, config.kdump, list(config.params),
-                       list(config.drivers), snap], sort_keys=True, default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+    key = (config.arch, config.hypervisor, config.kdump, config.params, config.drivers,
+           sorted(snap.items()), sorted(run.hanging), [c.name for c in run.notifiers])
+    return hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
 
 
 def _violates(result: RunResult, prop: str) -> bool:
@@ -165,16 +169,17 @@ def search_config(index: int, config: Scenario, q: Question) -> ConfigOutcome:
     """BFS over fault sets for one configuration; stops at the first depth with a violation
     and returns the minimal one found at that depth."""
     alphabet = fault_alphabet(config, q.fault_names)
-    root = Node(config, (), fingerprint(config, ()), None)
+    root_run = build(config.with_(faults=()))
+    root = Node(config, (), _fingerprint_run(config, root_run), None)
     seen: dict[str, Node] = {root.fingerprint: root}
-    frontier = [root]
+    frontier: list[tuple[Node, Run]] = [(root, root_run)]
     generated = 1
     depth = 0
     exercised: dict[str, set[str]] = {"steps": set(), "callbacks": set(), "faults": set()}
     best: tuple[Node, RunResult] | None = None
     while frontier:
-        for node in frontier:
-            result = execute(build(config.with_(faults=node.faults)))
+        for node, run in frontier:
+            result = execute(run)
             exercised["steps"].update(e.event for e in result.trace if e.kind in ("step", "arch"))
             exercised["callbacks"].update(result.ran_callbacks)
             exercised["faults"].update(f.partition("=")[0] for f in node.faults)
@@ -182,20 +187,21 @@ def search_config(index: int, config: Scenario, q: Question) -> ConfigOutcome:
                 best = (node, result)
         if best is not None or depth >= q.max_faults:
             break
-        nxt: list[Node] = []
-        for node in frontier:
+        nxt: list[tuple[Node, Run]] = []
+        for node, _ in frontier:
             used = {f.partition("=")[0] for f in node.faults}
             for f in alphabet:
                 if f.partition("=")[0] in used:
                     continue
                 faults = (*node.faults, f)
                 generated += 1
-                fp = fingerprint(config, faults)
+                child_run = build(config.with_(faults=faults))
+                fp = _fingerprint_run(config, child_run)
                 if fp in seen:
                     continue
                 child = Node(config, faults, fp, node.fingerprint)
                 seen[fp] = child
-                nxt.append(child)
+                nxt.append((child, child_run))
         frontier = nxt
         depth += 1
     path: tuple[Node, ...] | None = None
