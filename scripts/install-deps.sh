@@ -10,6 +10,7 @@ SUDO=""
 APT_PKGS=(qemu-system-x86 qemu-utils busybox-static kexec-tools cpio xz-utils
           linux-source-6.1 spin chromium
           gcc-12 make  # lab: build the probe module against the downloaded linux-headers
+          ripgrep  # scan: fast byte pre-filter on a directory (falls back to grep without it)
           )
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -56,7 +56,7 @@ def parse(source: bytes) -> Tree:
     tree = parser.parse(data)
     if not tree.root_node.has_error:
         return tree
-    errors = [n for n in walk(tree.root_node, frozenset({"ERROR"}))]
+    errors = error_nodes(tree.root_node)
     spans = [((n.parent or n).start_byte, (n.parent or n).end_byte) for n in errors
              if n.parent is not None and n.parent.type != "translation_unit"]
     if not spans:
@@ -65,7 +65,7 @@ def parse(source: bytes) -> Tree:
     if repaired == data:
         return tree
     retry = parser.parse(repaired)
-    retry_errors = sum(1 for _ in walk(retry.root_node, frozenset({"ERROR"})))
+    retry_errors = len(error_nodes(retry.root_node))
     return retry if retry_errors < len(errors) else tree
 
 
@@ -117,6 +117,61 @@ def _query(types: frozenset[str]) -> Query | None:
     return _QUERIES[types]
 
 
+def _order(node: Node) -> tuple[int, int]:
+    return (node.start_byte, -node.end_byte)
+
+
+def error_nodes(root: Node) -> list[Node]:
+    """ERROR nodes under ``root`` in source order, as ``walk(root, {"ERROR"})`` finds them.
+
+    Descends only into nodes whose subtree has an error (``has_error``), so a
+    file with one error costs a few hundred node visits instead of a query
+    over the whole tree.
+    """
+    found: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not node.has_error:
+            continue
+        if node.type == "ERROR":
+            found.append(node)
+        stack.extend(node.children)
+    return sorted(found, key=_order)
+
+
+#: Node types looked up over whole files (unit indexing, registrations,
+#: includes, syntax errors): one query per file collects them all.
+FILE_TYPES = frozenset({
+    "preproc_def", "preproc_function_def", "enumerator_list", "function_definition",
+    "declaration", "assignment_expression", "call_expression", "preproc_include", "ERROR",
+})
+
+
+class FileNodes:
+    """The nodes of FILE_TYPES in one tree, found by a single query on first use.
+
+    A typed :func:`walk` is a traversal of the whole tree in C; a file was
+    walked five times (errors, includes, unit index, registrations), which
+    cost more than parsing it.
+    """
+
+    def __init__(self, tree: Tree) -> None:
+        self._tree = tree
+        self._by_type: dict[str, list[Node]] | None = None
+
+    def select(self, types: frozenset[str]) -> list[Node]:
+        """Nodes of ``types`` (a subset of FILE_TYPES) in the order :func:`walk` yields them."""
+        if not types <= FILE_TYPES:
+            raise ValueError(f"not indexed: {sorted(types - FILE_TYPES)}")
+        if self._by_type is None:
+            self._by_type = {}
+            for node in walk(self._tree.root_node, FILE_TYPES):
+                self._by_type.setdefault(node.type, []).append(node)
+        picked = [n for kind in types for n in self._by_type.get(kind, ())]
+        return sorted(picked, key=_order) if len(types) > 1 else picked
+
+
 def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:
     """Descendants of ``root`` (and itself) in source order, optionally only of some types.
 
@@ -128,7 +183,7 @@ def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:
         if query is None:
             return
         nodes = QueryCursor(query).captures(root).get("n", [])
-        yield from sorted(nodes, key=lambda n: (n.start_byte, -n.end_byte))
+        yield from sorted(nodes, key=_order)
         return
     stack = [root]
     while stack:

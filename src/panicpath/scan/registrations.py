@@ -36,7 +36,7 @@ from panicpath.scan.results import (
     PostNotifiersWriter,
     Unregistration,
 )
-from panicpath.scan.unit import Unit
+from panicpath.scan.unit import MacroFunction, Unit
 
 PANIC_HEAD = "panic_notifier_list"
 POST_NOTIFIERS = "crash_kexec_post_notifiers"
@@ -83,9 +83,8 @@ def find_all(unit: Unit, with_features: bool = True, max_depth: int = MAX_DEPTH)
     callbacks: list[Callback] = []
     unregs: list[Unregistration] = []
     writers: list[PostNotifiersWriter] = []
-    root = unit.main.tree.root_node
     types = frozenset({"call_expression", "assignment_expression", "function_definition"})
-    for node in cparse.walk(root, types):
+    for node in unit.main.nodes.select(types):
         if node.type == "call_expression":
             _on_call(unit, specs, node, callbacks, unregs, writers)
         elif node.type == "assignment_expression":
@@ -108,20 +107,22 @@ def find_all(unit: Unit, with_features: bool = True, max_depth: int = MAX_DEPTH)
 def find_wrappers(unit: Unit, specs: dict[str, Spec], rounds: int = 3) -> dict[str, Spec]:
     """Functions and function-like macros that pass a parameter on to a registration call."""
     found: dict[str, Spec] = {}
-    bodies: list[tuple[str, tuple[str, ...], Node]] = []
+    bodies: list[tuple[str, tuple[str, ...], bytes, Node | MacroFunction]] = []
     for name, fdef in unit.functions.items():
         body = fdef.node.child_by_field_name("body")
         if body is not None and fdef.params and name not in BASE_SPECS:
-            bodies.append((name, fdef.params, body))
+            bodies.append((name, fdef.params, body.text or b"", body))
     for name, macro in unit.macro_functions.items():
         if macro.params and name not in BASE_SPECS:
-            bodies.append((name, macro.params, macro.body))
+            bodies.append((name, macro.params, macro.source, macro))
     for _ in range(rounds):
         known = {**specs, **found}
+        names = [k.encode() for k in known]
         added = False
-        for name, params, body in bodies:
-            if name in found:
-                continue
+        for name, params, raw, held in bodies:
+            if name in found or not any(k in raw for k in names):
+                continue  # a wrapper's body spells the callee it passes on to
+            body = held.body if isinstance(held, MacroFunction) else held
             spec = _wrapper_spec(unit, name, params, body, known)
             if spec is not None:
                 found[name] = spec

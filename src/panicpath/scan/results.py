@@ -89,6 +89,7 @@ class FileFindings:
     writers: tuple[PostNotifiersWriter, ...] = ()
     unregistrations: tuple[Unregistration, ...] = ()
     errors: tuple[ScanError, ...] = ()
+    parsed: bool = True
 
 
 @dataclass(frozen=True)

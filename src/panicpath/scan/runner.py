@@ -10,13 +10,13 @@ Pass 2 parses each candidate with its local headers in a worker process.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-
-from tree_sitter import Node
 
 from panicpath.scan import cache, cparse, prefilter, sources
 from panicpath.scan.features import MAX_DEPTH
@@ -52,6 +52,8 @@ class _State:
     parsed: dict[str, SourceFile | None] = field(default_factory=dict)
 
     global_headers: frozenset[str] = frozenset()
+    extra: frozenset[bytes] = frozenset()
+    raw: dict[str, bytes | None] = field(default_factory=dict)
 
     def exists(self, rel: str) -> bool:
         """Whether a header is available; global headers only if they passed the pre-filter.
@@ -65,11 +67,17 @@ class _State:
             return False
         return self.root is not None and (self.root / rel).is_file()
 
-    def header(self, rel: str) -> SourceFile | None:
-        if rel not in self.parsed:
+    def header_bytes(self, rel: str) -> bytes | None:
+        if rel not in self.raw:
             data = self.headers.get(rel)
             if data is None and self.root is not None:
                 data, _ = sources.read_file(self.root, rel, sources.MAX_HEADER_BYTES)
+            self.raw[rel] = data
+        return self.raw[rel]
+
+    def header(self, rel: str) -> SourceFile | None:
+        if rel not in self.parsed:
+            data = self.header_bytes(rel)
             self.parsed[rel] = SourceFile(rel, cparse.parse(data)) if data is not None else None
         return self.parsed[rel]
 
@@ -107,28 +115,54 @@ def scan_tree(path: str | Path, jobs: int = 1, *, use_cache: bool = True,
 
 
 def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings], ScanStats]:
-    files, links, errors = sources.walk_dir(root)
-    matched = _prefilter_dir(root, files, links, frozenset(), jobs, errors)
+    rg = sources.start_rg(root, jobs)  # reads the tree while Python walks it
+    try:
+        files, links, errors = sources.walk_dir(root)
+        found = sources.finish_rg(rg) if rg is not None else None
+    finally:
+        if rg is not None and rg.poll() is None:
+            rg.kill()
+            rg.wait()
+    matched = _prefilter_dir(root, files, links, frozenset(), jobs, errors, found)
     global _STATE
     _STATE = _State(root=root, max_depth=max_depth,
                     global_headers=frozenset(m for m in matched if m.endswith(".h")))
     extra = _extra_tokens([m for m in matched if m.endswith(".h")])
+    _STATE.extra = extra
     if extra:
         done = set(matched) | {e.file for e in errors}
         rest = [f for f in files if f.endswith(".c") and f not in done]
         matched += _prefilter_dir(root, rest, [], extra, jobs, errors)
-    tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in sorted(set(matched))]
+    tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in _largest_first(root,
+                                                                                   set(matched))]
     findings = list(_map(jobs, _unit_task, tasks))
-    findings.append(FileFindings(errors=tuple(errors)))
-    return findings, ScanStats(len(files) + len(links), len(tasks))
+    findings.append(FileFindings(errors=tuple(errors), parsed=False))
+    return findings, ScanStats(len(files) + len(links), sum(f.parsed for f in findings))
+
+
+def _largest_first(root: Path, rels: set[str]) -> list[str]:
+    """Parse order that balances the workers: biggest files first, then by name."""
+    def size(rel: str) -> int:
+        try:
+            return os.stat(root / rel).st_size
+        except OSError:
+            return 0
+    return sorted(rels, key=lambda rel: (-size(rel), rel))
 
 
 def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozenset[bytes],
-                   jobs: int, errors: list[ScanError]) -> list[str]:
-    """Files worth parsing: grep -F on regular files, Python on symlinks (to report loops)."""
+                   jobs: int, errors: list[ScanError],
+                   found: set[str] | None = None) -> list[str]:
+    """Files worth parsing: ripgrep or grep -F on regular files, Python on symlinks.
+
+    ``found`` is what :func:`sources.start_rg` listed for the base tokens
+    (None: ripgrep absent or failed, use grep). Symlinked files are read in
+    Python to report loops.
+    """
     matched: list[str] = []
     python_side = list(links)
-    grepped = sources.grep_filter(root, files, extra)
+    grepped = ([f for f in files if f in found] if found is not None and not extra
+               else sources.grep_filter(root, files, extra))
     if grepped is None:
         python_side += files
     else:
@@ -144,8 +178,8 @@ def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozen
             else:
                 matched.append(rel)
     chunks = [python_side[i:i + _CHUNK] for i in range(0, len(python_side), _CHUNK)]
-    for found, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks]):
-        matched.extend(found)
+    for hits, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks]):
+        matched.extend(hits)
         errors.extend(errs)
     return matched
 
@@ -163,10 +197,11 @@ def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
         more = sources.collect_tar(path, extra, frozenset(collected.candidates), False)
         collected.candidates.update(more.candidates)
         errors.extend(more.errors)
-    tasks = sorted(collected.candidates.items())
+    _STATE.extra = extra
+    tasks = sorted(collected.candidates.items(), key=lambda t: (-len(t[1] or b""), t[0]))
     findings = list(_map(jobs, _unit_task, tasks))
-    findings.append(FileFindings(errors=tuple(errors)))
-    return findings, ScanStats(collected.files_seen, len(tasks))
+    findings.append(FileFindings(errors=tuple(errors), parsed=False))
+    return findings, ScanStats(collected.files_seen, sum(f.parsed for f in findings))
 
 
 def _map(jobs: int, func: Callable[[_A], _R], items: list[_A]) -> Iterator[_R]:
@@ -197,7 +232,9 @@ def _scan_unit(rel: str, data: bytes | None) -> FileFindings:
         assert _STATE.root is not None
         data, problem = sources.read_file(_STATE.root, rel)
         if data is None:
-            return FileFindings(errors=(ScanError(rel, problem),))
+            return FileFindings(errors=(ScanError(rel, problem),), parsed=False)
+    if not prefilter.unit_may_matter(_unit_bytes(rel, data), _STATE.extra):
+        return FileFindings(parsed=False)
     main = SourceFile(rel, cparse.parse(data))
     headers = _included(main, _INCLUDE_DEPTH)
     unit = build_unit(main, headers)
@@ -211,7 +248,7 @@ def _unparsed_mentions(src: SourceFile) -> list[ScanError]:
     out: list[ScanError] = []
     if not src.tree.root_node.has_error:
         return out
-    for node in cparse.walk(src.tree.root_node, frozenset({"ERROR"})):
+    for node in src.nodes.select(frozenset({"ERROR"})):
         raw = node.text or b""
         hits = [t.decode() for t in prefilter.TOKENS if t in raw]
         if hits:
@@ -220,13 +257,43 @@ def _unparsed_mentions(src: SourceFile) -> list[ScanError]:
     return out
 
 
+_INCLUDE_RE = re.compile(rb'#[ \t]*include[ \t\\\r\n]*([<"])([^>"\n]*)[>"]')
+
+
+def _unit_bytes(rel: str, data: bytes) -> list[bytes]:
+    """Bytes of a file and of every header :func:`_included` can reach from it, unparsed.
+
+    The ``#include`` lines are found with a regex that matches anywhere (also
+    in comments and inactive branches), so the headers are a superset of what
+    the parse reaches with the same depth and resolution.
+    """
+    texts = [data]
+    seen = {rel}
+    frontier = [(rel, data)]
+    for _ in range(_INCLUDE_DEPTH):
+        nxt: list[tuple[str, bytes]] = []
+        for src_rel, src in frontier:
+            for quote, target in _INCLUDE_RE.findall(src):
+                name = target.decode("utf-8", "surrogateescape").strip()
+                found = sources.resolve_include(src_rel, name, quote == b'"', _STATE.exists)
+                if found is None or found in seen:
+                    continue
+                seen.add(found)
+                header = _STATE.header_bytes(found)
+                if header is not None:
+                    texts.append(header)
+                    nxt.append((found, header))
+        frontier = nxt
+    return texts
+
+
 def _included(main: SourceFile, depth: int) -> list[SourceFile]:
     seen: dict[str, SourceFile] = {}
     frontier = [main]
     for _ in range(depth):
         nxt: list[SourceFile] = []
         for src in frontier:
-            for target, local in _include_targets(src.tree.root_node):
+            for target, local in _include_targets(src):
                 rel = sources.resolve_include(src.rel, target, local, _STATE.exists)
                 if rel is None or rel in seen or rel == main.rel:
                     continue
@@ -238,8 +305,8 @@ def _included(main: SourceFile, depth: int) -> list[SourceFile]:
     return list(seen.values())
 
 
-def _include_targets(root: Node) -> Iterable[tuple[str, bool]]:
-    for node in cparse.walk(root, frozenset({"preproc_include"})):
+def _include_targets(src: SourceFile) -> Iterable[tuple[str, bool]]:
+    for node in src.nodes.select(frozenset({"preproc_include"})):
         path = node.child_by_field_name("path")
         if path is None:
             continue

@@ -63,38 +63,43 @@ def walk_dir(root: Path) -> tuple[list[str], list[str], list[ScanError]]:
     """(regular .c/.h files, symlinked .c/.h files, errors) under ``root``, sorted.
 
     Symlinked directories are not followed (as git does); loops among them are
-    reported.
+    reported. Relative names are built by concatenation (``os.path.relpath``
+    per file cost more than the walk itself on 55 000 files).
     """
     files: list[str] = []
     links: list[str] = []
     errors: list[ScanError] = []
     root_real = os.path.realpath(root)
-    stack = [str(root)]
+    is_source = prefilter.is_source
+    stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
-        current = stack.pop()
+        current, prefix = stack.pop()
         try:
             with os.scandir(current) as entries:
-                listing = sorted(entries, key=lambda e: e.name)
+                listing = list(entries)
         except OSError as exc:
-            errors.append(ScanError(_rel(root, current), f"cannot list directory ({exc.strerror})"))
+            errors.append(ScanError(prefix.rstrip("/") or ".",
+                                    f"cannot list directory ({exc.strerror})"))
             continue
         for entry in listing:
+            rel = prefix + entry.name
             try:
-                is_link = entry.is_symlink()
-                if is_link and os.path.isdir(entry.path):
-                    problem = _symlink_problem(entry.path, root_real)
-                    if problem:
-                        errors.append(ScanError(_rel(root, entry.path), problem))
-                elif is_link and not os.path.exists(entry.path) and \
-                        prefilter.is_source(entry.name):
-                    links.append(_rel(root, entry.path))
+                if entry.is_symlink():
+                    if os.path.isdir(entry.path):
+                        problem = _symlink_problem(entry.path, root_real)
+                        if problem:
+                            errors.append(ScanError(rel, problem))
+                    elif is_source(entry.name):
+                        links.append(rel)
                 elif entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif prefilter.is_source(entry.name):
-                    (links if is_link else files).append(_rel(root, entry.path))
+                    stack.append((entry.path, rel + "/"))
+                elif is_source(entry.name):
+                    files.append(rel)
             except OSError as exc:
-                errors.append(ScanError(_rel(root, entry.path), f"cannot stat ({exc.strerror})"))
-    return sorted(files), sorted(links), errors
+                errors.append(ScanError(rel, f"cannot stat ({exc.strerror})"))
+    files.sort()
+    links.sort()
+    return files, links, errors
 
 
 def grep_filter(root: Path, rels: list[str], extra: frozenset[bytes]) -> list[str] | None:
@@ -117,6 +122,50 @@ def grep_filter(root: Path, rels: list[str], extra: frozenset[bytes]) -> list[st
             return None
         out.extend(proc.stdout.decode("utf-8", "surrogateescape").splitlines())
     return out
+
+
+def start_rg(root: Path, jobs: int) -> subprocess.Popen[bytes] | None:
+    """Start ripgrep listing the .c/.h files under ``root`` that contain a token; None if no rg.
+
+    Runs in the background (``jobs`` threads) while the tree is walked in
+    Python; :func:`finish_rg` collects the names. ripgrep reads the tree about
+    five times faster than GNU ``grep -F`` with eight patterns (Teddy SIMD
+    literal search, parallel directory walk). The flags make it read exactly
+    what the walk lists: no ignore files (``.gitignore`` ...), hidden files
+    included, symlinks not followed, no binary detection (``-a``: a NUL byte
+    must not stop the search) and no BOM transcoding (``-E none``).
+    """
+    rg = shutil.which("rg")
+    if rg is None:
+        return None
+    patterns: list[str] = []
+    for token in prefilter.TOKENS:
+        patterns += ["-e", token.decode()]
+    cmd = [rg, "--no-config", "--files-with-matches", "--null", "--fixed-strings", "--text",
+           "--encoding", "none", "--no-ignore", "--hidden", "--no-messages",
+           "--threads", str(max(1, jobs)), "--glob", "*.c", "--glob", "*.h", *patterns, "--", "."]
+    try:
+        return subprocess.Popen(cmd, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def finish_rg(proc: subprocess.Popen[bytes]) -> set[str] | None:
+    """Names (relative, ``/``-separated) printed by :func:`start_rg`; None if ripgrep failed.
+
+    Exit status 1 means no match; 2 means an error (an unreadable file, for
+    instance), and then the caller falls back to grep/Python, which report it.
+    """
+    out, _ = proc.communicate()
+    if proc.returncode not in (0, 1):
+        return None
+    names: set[str] = set()
+    for raw in out.split(b"\0"):
+        if raw:
+            name = raw.decode("utf-8", "surrogateescape").replace(os.sep, "/")
+            names.add(name[2:] if name.startswith("./") else name)
+    return names
 
 
 def _symlink_problem(full: str, root_real: str) -> str:
