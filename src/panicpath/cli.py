@@ -23,6 +23,7 @@ from panicpath.engine import ScenarioError, simulate
 from panicpath.faults import FAULTS
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import BOOT_PARAMS, HYPERVISORS, Scenario
+from panicpath.names import unknown_name
 from panicpath.policies import POLICIES
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
@@ -239,15 +240,10 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
     """Every policy over every built-in configuration: the matrix."""
     from panicpath.check.space import SpaceError, load_space
 
-    for p in policies_:
-        if p not in POLICIES:
-            bad_input(f"unknown policy {p!r}; valid: {', '.join(POLICIES)}")
-    for a in arches:
-        if a not in ARCHES:
-            bad_input(f"unknown arch {a!r}; valid: {', '.join(ARCHES)}")
-    for h in hypervisors:
-        if h not in HYPERVISORS:
-            bad_input(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
+    msg = unknown_name(("policy", policies_, POLICIES), ("arch", arches, ARCHES),
+                       ("hypervisor", hypervisors, HYPERVISORS))
+    if msg is not None:
+        bad_input(msg)
     if workers is not None and workers < 1:
         bad_input(f"--workers {workers}: must be at least 1")
     space = Space(policies=tuple(POLICIES))

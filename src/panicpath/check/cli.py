@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -17,6 +18,7 @@ from panicpath.check.itf import format_states, replay, to_itf, write_itf
 from panicpath.check.search import Question, Verdict, check, unexercised
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
+from panicpath.names import unknown_name
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
 
@@ -35,19 +37,11 @@ def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
                           hypervisors: tuple[str, ...], max_faults: int, faults: tuple[str, ...],
                           with_no_kdump: bool, cpus: int) -> Question:
     """The checker's question from command-line options; bad names exit 2 with the valid ones."""
-    if policy not in POLICIES:
-        _bad(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
-    if prop not in PROPERTIES:
-        _bad(f"unknown property {prop!r}; valid: {', '.join(PROPERTIES)}")
-    for a in arches:
-        if a not in ARCHES:
-            _bad(f"unknown arch {a!r}; valid: {', '.join(ARCHES)}")
-    for h in hypervisors:
-        if h not in HYPERVISORS:
-            _bad(f"unknown hypervisor {h!r}; valid: {', '.join(HYPERVISORS)}")
-    for f in faults:
-        if f not in FAULTS:
-            _bad(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
+    msg = unknown_name(("policy", (policy,), POLICIES), ("property", (prop,), PROPERTIES),
+                       ("arch", arches, ARCHES), ("hypervisor", hypervisors, HYPERVISORS),
+                       ("fault", faults, FAULTS))
+    if msg is not None:
+        _bad(msg)
     return Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
                     max_faults=max_faults, cpus=cpus, fault_names=faults,
                     kdump=(True, False) if with_no_kdump else (True,))
@@ -79,16 +73,29 @@ def _check_with_progress(q: Question, workers: int) -> Verdict:
             bar.stop()
 
 
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def question_options(f: F) -> F:
+    """The options that state a checker question (shared by `check` and `export promela`)."""
+    for opt in reversed((
+        click.option("--policy", required=True, help="Kernel version or proposal."),
+        click.option("--property", "prop", required=True, help="Property that must hold."),
+        click.option("--arch", "arches", multiple=True, help="Only these architectures."),
+        click.option("--hypervisor", "hypervisors", multiple=True,
+                     help="Only these hypervisors."),
+        click.option("--max-faults", default=1, show_default=True, type=click.IntRange(0, 4)),
+        click.option("--fault", "faults", multiple=True, help="Only these faults (default: all)."),
+        click.option("--no-kdump", "with_no_kdump", is_flag=True,
+                     help="Also machines without a crash kernel loaded."),
+        click.option("--cpus", default=2, show_default=True, type=click.IntRange(1, 8)),
+    )):
+        f = opt(f)
+    return f
+
+
 @click.command(name="check")
-@click.option("--policy", required=True, help="Kernel version or proposal.")
-@click.option("--property", "prop", required=True, help="Property that must hold.")
-@click.option("--arch", "arches", multiple=True, help="Only these architectures.")
-@click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
-@click.option("--max-faults", default=1, show_default=True, type=click.IntRange(0, 4))
-@click.option("--fault", "faults", multiple=True, help="Only these faults (default: all).")
-@click.option("--no-kdump", "with_no_kdump", is_flag=True,
-              help="Also machines without a crash kernel loaded.")
-@click.option("--cpus", default=2, show_default=True, type=click.IntRange(1, 8))
+@question_options
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--trace-out", type=click.Path(dir_okay=False), default=None,

@@ -15,6 +15,7 @@ from panicpath.check.cli import (
     EXIT_INTERNAL,
     EXIT_VIOLATED,
     question_from_options,
+    question_options,
 )
 from panicpath.check.promela import ExportError, SpinError, promela, spin_verdict
 
@@ -25,15 +26,7 @@ def export_group() -> None:
 
 
 @export_group.command(name="promela")
-@click.option("--policy", required=True, help="Kernel version (proposals are outside the subset).")
-@click.option("--property", "prop", required=True, help="Property the assert states.")
-@click.option("--arch", "arches", multiple=True, help="Only these architectures.")
-@click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
-@click.option("--max-faults", default=1, show_default=True, type=click.IntRange(0, 4))
-@click.option("--fault", "faults", multiple=True, help="Only these faults (default: all).")
-@click.option("--no-kdump", "with_no_kdump", is_flag=True,
-              help="Also machines without a crash kernel loaded.")
-@click.option("--cpus", default=2, show_default=True, type=click.IntRange(2, 8))
+@question_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the model here (default: standard output).")
 @click.option("--spin", "run_spin", is_flag=True,
@@ -43,6 +36,10 @@ def promela_command(policy: str, prop: str, arches: tuple[str, ...],
                     hypervisors: tuple[str, ...], max_faults: int, faults: tuple[str, ...],
                     with_no_kdump: bool, cpus: int, out: Path | None, run_spin: bool) -> None:
     """A Promela model of `panicpath check` with the same options."""
+    if cpus < 2:
+        click.echo("panicpath: error: --cpus must be at least 2 for the Promela model "
+                   "(faults act on another CPU)", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
                               with_no_kdump, cpus)
     try:
