@@ -1,58 +1,126 @@
 """Lab speed: one full panic -> kdump cycle through the harness vs a bare QEMU
-command line doing the same, in the same run, and two guests side by side.
+command line doing the same, in the same run, two guests side by side, and the
+same with guests restored from a snapshot.
 
-    python benchmarks/bench_lab.py [--repeat 3] [--scenario FILE]
+    python benchmarks/bench_lab.py [--repeat 3] [--scenario FILE] [--no-snapshot]
 
 Setup (kernel download, initrd, probe build) is done once before timing. The
 bare run is the same QEMU argv without QMP, console to a file, until QEMU exits
 (the crash kernel powers the VM off); the harness run ends at the same point.
+Both boot the guest (``prepare(..., snapshot=False)``).
+
+Snapshot section (skipped with ``--no-snapshot``): a snapshot cache of its own
+under ``--out`` is emptied, one untimed run boots with ``lab.wait=1`` and saves
+the snapshot at ``LABMARK WAITING`` (crash kernel loaded), one untimed pair makes
+the second slot's image; then each repeat times one restored run and two restored
+runs side by side. Restored and booted runs do the same scenario (same probe,
+same settings, same cycle to ``LABMARK CRASH-KERNEL-DONE``).
+
+The host is shared: before each timed pair the script samples /proc/stat for
+one second while none of its guests runs and prints how many cores other work
+kept busy, and it prints the CPU seconds a cycle costs (QEMU, and the harness's
+own process), which bound what two guests can gain on two cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
+import shutil
 import statistics
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from panicpath.lab.runner import Prepared, prepare, run_prepared_async
+from panicpath.lab.runner import LabRun, Prepared, prepare, run_prepared_async
 from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario
 
 
-def bare(prep: Prepared, log: Path) -> float:
-    """Seconds for the same guest run by QEMU alone (no QMP, no parsing)."""
+def busy_cores(seconds: float = 1.0) -> float:
+    """Cores kept busy by everything on the host over ``seconds`` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass
+class Series:
+    """Timings of one kind of run: wall seconds, QEMU and harness CPU seconds."""
+
+    wall: list[float] = field(default_factory=list)
+    qemu_cpu: list[float] = field(default_factory=list)
+    self_cpu: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    def runs(self) -> str:
+        return ", ".join(f"{x:.2f}" for x in self.wall)
+
+
+def bare(prep: Prepared, log: Path, into: Series) -> None:
+    """The same guest run by QEMU alone (no QMP, no parsing)."""
     cmd = list(prep.cmd)
     i = cmd.index("-qmp")
     del cmd[i : i + 2]
-    t0 = time.monotonic()
+    c0, t0 = cpu_children(), time.monotonic()
     with log.open("wb") as f:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                        timeout=300, check=False)
-    dt = time.monotonic() - t0
+    into.wall.append(time.monotonic() - t0)
+    into.qemu_cpu.append(cpu_children() - c0)
     if b"LABMARK CRASH-KERNEL-DONE" not in log.read_bytes():
         raise SystemExit(f"bare run did not complete, see {log}")
-    return dt
 
 
-def harness(prep: Prepared) -> float:
-    t0 = time.monotonic()
-    run = asyncio.run(run_prepared_async(prep))
-    dt = time.monotonic() - t0
-    if not run.result.ok:
-        raise SystemExit(run.result.summary())
-    return dt
-
-
-async def _pair(a: Prepared, b: Prepared) -> float:
-    t0 = time.monotonic()
-    runs = await asyncio.gather(run_prepared_async(a), run_prepared_async(b))
-    dt = time.monotonic() - t0
+def _check(runs: list[LabRun], snapshot: str) -> None:
     for r in runs:
         if not r.result.ok:
             raise SystemExit(r.result.summary())
-    return dt
+        if r.result.snapshot != snapshot:
+            raise SystemExit(f"expected snapshot={snapshot}, got {r.result.snapshot}: "
+                             f"{r.result.summary()}")
+
+
+async def _gather(preps: list[Prepared]) -> list[LabRun]:
+    return list(await asyncio.gather(*(run_prepared_async(p) for p in preps)))
+
+
+def timed(preps: list[Prepared], snapshot: str, into: Series) -> None:
+    """Run ``preps`` side by side through the harness; record wall and CPU time."""
+    c0, s0, t0 = cpu_children(), cpu_self(), time.monotonic()
+    runs = asyncio.run(_gather(preps))
+    into.wall.append(time.monotonic() - t0)
+    into.qemu_cpu.append(cpu_children() - c0)
+    into.self_cpu.append(cpu_self() - s0)
+    _check(runs, snapshot)
+
+
+def cpu_line(label: str, s: Series, guests: int = 1) -> str:
+    q = statistics.median(s.qemu_cpu) / guests
+    h = f", harness {statistics.median(s.self_cpu) / guests:.2f}" if s.self_cpu else ""
+    return f"  CPU s per cycle, {label}: QEMU {q:.2f}{h}"
 
 
 def main() -> None:
@@ -61,22 +129,62 @@ def main() -> None:
     ap.add_argument("--scenario", type=Path,
                     default=builtin_scenarios_dir() / "kdump_post_notifiers_order.toml")
     ap.add_argument("--out", type=Path, default=Path("/tmp/panicpath-bench-lab"))
+    ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
+                    help="skip the snapshot section")
     a = ap.parse_args()
     s = load_scenario(a.scenario)
-    preps = [prepare(s, a.out / f"g{i}") for i in range(2)]
-    h, b, p = [], [], []
-    for i in range(a.repeat):  # interleaved so that machine load hits both alike
-        h.append(harness(preps[0]))
-        b.append(bare(preps[0], a.out / f"bare{i}.log"))
-        p.append(asyncio.run(_pair(preps[0], preps[1])))
-    hm, bm, pm = (statistics.median(x) for x in (h, b, p))
+    boot = [prepare(s, a.out / f"g{i}", snapshot=False) for i in range(2)]
+    cache = a.out / "cache"
+    snap: list[Prepared] = []
+    first = 0.0
+    if a.snapshot:
+        shutil.rmtree(cache / "snapshots", ignore_errors=True)
+        snap = [prepare(s, a.out / f"s{i}", snapshot=True, cache=cache) for i in range(2)]
+        if snap[0].snapshot is None:
+            raise SystemExit("snapshots are not usable here (qemu-img missing)")
+        t0 = time.monotonic()
+        _check([asyncio.run(run_prepared_async(snap[0]))], "saved")
+        first = time.monotonic() - t0
+        _check(asyncio.run(_gather(snap)), "restored")  # makes slot 1's image
+    h, b, p, r, rp = Series(), Series(), Series(), Series(), Series()
+    bg_boot: list[float] = []
+    bg_snap: list[float] = []
+    load0 = os.getloadavg()
+    for i in range(a.repeat):  # interleaved so that machine load hits all alike
+        timed(boot[:1], "none", h)
+        bare(boot[0], a.out / f"bare{i}.log", b)
+        bg_boot.append(busy_cores())
+        timed(boot, "none", p)
+        if a.snapshot:
+            timed(snap[:1], "restored", r)
+            bg_snap.append(busy_cores())
+            timed(snap, "restored", rp)
+    load1 = os.getloadavg()
+    hm, bm, pm = h.median, b.median, p.median
     print(f"scenario {s.name}, {s.flavour}, {s.cpus} vCPUs, {s.memory_mib} MiB, TCG, "
-          f"{a.repeat} repeats (median)")
-    print(f"one cycle via harness : {hm:6.2f} s   runs {', '.join(f'{x:.2f}' for x in h)}")
-    print(f"one cycle bare QEMU   : {bm:6.2f} s   runs {', '.join(f'{x:.2f}' for x in b)}")
+          f"{os.cpu_count()} host cores, {a.repeat} repeats (median)")
+    print(f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f}; cores busy with "
+          f"other work just before each pair: {', '.join(f'{x:.2f}' for x in bg_boot + bg_snap)}")
+    print(f"one cycle via harness : {hm:6.2f} s   runs {h.runs()}")
+    print(f"one cycle bare QEMU   : {bm:6.2f} s   runs {b.runs()}")
     print(f"harness overhead      : {100 * (hm - bm) / bm:+6.1f} %   (target <= 10 %)")
     print(f"two guests side by side: {pm:6.2f} s  -> throughput {2 * hm / pm:4.2f}x one guest "
-          f"(target >= 1.8x)")
+          f"(target >= 1.8x)   runs {p.runs()}")
+    print(cpu_line("booted", h))
+    print(cpu_line("booted, bare", b))
+    print(cpu_line("booted, two side by side", p, 2))
+    if a.snapshot:
+        rm, rpm = r.median, rp.median
+        size = sum(f.stat().st_size for f in snap[0].snapshot.store.root.glob("*.qcow2")
+                   ) if snap[0].snapshot else 0
+        print(f"snapshot taken in the first run (boot, savevm, cycle): {first:.2f} s; "
+              f"store {size / 2**20:.0f} MiB (master + slot copy)")
+        print(f"one cycle restored    : {rm:6.2f} s   runs {r.runs()}   "
+              f"-> {hm / rm:4.2f}x faster than booted")
+        print(f"two restored side by side: {rpm:6.2f} s  -> throughput {2 * rm / rpm:4.2f}x one "
+              f"restored guest, {2 * hm / rpm:4.2f}x one booted guest   runs {rp.runs()}")
+        print(cpu_line("restored", r))
+        print(cpu_line("restored, two side by side", rp, 2))
 
 
 if __name__ == "__main__":

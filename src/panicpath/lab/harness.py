@@ -248,7 +248,8 @@ async def run_guest(plan: GuestPlan, on_event: OnEvent | None = None) -> GuestRe
         try:
             qmp = await _connect_qmp(proc, plan.qmp_socket, plan.timeouts.boot)
         except ConnectionError as e:
-            run.finish("qemu-exited", str(e))
+            last = await _last_words(run, queue, LINGER_S)
+            run.finish("qemu-exited", str(e) + (f"; QEMU said: {last}" if last else ""))
         else:
             tasks.append(asyncio.create_task(_read_qmp(qmp, queue)))
             if plan.restored_from is not None:
@@ -299,6 +300,24 @@ async def _read_qmp(qmp: QMPClient, queue: asyncio.Queue[tuple[str, object]]) ->
     while True:
         msg = await qmp.events.get()
         await queue.put(("qmp", msg))
+
+
+async def _last_words(run: _Run, queue: asyncio.Queue[tuple[str, object]],
+                      limit: float) -> str:
+    """Log what a QEMU that never served QMP printed before it exited (its error,
+    e.g. a ``-loadvm`` that failed) and return the last line."""
+    last = ""
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            kind, payload = await asyncio.wait_for(queue.get(), left)
+        except TimeoutError:
+            break
+        if kind != "line":
+            break
+        last = str(payload)
+        run.write(run.now(), last)
+    return last
 
 
 async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
