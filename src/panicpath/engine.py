@@ -18,7 +18,7 @@ from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
 from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.model.state import Cpu, Device, Machine, VmbusState
-from panicpath.model.steps import STEPS
+from panicpath.model.steps import HRTIMER_LOCK, STEPS
 from panicpath.model.trace import TraceEvent
 from panicpath.policies import POLICIES
 from panicpath.policies.base import Policy
@@ -230,6 +230,9 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
         for n in cb.needs:
             if n.kind in ("lock", "trylock", "mutex"):
                 m.locks.setdefault(n.arg, None)
+    if scn.int_param("panic_print", 0) & 0x4 and any(op.step == "panic_print_sys_info"
+                                                     for op in run.policy.program):
+        m.locks.setdefault(HRTIMER_LOCK, None)
     run.dma_devices = frozenset(dma)
 
 

@@ -45,7 +45,7 @@ def _lock_held(run: Run, arg: str) -> None:
         names = {arg}
     else:
         names = {n.arg for cb in _all_callbacks(run) for n in cb.needs
-                 if n.kind in ("lock", "trylock", "mutex")}
+                 if n.kind in ("lock", "trylock", "mutex")} | set(m.locks)
     for name in sorted(names):
         m.locks[name] = victim
         m.cpus[victim].locks_held.add(name)
@@ -109,7 +109,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           needs_other_cpu=True),
     Fault("lock-held-by-stopped-cpu", "Another CPU holds a lock the panic path takes, and is "
           "then stopped (seed 004, Michael Kelley on hyperv_fb's ring-buffer spin lock). "
-          "Without an argument: every lock a registered callback takes.", _lock_held,
+          "Without an argument: every lock the panic path takes (registered callbacks', "
+          "panic_print's timer dump).", _lock_held,
           "lock name", needs_other_cpu=True),
     Fault("corrupted-notifier-list", "The panic notifier list's pointers are corrupt "
           "(seed 000, Eric Biederman).", _corrupt),

@@ -367,6 +367,9 @@ def promela(q: Question) -> str:
             if k not in SUPPORTED_PARAMS:
                 raise ExportError(f"boot parameter {k!r} not in the Promela subset; supported: "
                                   f"{', '.join(sorted(SUPPORTED_PARAMS))}")
+        if scn.int_param("panic_print", 0) & 0x4:
+            raise ExportError("panic_print bit 0x4 (the timer dump and its per-CPU lock, "
+                              "model/steps.py _timer_list) is outside the Promela subset")
         if scn.overrides or scn.dump_target or not scn.platform_drivers:
             raise ExportError("placement overrides, dump targets and platform_drivers=false "
                               "are outside the Promela subset")

@@ -107,7 +107,7 @@ def fault_alphabet(config: Scenario, names: tuple[str, ...] = ()) -> tuple[str, 
     callbacks = [*run.notifiers, *run.dumpers, *run.crash_shutdown,
                  *(cb for lst in run.extra_lists.values() for cb in lst)]
     locks = sorted({n.arg for cb in callbacks for n in cb.needs
-                    if n.kind in ("lock", "trylock", "mutex")})
+                    if n.kind in ("lock", "trylock", "mutex")} | set(run.machine.locks))
     out: list[str] = []
     for name in sorted(FAULTS):
         if names and name not in names:

@@ -9,12 +9,16 @@ from collections.abc import Callable
 
 from panicpath.model import capture
 from panicpath.model.callback import Callback
-from panicpath.model.effects import perform
+from panicpath.model.effects import LOCK_RELEASE_MS, perform
 from panicpath.model.notifier import CorruptNodeFault, call_chain, dumper_wants
 from panicpath.model.run import HANG_MS, Run
 from panicpath.model.state import CpuMode
 
 PANIC_MSG = "Kernel panic - not syncing"
+HRTIMER_LOCK = "hrtimer_cpu_base.lock"
+"""The per-CPU hrtimer base lock panic_print's timer dump takes (kernel/time/hrtimer.c
+``struct hrtimer_cpu_base.lock``, a raw spinlock). One name stands for the lock of the CPU
+the fault acts on."""
 
 
 def panic_entry(run: Run) -> None:
@@ -136,6 +140,34 @@ def panic_print_sys_info(run: Run) -> None:
         run.printk(f"panic_print: {n}")
     run.emit("panic_print_sys_info", "step", ", ".join(names) if names else "panic_print=0",
              "kernel/panic.c panic_print_sys_info")
+    if bits & 0x4:
+        _timer_list(run)
+
+
+def _timer_list(run: Run) -> None:
+    """kernel/time/timer_list.c sysrq_timer_list_show() (6.1), panic_print bit 0x4 (since
+    d999bd9392de, v5.0): for_each_online_cpu() print_cpu() -> print_active_timers() takes
+    that CPU's ``raw_spin_lock_irqsave(&base->cpu_base->lock)``. A CPU stopped by the NMI
+    shootdown stays in cpu_online_mask (arch/x86/kernel/reboot.c crash_nmi_callback, 6.1),
+    so if it was stopped holding the lock the panic CPU spins forever; one taken offline by
+    smp_send_stop (stop_this_cpu) is skipped. Seen in the lab: a guest under
+    ``-accel tcg,thread=single`` hung at ``cpu: 1 ... active timers:`` (docs/lab.md)."""
+    m = run.machine
+    holder = m.locks.get(HRTIMER_LOCK)
+    if holder is None or holder == m.panic_cpu:
+        return
+    cpu = m.cpus[holder]
+    if not cpu.online:
+        return
+    if cpu.mode is CpuMode.RUNNING:
+        run.wait(LOCK_RELEASE_MS)
+        m.locks[HRTIMER_LOCK] = None
+        return
+    run.wait(HANG_MS)
+    run.emit("panic_print_sys_info", "hang", f"timer_list: raw_spin_lock({HRTIMER_LOCK}) of "
+             f"CPU {holder}, which is {cpu.mode.value} but still online: never released",
+             "kernel/time/timer_list.c print_active_timers")
+    raise run.end("hang", f"panic_print timer dump: deadlock on CPU {holder}'s {HRTIMER_LOCK}")
 
 
 def kmsg_dump_panic(run: Run) -> None:
