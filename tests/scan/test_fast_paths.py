@@ -142,3 +142,14 @@ def test_node_index_matches_walk(name: str) -> None:
         assert errors
     with pytest.raises(ValueError, match="not indexed"):
         nodes.select(frozenset({"identifier"}))
+
+
+def test_grouped_annotation_regex_matches_the_plain_one() -> None:
+    tricky = (b"__init x__init __init_foo __initdata my__init _noinline noinline_x noinline\n"
+              b"static int __init __cold f(void) __must_check; asmlinkage void __user *p; "
+              b"__iomem__ ___init __ref __refdata __exit_call __exit notrace(noinstr)")
+    samples = [tricky, *(p.read_bytes() for p in sorted(DATA.iterdir()) if p.is_file())]
+    for data in samples:
+        plain = cparse.ANNOTATION_WORDS_RE.sub(cparse._blank, data)
+        assert cparse.normalize(data) == plain
+    assert cparse.normalize(tricky) != tricky

@@ -25,7 +25,28 @@ _ANNOTATIONS = (
     "asmlinkage", "__meminit", "__cpuinit", "__devinit", "__devexit", "__sched",
     "__always_unused", "__force", "__nocfi", "__noclone", "__flatten", "__init_or_module",
 )
-_ANNOTATION_RE = re.compile(rb"\b(?:" + b"|".join(a.encode() for a in _ANNOTATIONS) + rb")\b")
+#: Plain form: any annotation as a whole word.
+ANNOTATION_WORDS_RE = re.compile(rb"\b(?:" + b"|".join(a.encode() for a in _ANNOTATIONS) + rb")\b")
+
+
+def _grouped_annotation_re() -> re.Pattern[bytes]:
+    """Same matches as ANNOTATION_WORDS_RE, twice as fast.
+
+    A leading ``\\b`` hides the first byte from the regex engine, which then
+    tries every position; starting each branch with its literal first byte
+    (the word boundary checked by a look-behind after it) lets it skip to
+    candidate bytes.
+    """
+    words = sorted((a.encode() for a in _ANNOTATIONS), key=len, reverse=True)
+    branches: list[bytes] = []
+    for first in sorted({w[:1] for w in words}):
+        rests = b"|".join(re.escape(w[1:]) for w in words if w[:1] == first)
+        branches.append(re.escape(first) + rb"(?<![A-Za-z0-9_]" + re.escape(first) + rb")(?:"
+                        + rests + rb")")
+    return re.compile(rb"(?:" + b"|".join(branches) + rb")\b")
+
+
+_ANNOTATION_RE = _grouped_annotation_re()
 
 
 def _blank(match: re.Match[bytes]) -> bytes:
@@ -159,17 +180,23 @@ class FileNodes:
     def __init__(self, tree: Tree) -> None:
         self._tree = tree
         self._by_type: dict[str, list[Node]] | None = None
+        self._selected: dict[frozenset[str], list[Node]] = {}
 
     def select(self, types: frozenset[str]) -> list[Node]:
         """Nodes of ``types`` (a subset of FILE_TYPES) in the order :func:`walk` yields them."""
         if not types <= FILE_TYPES:
             raise ValueError(f"not indexed: {sorted(types - FILE_TYPES)}")
+        if types in self._selected:  # headers are indexed again for every unit
+            return self._selected[types]
         if self._by_type is None:
             self._by_type = {}
             for node in walk(self._tree.root_node, FILE_TYPES):
                 self._by_type.setdefault(node.type, []).append(node)
         picked = [n for kind in types for n in self._by_type.get(kind, ())]
-        return sorted(picked, key=_order) if len(types) > 1 else picked
+        if len(types) > 1:
+            picked.sort(key=_order)
+        self._selected[types] = picked
+        return picked
 
 
 def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:

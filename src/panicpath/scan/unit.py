@@ -174,13 +174,17 @@ def _index_enum(unit: Unit, node: Node) -> None:
 
 
 def _index_declaration(unit: Unit, src: SourceFile, node: Node) -> None:
-    type_text = cparse.squash(cparse.text(node.child_by_field_name("type")))
+    type_text: str | None = None  # only initialised declarations need it
     for child in node.named_children:
         if child.type != "init_declarator":
             continue
-        name = cparse.declarator_name(child.child_by_field_name("declarator"))
         value = child.child_by_field_name("value")
-        if name and value is not None and value.type == "initializer_list":
+        if value is None or value.type != "initializer_list":
+            continue
+        name = cparse.declarator_name(child.child_by_field_name("declarator"))
+        if name:
+            if type_text is None:
+                type_text = cparse.squash(cparse.text(node.child_by_field_name("type")))
             _index_initializer(unit, src, name, value, type_text, name)
 
 
