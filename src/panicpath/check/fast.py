@@ -1,0 +1,229 @@
+"""The fast explorer: the checker's question over tuple states, one kernel step at a time.
+
+`explore(q)` answers what `search.check(q)` answers -- can property X fail for policy P on
+the question's machines under up to N faults -- for the subset `promela.py` exports
+(kernel-version policies; anything else is refused with `ExportError`, one line). Each
+configuration is compiled once (`fast_compile.compile_config`) from the same inputs as the
+Promela export into a boot state and a flattened step list; a state is a tuple of ints
+(its own fingerprint) with a program counter into that list.
+
+The search, per configuration, layer by layer in the number of faults (as
+`search.search_config`): layer 0 is the booted machine; each state of layer n is
+followed breadth-first through panic(), step by step, until the path ends; the property
+(`promela.PROPERTY_EXPR`, translated) is evaluated on each final state; the next layer
+applies one more fault of an unused kind (the template's adversary). `parents` maps each
+distinct state to the one it was first reached from (the seen set and the parent links in
+one dict), so a counterexample is rebuilt, not stored. A configuration stops at the first
+layer with a violation; the counterexample kept is the one with the fewest faults, then
+fewest drivers, then the shortest path, then the earliest configuration.
+
+The fault-choice bookkeeping (PC -1, NF, USED) is cleared when panic() starts, so machines
+reached by different fault sets that are equal from then on are explored once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+from panicpath.check.fast_compile import (
+    FIELD_NAMES,
+    HANGV,
+    MODE,
+    NF,
+    PC,
+    USED,
+    Cfg,
+    ExportError,
+    State,
+    check_subset,
+    compile_config,
+    property_fn,
+)
+from panicpath.check.search import Question
+from panicpath.model.scenario import Scenario
+
+
+@dataclass
+class FastVerdict:
+    """The fast explorer's answer with TLC-style statistics; `path` is the counterexample as
+    (what led to the state, the state) from the booted machine to the final state."""
+
+    question: Question
+    holds: bool
+    config: Scenario | None = None
+    faults: tuple[str, ...] = ()
+    path: tuple[tuple[str, State], ...] = ()
+    generated: int = 0
+    distinct: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+    configurations: int = 0
+
+    @property
+    def states_per_second(self) -> float:
+        return self.distinct / self.seconds if self.seconds > 0 else 0.0
+
+
+def _search(k: Cfg, max_faults: int, prop: object,
+            parents: dict[State, State | None]) -> tuple[int, int, list[tuple[int, State]]]:
+    """Search one configuration; returns (states generated, deepest step, violations found as
+    (depth, final state)) -- all violations of the first layer that has any."""
+    ok = prop  # PropertyFn; typed loosely to keep the hot loop's locals plain
+    assert callable(ok)
+    root = k.root
+    generated = 1
+    deepest = 0
+    if root in parents:  # pragma: no cover - each configuration has its own CFG field
+        return generated, deepest, []
+    parents[root] = None
+    steps = ([fn for _, fn in k.programs[0]], [fn for _, fn in k.programs[1]])
+    ends = (len(steps[0]), len(steps[1]))
+    faults = k.faults
+    layer = [root]
+    found: list[tuple[int, State]] = []
+    for nf in range(max_faults + 1):
+        frontier: list[State] = []
+        for fs in layer:
+            s = list(fs)
+            s[PC] = 0
+            s[NF] = 0
+            s[USED] = 0
+            t = tuple(s)
+            generated += 1
+            if t not in parents:
+                parents[t] = fs
+                frontier.append(t)
+        depth = nf + 1
+        while frontier:
+            nxt: list[State] = []
+            append = nxt.append
+            for st in frontier:
+                pc = st[0]
+                hv = st[HANGV]
+                if pc == ends[hv]:
+                    if not ok(st, k):
+                        found.append((depth, st))
+                    continue
+                s = list(st)
+                steps[hv][pc](s)
+                s[0] = pc + 1
+                t = tuple(s)
+                generated += 1
+                if t not in parents:
+                    parents[t] = st
+                    append(t)
+            frontier = nxt
+            depth += 1
+        deepest = max(deepest, depth - 1)
+        if found or nf == max_faults:
+            break
+        nxt_layer: list[State] = []
+        for fs in layer:
+            used = fs[USED]
+            for _, bit, apply in faults:
+                if used & bit:
+                    continue
+                s = list(fs)
+                apply(s)
+                s[USED] = used | bit
+                s[NF] += 1
+                t = tuple(s)
+                generated += 1
+                if t not in parents:
+                    parents[t] = fs
+                    nxt_layer.append(t)
+        layer = nxt_layer
+    return generated, deepest, found
+
+
+def explore(q: Question) -> FastVerdict:
+    """Answer `q` (see the module docstring); ExportError outside the supported subset."""
+    t0 = time.perf_counter()
+    policy, configs = check_subset(q)
+    prop = property_fn(q.prop)
+    parents: dict[State, State | None] = {}
+    v = FastVerdict(question=q, holds=True, configurations=len(configs))
+    best: tuple[tuple[int, int, int, int], State, Cfg] | None = None
+    for i, scn in enumerate(configs):
+        k = compile_config(i, scn, policy, q)
+        gen, deepest, found = _search(k, q.max_faults, prop, parents)
+        v.generated += gen
+        v.depth = max(v.depth, deepest)
+        for depth, st in found:
+            rank = (_nfaults(st, parents), len(scn.drivers), depth, i)
+            if best is None or rank < best[0]:
+                best = (rank, st, k)
+    v.distinct = len(parents)
+    if best is not None:
+        v.holds = False
+        v.config = best[2].scenario
+        v.path = rebuild(best[1], parents, best[2])
+        v.faults = tuple(label.removeprefix("fault ") for label, _ in v.path
+                         if label.startswith("fault "))
+    v.seconds = time.perf_counter() - t0
+    return v
+
+
+def _nfaults(st: State, parents: dict[State, State | None]) -> int:
+    """Faults on the first path to `st`: the NF of the last fault-phase state before it."""
+    cur: State | None = st
+    while cur is not None and cur[PC] != -1:
+        cur = parents[cur]
+    return cur[NF] if cur is not None else 0
+
+
+def rebuild(final: State, parents: dict[State, State | None],
+            k: Cfg) -> tuple[tuple[str, State], ...]:
+    """The path from the booted machine to `final` through the parent links, each state with
+    the transition that produced it (the fault applied, or the step of panic())."""
+    chain = [final]
+    while (p := parents[chain[-1]]) is not None:
+        chain.append(p)
+    chain.reverse()
+    out: list[tuple[str, State]] = [("booted machine", chain[0])]
+    for prev, cur in itertools.pairwise(chain):
+        if cur[PC] == -1:
+            label = "fault ?"
+            for name, bit, apply in k.faults:
+                s = list(prev)
+                apply(s)
+                s[USED] = prev[USED] | bit
+                s[NF] += 1
+                if tuple(s) == cur:
+                    label = f"fault {name}"
+                    break
+        elif prev[PC] == -1:
+            label = "panic() starts"
+        else:
+            label = k.programs[prev[HANGV]][prev[PC]][0]
+        out.append((label, cur))
+    return tuple(out)
+
+
+def field_name(i: int) -> str:
+    """The name of state field `i` (the template's variable, or mode[c])."""
+    return FIELD_NAMES[i] if i < MODE else f"mode[{i - MODE}]"
+
+
+def changes(prev: State, cur: State) -> dict[str, int]:
+    """The fields that differ between two states, by name."""
+    return {field_name(i): b for i, (a, b) in enumerate(zip(prev, cur, strict=True)) if a != b}
+
+
+def format_path(v: FastVerdict) -> list[str]:
+    """The counterexample as numbered states with only the variables that changed."""
+    lines: list[str] = []
+    prev: State | None = None
+    for n, (label, st) in enumerate(v.path, start=1):
+        shown = changes(prev, st) if prev is not None else {
+            field_name(i): x for i, x in enumerate(st)}
+        shown.pop("pc", None)
+        body = ", ".join(f"{name}={val}" for name, val in shown.items())
+        lines.append(f"State {n}: {label}" + (f"  [{body}]" if body else ""))
+        prev = st
+    return lines
+
+
+__all__ = ["ExportError", "FastVerdict", "changes", "explore", "format_path", "rebuild"]
