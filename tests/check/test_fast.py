@@ -101,7 +101,7 @@ def test_a_broken_mechanic_makes_it_disagree(monkeypatch: pytest.MonkeyPatch) ->
     q = dataclasses.replace(case.question, fault_names=("corrupted-notifier-list",))
     assert not explore(q).holds
 
-    def walk_ignoring_corruption(s: list[int], k: fast_compile.Cfg) -> None:
+    def walk_ignoring_corruption(s: list[int], k: fast_compile.Cfg, a: int = 0) -> None:
         s[fast_compile.CB_STOP] = 0
 
     monkeypatch.setattr(fast_compile, "st_chain_entry", walk_ignoring_corruption)

@@ -28,11 +28,14 @@ import time
 from dataclasses import dataclass
 
 from panicpath.check.fast_compile import (
+    ENDED,
     FIELD_NAMES,
+    G_POST,
     HANGV,
     MODE,
     NF,
     PC,
+    POST_SNAP,
     USED,
     Cfg,
     ExportError,
@@ -67,19 +70,20 @@ class FastVerdict:
 
 
 def _search(k: Cfg, max_faults: int, prop: object,
-            parents: dict[State, State | None]) -> tuple[int, int, list[tuple[int, State]]]:
-    """Search one configuration; returns (states generated, deepest step, violations found as
-    (depth, final state)) -- all violations of the first layer that has any."""
+            parents: dict[State, State | None]) -> tuple[int, int, int, list[tuple[int, State]]]:
+    """Search one configuration; returns (states generated, deepest step, faults, violations
+    found as (depth, final state)): all violations of the first layer that has any, and the
+    number of faults of that layer."""
     ok = prop  # PropertyFn; typed loosely to keep the hot loop's locals plain
     assert callable(ok)
     root = k.root
     generated = 1
     deepest = 0
     if root in parents:  # pragma: no cover - each configuration has its own CFG field
-        return generated, deepest, []
+        return generated, deepest, 0, []
     parents[root] = None
-    steps = ([fn for _, fn in k.programs[0]], [fn for _, fn in k.programs[1]])
-    ends = (len(steps[0]), len(steps[1]))
+    progs = ([e[1:] for e in k.programs[0]], [e[1:] for e in k.programs[1]])
+    ends = (len(progs[0]), len(progs[1]))
     faults = k.faults
     layer = [root]
     found: list[tuple[int, State]] = []
@@ -102,14 +106,21 @@ def _search(k: Cfg, max_faults: int, prop: object,
             for st in frontier:
                 pc = st[0]
                 hv = st[HANGV]
-                if pc == ends[hv]:
+                end = ends[hv]
+                if pc == end:
                     if not ok(st, k):
                         found.append((depth, st))
                     continue
-                s = list(st)
-                steps[hv][pc](s)
-                s[0] = pc + 1
-                t = tuple(s)
+                fn, arg, guard, after = progs[hv][pc]
+                if guard and (guard == G_POST) != (st[POST_SNAP] == 1):
+                    t = (after, *st[1:])  # the op's condition is false: it does not run
+                else:
+                    s = list(st)
+                    s[0] = pc + 1
+                    fn(s, k, arg)
+                    if s[ENDED]:
+                        s[0] = end  # the path has ended: panic() runs no further step
+                    t = tuple(s)
                 generated += 1
                 if t not in parents:
                     parents[t] = st
@@ -117,7 +128,9 @@ def _search(k: Cfg, max_faults: int, prop: object,
             frontier = nxt
             depth += 1
         deepest = max(deepest, depth - 1)
-        if found or nf == max_faults:
+        if found:
+            return generated, deepest, nf, found
+        if nf == max_faults:
             break
         nxt_layer: list[State] = []
         for fs in layer:
@@ -135,7 +148,7 @@ def _search(k: Cfg, max_faults: int, prop: object,
                     parents[t] = fs
                     nxt_layer.append(t)
         layer = nxt_layer
-    return generated, deepest, found
+    return generated, deepest, 0, found
 
 
 def explore(q: Question) -> FastVerdict:
@@ -148,11 +161,12 @@ def explore(q: Question) -> FastVerdict:
     best: tuple[tuple[int, int, int, int], State, Cfg] | None = None
     for i, scn in enumerate(configs):
         k = compile_config(i, scn, policy, q)
-        gen, deepest, found = _search(k, q.max_faults, prop, parents)
+        gen, deepest, nf, found = _search(k, q.max_faults, prop, parents)
         v.generated += gen
         v.depth = max(v.depth, deepest)
-        for depth, st in found:
-            rank = (_nfaults(st, parents), len(scn.drivers), depth, i)
+        if found:
+            depth, st = min(found, key=lambda f: f[0])
+            rank = (nf, len(scn.drivers), depth, i)
             if best is None or rank < best[0]:
                 best = (rank, st, k)
     v.distinct = len(parents)
@@ -164,14 +178,6 @@ def explore(q: Question) -> FastVerdict:
                          if label.startswith("fault "))
     v.seconds = time.perf_counter() - t0
     return v
-
-
-def _nfaults(st: State, parents: dict[State, State | None]) -> int:
-    """Faults on the first path to `st`: the NF of the last fault-phase state before it."""
-    cur: State | None = st
-    while cur is not None and cur[PC] != -1:
-        cur = parents[cur]
-    return cur[NF] if cur is not None else 0
 
 
 def rebuild(final: State, parents: dict[State, State | None],
@@ -197,7 +203,9 @@ def rebuild(final: State, parents: dict[State, State | None],
         elif prev[PC] == -1:
             label = "panic() starts"
         else:
-            label = k.programs[prev[HANGV]][prev[PC]][0]
+            label, _, _, guard, _ = k.programs[prev[HANGV]][prev[PC]]
+            if guard and (guard == G_POST) != (prev[POST_SNAP] == 1):
+                label += " (not run: condition false)"
         out.append((label, cur))
     return tuple(out)
 

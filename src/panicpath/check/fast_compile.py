@@ -108,7 +108,9 @@ DEFAULT_LATENCY = 5             # panicpath.model.state.Host
 State = tuple[int, ...]
 Op = Callable[[list[int], "Cfg", str, int], bool]
 """A need or effect: (state, config, argument, kmsg reason) -> whether the callback goes on."""
-Step = Callable[[list[int]], None]
+StepFn = Callable[[list[int], "Cfg", int], None]
+"""One step of panic(): (state, config, argument: the callback for a list walk)."""
+ProgramStep = tuple[str, StepFn, int, int, int]
 
 
 @dataclass(eq=False)
@@ -155,9 +157,9 @@ class Cfg:
     devices: dict[str, int] = field(default_factory=dict)
     faults: list[tuple[str, int, Callable[[list[int]], None]]] = field(default_factory=list)
     """The adversary's choices: (name, bit of its kind in USED, how it changes the state)."""
-    programs: tuple[list[tuple[str, Step]], list[tuple[str, Step]]] = field(
+    programs: tuple[list[ProgramStep], list[ProgramStep]] = field(
         default_factory=lambda: ([], []))
-    """The flattened step list without / with the extra hanging notifier: (label, step)."""
+    """The flattened step list without / with the extra hanging notifier (`_program`)."""
     root: State = ()
 
     @property
@@ -672,7 +674,7 @@ def machine_kexec(s: list[int], k: Cfg) -> None:
 
 
 # ---------------------------------------------------------------- steps of panic()
-def st_panic_entry(s: list[int], k: Cfg) -> None:
+def st_panic_entry(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c panic() entry: snapshot crash_kexec_post_notifiers, claim panic_cpu; a CPU
     panicking at the same time parks in panic_smp_self_stop(); print the panic message."""
     s[POST_SNAP] = int(k.post)
@@ -683,10 +685,11 @@ def st_panic_entry(s: list[int], k: Cfg) -> None:
     printk_panic(s)
 
 
-def st_crash_kexec(s: list[int], k: Cfg) -> None:
+def st_crash_kexec(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/kexec_core.c __crash_kexec(): with a crash image and the kexec lock:
     crash_setup_regs, machine_crash_shutdown, machine_kexec (no return): the crash point,
-    where the capture kernel takes over (handover)."""
+    where the capture kernel takes over (handover). The search has set PC to the next step
+    (the capture kernel's boot); without a jump that step is passed over."""
     if k.crash_loaded and not s[KEXEC_LOCK]:
         s[KEXEC_LOCK] = 1
         s[KDUMP_ENTERED] = 1
@@ -695,9 +698,11 @@ def st_crash_kexec(s: list[int], k: Cfg) -> None:
         if not s[ENDED]:
             machine_kexec(s, k)
             s[HANDOVER] = s[NOW]
+            return
+    s[PC] += 1  # no jump to a capture kernel: its boot is not a step of this path
 
 
-def st_boot_capture_kernel(s: list[int], k: Cfg) -> None:
+def st_boot_capture_kernel(s: list[int], k: Cfg, a: int = 0) -> None:
     """What the capture kernel meets after machine_kexec: a device still doing DMA (or PV pages
     still shared) or a CPU still running writes memory; a VMbus disk needs the host to have
     finished the old connection's CHANNELMSG_UNLOAD (seed 001); an armed watchdog that fires
@@ -744,17 +749,17 @@ def st_boot_capture_kernel(s: list[int], k: Cfg) -> None:
     path_end(s, E_CAPTURE)
 
 
-def st_smp_send_stop(s: list[int], k: Cfg) -> None:
+def st_smp_send_stop(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c smp_send_stop() (the arch's)."""
     SMP_SEND_STOP[k.arch](s, k)
 
 
-def st_crash_smp_send_stop(s: list[int], k: Cfg) -> None:
+def st_crash_smp_send_stop(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c crash_smp_send_stop() (the arch's)."""
     CRASH_SMP_SEND_STOP[k.arch](s, k)
 
 
-def st_panic_other_cpus_shutdown(s: list[int], k: Cfg) -> None:
+def st_panic_other_cpus_shutdown(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c panic_other_cpus_shutdown() (6.1.192 backport, v6.3)."""
     if s[POST_SNAP]:
         CRASH_SMP_SEND_STOP[k.arch](s, k)
@@ -762,7 +767,7 @@ def st_panic_other_cpus_shutdown(s: list[int], k: Cfg) -> None:
         SMP_SEND_STOP[k.arch](s, k)
 
 
-def st_chain_entry(s: list[int], k: Cfg) -> None:
+def st_chain_entry(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/notifier.c notifier_call_chain(): a corrupt notifier_block.next faults before any
     callback runs (oops inside panic: never returns)."""
     if s[LIST_CORRUPT]:
@@ -771,14 +776,14 @@ def st_chain_entry(s: list[int], k: Cfg) -> None:
         s[CB_STOP] = 0
 
 
-def st_console_flush_on_panic(s: list[int], k: Cfg) -> None:
+def st_console_flush_on_panic(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c console_flush_on_panic(): every pending line is printed."""
     if s[CONSOLE_DEFERRED]:
         s[CONSOLE_DEFERRED] = 0
         s[CONSOLE_PANIC] = s[CONSOLE_PANIC] or s[LOG_PANIC]
 
 
-def st_panic_timeout(s: list[int], k: Cfg) -> None:
+def st_panic_timeout(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c end of panic(): panic_timeout > 0 waits then emergency_restart()
     (kernel/reboot.c: kmsg_dump(KMSG_DUMP_EMERG), machine_emergency_restart); 0 prints
     "end Kernel panic" and loops forever."""
@@ -792,12 +797,12 @@ def st_panic_timeout(s: list[int], k: Cfg) -> None:
         path_end(s, E_HALT)
 
 
-def st_end(s: list[int], k: Cfg) -> None:
+def st_end(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/panic.c: the end of panic() (the `for (;;)` loop) when nothing ended it before."""
     path_end(s, E_HALT)
 
 
-PLAIN_STEPS: dict[str, ArchOp] = {
+PLAIN_STEPS: dict[str, StepFn] = {
     "panic_entry": st_panic_entry,
     "smp_send_stop": st_smp_send_stop,
     "crash_smp_send_stop": st_crash_smp_send_stop,
@@ -810,68 +815,51 @@ SUPPORTED_STEPS = frozenset({*PLAIN_STEPS, "crash_kexec", "notifier_chain", "kms
 """The steps of kernel/panic.c the fast explorer implements (as promela.STEP_CALLS)."""
 
 
-def _guarded(fn: ArchOp, k: Cfg, when: str) -> Step:
-    """One step of the program: runs `fn` unless the path has ended or the op's condition on
-    crash_kexec_post_notifiers (panic()'s snapshot) is false."""
-    if when == "post":
-        def step(s: list[int]) -> None:
-            if not s[ENDED] and s[POST_SNAP]:
-                fn(s, k)
-    elif when == "!post":
-        def step(s: list[int]) -> None:
-            if not s[ENDED] and not s[POST_SNAP]:
-                fn(s, k)
-    else:
-        def step(s: list[int]) -> None:
-            if not s[ENDED]:
-                fn(s, k)
-    return step
-
-
-def _chain_call(cur: int) -> ArchOp:
+def st_chain_call(s: list[int], k: Cfg, cur: int = 0) -> None:
     """kernel/notifier.c notifier_call_chain(): the next notifier, unless one returned
     NOTIFY_STOP_MASK."""
-    def call(s: list[int], k: Cfg) -> None:
-        if not s[CB_STOP]:
-            perform(s, k, cur, K_PANIC)
-    return call
-
-
-def _dump_call(cur: int) -> ArchOp:
-    """kernel/printk/printk.c kmsg_dump(KMSG_DUMP_PANIC): the next dumper on dump_list."""
-    def call(s: list[int], k: Cfg) -> None:
+    if not s[CB_STOP]:
         perform(s, k, cur, K_PANIC)
-    return call
 
 
-def _program(k: Cfg, policy: Policy, chain: list[int]) -> list[tuple[str, Step]]:
-    out: list[tuple[str, Step]] = []
+def st_dump_call(s: list[int], k: Cfg, cur: int = 0) -> None:
+    """kernel/printk/printk.c kmsg_dump(KMSG_DUMP_PANIC): the next dumper on dump_list whose
+    max_reason admits KMSG_DUMP_PANIC."""
+    perform(s, k, cur, K_PANIC)
+
+
+G_ALWAYS, G_POST, G_NOT_POST = 0, 1, 2
+GUARD = {"": G_ALWAYS, "post": G_POST, "!post": G_NOT_POST}
+"""An op's condition on panic()'s snapshot of crash_kexec_post_notifiers (Policy Op.when)."""
+
+
+def _program(k: Cfg, policy: Policy, chain: list[int]) -> list[ProgramStep]:
+    """The policy's program flattened: (label, step, argument, guard, index after the op).
+    The guard is evaluated at the op's first step only (post_snap does not change after
+    panic_entry); when it is false the search goes straight to the index after the op."""
+    out: list[ProgramStep] = []
     for op in policy.program:
         tag = op.step + (f" (when {op.when})" if op.when else "")
+        steps: list[tuple[str, StepFn, int]] = []
         if op.step == "crash_kexec":
-            out.append((f"{tag}: __crash_kexec -> machine_kexec", _guarded(st_crash_kexec, k, op.when)))
-            out.append((f"{tag}: capture kernel boots", _guarded(st_boot_capture_kernel, k, "")))
+            steps.append((f"{tag}: __crash_kexec -> machine_kexec", st_crash_kexec, 0))
+            steps.append((f"{tag}: capture kernel boots", st_boot_capture_kernel, 0))
         elif op.step == "notifier_chain":
-            out.append((f"{tag}: enter panic_notifier_list", _guarded(st_chain_entry, k, op.when)))
-            for cur in chain:
-                out.append((f"{tag}: {k.callbacks[cur].name}", _guarded(_chain_call(cur), k, op.when)))
+            steps.append((f"{tag}: enter panic_notifier_list", st_chain_entry, 0))
+            steps += [(f"{tag}: {k.callbacks[cur].name}", st_chain_call, cur) for cur in chain]
         elif op.step == "kmsg_dump":
-            for cur in k.dumpers:
-                if k.cb_maxr[cur] >= K_PANIC:
-                    out.append((f"{tag}: {k.callbacks[cur].name}",
-                                _guarded(_dump_call(cur), k, op.when)))
+            steps += [(f"{tag}: {k.callbacks[cur].name}", st_dump_call, cur)
+                      for cur in k.dumpers if k.cb_maxr[cur] >= K_PANIC]
         elif op.step == "panic_print_sys_info":
             continue  # kernel/panic.c panic_print_sys_info: printing only (bit 0x4 refused)
         else:
-            out.append((tag, _guarded(PLAIN_STEPS[op.step], k, op.when)))
-    out.append(("end of panic()", st_end_step(k)))
+            steps.append((tag, PLAIN_STEPS[op.step], 0))
+        after = len(out) + len(steps)
+        guard = GUARD[op.when]
+        for i, (label, fn, arg) in enumerate(steps):
+            out.append((label, fn, arg, guard if i == 0 else G_ALWAYS, after))
+    out.append(("end of panic()", st_end, 0, G_ALWAYS, len(out) + 1))
     return out
-
-
-def st_end_step(k: Cfg) -> Step:
-    def step(s: list[int]) -> None:
-        st_end(s, k)
-    return step
 
 
 # ---------------------------------------------------------------- compile
