@@ -13,11 +13,11 @@ followed breadth-first through panic(), step by step, until the path ends; the p
 (`promela.PROPERTY_EXPR`, translated) is evaluated on each final state; the next layer
 applies one more fault of an unused kind (the template's adversary). `parents` maps each
 distinct state to the one it was first reached from (the seen set and the parent links in
-one dict), so a counterexample is rebuilt, not stored. A configuration stops at the first
+one dict per configuration), so a counterexample is rebuilt, not stored. A configuration stops at the first
 layer with a violation; the counterexample kept is the one with the fewest faults, then
 fewest drivers, then the shortest path, then the earliest configuration.
 
-The fault-choice bookkeeping (PC -1, NF, USED) is cleared when panic() starts, so machines
+The fault-choice bookkeeping (PC -1, USED) is cleared when panic() starts, so machines
 reached by different fault sets that are equal from then on are explored once.
 """
 
@@ -33,12 +33,12 @@ from panicpath.check.fast_compile import (
     G_POST,
     HANGV,
     MODE,
-    NF,
     PC,
     POST_SNAP,
     USED,
     Cfg,
     ExportError,
+    PropertyFn,
     State,
     check_subset,
     compile_config,
@@ -69,35 +69,34 @@ class FastVerdict:
         return self.distinct / self.seconds if self.seconds > 0 else 0.0
 
 
-def _search(k: Cfg, max_faults: int, prop: object,
-            parents: dict[State, State | None]) -> tuple[int, int, int, list[tuple[int, State]]]:
-    """Search one configuration; returns (states generated, deepest step, faults, violations
-    found as (depth, final state)): all violations of the first layer that has any, and the
-    number of faults of that layer."""
-    ok = prop  # PropertyFn; typed loosely to keep the hot loop's locals plain
-    assert callable(ok)
+Parents = dict[State, State | None]
+assert (PC, USED) == (0, 1)  # _search builds "panic() starts" states as (0, 0, *rest)
+
+
+def _search(k: Cfg, max_faults: int, prop: PropertyFn,
+            parents: Parents) -> tuple[int, int, int, list[tuple[int, State]]]:
+    """Search one configuration into `parents` (its seen set and parent links); returns
+    (states generated, deepest step, faults, violations found as (depth, final state)): all
+    violations of the first layer that has any, and the number of faults of that layer.
+    A state is inserted with one hash (`setdefault`; the size tells whether it was new)."""
     root = k.root
+    parents[root] = None
     generated = 1
     deepest = 0
-    if root in parents:  # pragma: no cover - each configuration has its own CFG field
-        return generated, deepest, 0, []
-    parents[root] = None
     progs = ([e[1:] for e in k.programs[0]], [e[1:] for e in k.programs[1]])
     ends = (len(progs[0]), len(progs[1]))
     faults = k.faults
+    add = parents.setdefault
     layer = [root]
     found: list[tuple[int, State]] = []
     for nf in range(max_faults + 1):
         frontier: list[State] = []
         for fs in layer:
-            s = list(fs)
-            s[PC] = 0
-            s[NF] = 0
-            s[USED] = 0
-            t = tuple(s)
+            t = (0, 0, *fs[2:])  # PC 0, USED cleared: panic() starts
             generated += 1
-            if t not in parents:
-                parents[t] = fs
+            n = len(parents)
+            add(t, fs)
+            if len(parents) != n:
                 frontier.append(t)
         depth = nf + 1
         while frontier:
@@ -108,7 +107,7 @@ def _search(k: Cfg, max_faults: int, prop: object,
                 hv = st[HANGV]
                 end = ends[hv]
                 if pc == end:
-                    if not ok(st, k):
+                    if not prop(st, k):
                         found.append((depth, st))
                     continue
                 fn, arg, guard, after = progs[hv][pc]
@@ -122,8 +121,9 @@ def _search(k: Cfg, max_faults: int, prop: object,
                         s[0] = end  # the path has ended: panic() runs no further step
                     t = tuple(s)
                 generated += 1
-                if t not in parents:
-                    parents[t] = st
+                n = len(parents)
+                add(t, st)
+                if len(parents) != n:
                     append(t)
             frontier = nxt
             depth += 1
@@ -141,11 +141,11 @@ def _search(k: Cfg, max_faults: int, prop: object,
                 s = list(fs)
                 apply(s)
                 s[USED] = used | bit
-                s[NF] += 1
                 t = tuple(s)
                 generated += 1
-                if t not in parents:
-                    parents[t] = fs
+                n = len(parents)
+                add(t, fs)
+                if len(parents) != n:
                     nxt_layer.append(t)
         layer = nxt_layer
     return generated, deepest, 0, found
@@ -156,24 +156,24 @@ def explore(q: Question) -> FastVerdict:
     t0 = time.perf_counter()
     policy, configs = check_subset(q)
     prop = property_fn(q.prop)
-    parents: dict[State, State | None] = {}
     v = FastVerdict(question=q, holds=True, configurations=len(configs))
-    best: tuple[tuple[int, int, int, int], State, Cfg] | None = None
+    best: tuple[tuple[int, int, int, int], State, Cfg, Parents] | None = None
     for i, scn in enumerate(configs):
         k = compile_config(i, scn, policy, q)
+        parents: Parents = {}
         gen, deepest, nf, found = _search(k, q.max_faults, prop, parents)
         v.generated += gen
+        v.distinct += len(parents)
         v.depth = max(v.depth, deepest)
         if found:
             depth, st = min(found, key=lambda f: f[0])
             rank = (nf, len(scn.drivers), depth, i)
             if best is None or rank < best[0]:
-                best = (rank, st, k)
-    v.distinct = len(parents)
+                best = (rank, st, k, parents)
     if best is not None:
         v.holds = False
         v.config = best[2].scenario
-        v.path = rebuild(best[1], parents, best[2])
+        v.path = rebuild(best[1], best[3], best[2])
         v.faults = tuple(label.removeprefix("fault ") for label, _ in v.path
                          if label.startswith("fault "))
     v.seconds = time.perf_counter() - t0
@@ -196,7 +196,6 @@ def rebuild(final: State, parents: dict[State, State | None],
                 s = list(prev)
                 apply(s)
                 s[USED] = prev[USED] | bit
-                s[NF] += 1
                 if tuple(s) == cur:
                     label = f"fault {name}"
                     break

@@ -53,23 +53,23 @@ from panicpath.policies.base import Policy
 from panicpath.properties import PROPERTIES
 
 # ---------------------------------------------------------------- state layout
-(PC, CFG, NF, USED, HANGV, HANG_CB, POST_SNAP, ONLINE, APIC, NMIB, REGS, WDT, HELD, VMBUS,
+(PC, USED, HANGV, HANG_CB, POST_SNAP, ONLINE, APIC, NMIB, REGS, WDT, HELD, VMBUS,
  LATENCY, UNLOAD_POSTED, UNLOAD_DONE, REPORTS, REPORTED_ONCE, FB_UPDATED, PERSISTED,
- BMC_TIMEOUT, BMC_PET, DEV_PRESENT, DEV_DMA, LIST_CORRUPT, KEXEC_LOCK, KDUMP_ENTERED,
+ BMC_TIMEOUT, BMC_PET, DEV_PRESENT, DEV_DMA, LIST_CORRUPT, KEXEC_LOCK,
  STOP_DONE, SHOOTDOWN_DONE, CONSOLE_DEFERRED, LOG_PANIC, CONSOLE_PANIC, NOW, HANDOVER, END_MS,
  END_KIND, ENDED, MEM_WRITES, VMCORE, VMCORE_WRITES, VMCORE_SAVED, CAPTURE_BOOTED,
- TARGET_KNOWN, TARGET_OK, CB_STOP, MODE) = range(47)
+ TARGET_KNOWN, TARGET_OK, CB_STOP, MODE) = range(44)
 """Indices into the state tuple; MODE + c is CPU c's mode. PC is -1 while the adversary
-applies faults (NF faults so far, USED a bit per fault kind, as the template's u_* flags),
+applies faults (USED: a bit per fault kind applied, as the template's u_* flags),
 then 0.. into the configuration's step list. HANGV is 1 when the extra hanging notifier
 is registered (the step list with it on the chain is used), HANG_CB the callback made to
 hang (-1: none), HELD the lock a stopped CPU holds (-1: none; the holder is CPU VICTIM)."""
 
-FIELD_NAMES = ("pc", "cfg", "nf", "used", "hang_notifier", "hanging", "post_snap", "online",
+FIELD_NAMES = ("pc", "used", "hang_notifier", "hanging", "post_snap", "online",
                "apic", "nmi_blocked", "regs_saved", "wdt", "held_lock", "vmbus", "latency",
                "unload_posted", "unload_done", "reports", "reported_once", "fb_updated",
                "persisted", "bmc_timeout", "bmc_pet", "dev_present", "dev_dma", "list_corrupt",
-               "kexec_lock", "kdump_entered", "stop_done", "shootdown_done", "console_deferred",
+               "kexec_lock", "stop_done", "shootdown_done", "console_deferred",
                "log_panic", "console_panic", "now", "handover", "end_ms", "end_kind", "ended",
                "mem_writes", "vmcore", "vmcore_writes", "vmcore_saved", "capture_booted",
                "target_known", "target_ok", "cb_stop")
@@ -692,7 +692,7 @@ def st_crash_kexec(s: list[int], k: Cfg, a: int = 0) -> None:
     (the capture kernel's boot); without a jump that step is passed over."""
     if k.crash_loaded and not s[KEXEC_LOCK]:
         s[KEXEC_LOCK] = 1
-        s[KDUMP_ENTERED] = 1
+        # kdump_entered: written by the template, read by no property: not kept
         s[REGS] |= 1
         MACHINE_CRASH_SHUTDOWN[k.arch](s, k)
         if not s[ENDED]:
@@ -1029,7 +1029,6 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     # boot state (template init + boot_N)
     s = [0] * (MODE + k.ncpu)
     s[PC] = -1
-    s[CFG] = index
     s[HANG_CB] = NONE
     s[HELD] = NONE
     s[ONLINE] = s[APIC] = k.all_cpus
