@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from panicpath.check import fast_compile
 from panicpath.check.fast import ExportError, FastVerdict, explore, format_path
-from panicpath.check.fast_compile import END_KIND, ENDED, PC, property_fn, translate
+from panicpath.check.fast_compile import (
+    END_KIND,
+    ENDED,
+    PC,
+    VMCORE,
+    VMCORE_WRITES,
+    property_fn,
+    translate,
+)
 from panicpath.check.promela import PROPERTY_EXPR
 from panicpath.check.search import Question, Verdict, check
 from panicpath.engine import build, execute
@@ -122,7 +130,7 @@ def test_properties_are_the_promela_expressions() -> None:
     assert set(PROPERTY_EXPR) == set(PROPERTIES)
     for prop in PROPERTIES:
         property_fn(prop)  # every expression translates
-    assert translate("vmcore && !vmcore_writes") == "s[39] and  not s[40]"
+    assert translate("vmcore && !vmcore_writes") == f"s[{VMCORE}] and  not s[{VMCORE_WRITES}]"
     with pytest.raises(ExportError, match="unknown name"):
         translate("no_such_variable")
 
