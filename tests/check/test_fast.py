@@ -9,13 +9,23 @@ object engine; and a broken mechanic makes it disagree."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panicpath.check import fast_compile
-from panicpath.check.fast import ExportError, FastVerdict, explore, format_path
+from panicpath.check.fast import (
+    EnginesDisagree,
+    ExportError,
+    FastVerdict,
+    explore,
+    format_path,
+    to_verdict,
+)
 from panicpath.check.fast_compile import (
     END_KIND,
     ENDED,
@@ -27,6 +37,7 @@ from panicpath.check.fast_compile import (
 )
 from panicpath.check.promela import PROPERTY_EXPR
 from panicpath.check.search import Question, Verdict, check
+from panicpath.cli import main
 from panicpath.engine import build, execute
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
@@ -168,3 +179,47 @@ def test_random_small_questions_agree_with_the_checker(q: Question) -> None:
         (v.holds, v.distinct, v.generated, v.faults, v.path)
     if not v.holds:
         _replays(v)
+
+
+def test_check_engine_fast_cli(tmp_path: Path) -> None:
+    """`panicpath check --engine fast`: the checker's exit codes and output; the ITF trace it
+    writes replays on the object engine; outside the subset, exit 2 with the reason."""
+    trace = tmp_path / "cx.itf.json"
+    args = ["check", "--policy", "linux-6.1", "--property", "dump-target-reachable", "--arch",
+            "arm64", "--hypervisor", "hyperv", "--max-faults", "2"]
+    r = CliRunner().invoke(main, [*args, "--engine", "fast", "--trace-out", str(trace)])
+    assert r.exit_code == 12, r.output
+    assert "VIOLATED" in r.output and "faults=slow-host" in r.output
+    assert "notifier_chain: hyperv-vmbus-unload" in r.output
+    assert CliRunner().invoke(main, ["replay", str(trace)]).exit_code == 0
+    obj = CliRunner().invoke(main, args)
+    assert obj.exit_code == 12 and "faults=slow-host" in obj.output
+    ok = CliRunner().invoke(main, ["check", "--policy", "linux-4.9", "--property",
+                                   "vmcore-complete", "--arch", "x86_64", "--hypervisor", "none",
+                                   "--max-faults", "2", "--engine", "fast", "--json"])
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.output)
+    assert doc["engine"] == "fast" and doc["holds"] and doc["distinct_states"] > 100
+    bad = CliRunner().invoke(main, ["check", "--policy", "mladek-2", "--property",
+                                    "vmcore-captured", "--engine", "fast"])
+    assert bad.exit_code == 2 and "outside the Promela subset" in bad.output
+
+
+def test_engines_disagreeing_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counterexample the object engine does not reproduce is an internal error (exit 1),
+    never printed as a verdict."""
+    case = next(c for c in CASES if c.id == "deaf-cpu-x86-nmi")  # holds on both engines
+
+    def ignore_nmi(s: list[int], c: int) -> bool:
+        return False  # an NMI reaches no CPU: the fast model now loses registers
+
+    monkeypatch.setattr(fast_compile, "_answers_nmi", ignore_nmi)
+    v = explore(case.question)
+    assert not v.holds
+    with pytest.raises(EnginesDisagree):
+        to_verdict(v)
+    r = CliRunner().invoke(main, ["check", "--policy", "linux-6.1", "--property",
+                                  "vmcore-complete", "--arch", "x86_64", "--hypervisor", "none",
+                                  "--fault", "ipi-deaf-cpu", "--max-faults", "2", "--engine",
+                                  "fast"])
+    assert r.exit_code == 1 and "EnginesDisagree" in r.output

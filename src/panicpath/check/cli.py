@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from panicpath.arch import ARCHES
+from panicpath.check.fast import ExportError, explore, format_path, to_verdict
 from panicpath.check.itf import format_states, replay, to_itf, write_itf
 from panicpath.check.search import Question, Verdict, check, unexercised
 from panicpath.faults import FAULTS
@@ -100,24 +101,37 @@ def question_options(f: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
               help="Write the counterexample as ITF JSON.")
+@click.option("--engine", type=click.Choice(["object", "fast"]), default="object",
+              show_default=True,
+              help="object: one full model simulation per state; fast: tuple states stepped one "
+                   "kernel step at a time (kernel-version policies only, one process, "
+                   "--workers unused, coverage not tracked).")
 def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: tuple[str, ...],
                   max_faults: int, faults: tuple[str, ...], with_no_kdump: bool, cpus: int,
-                  workers: int, as_json: bool, trace_out: str | None) -> None:
+                  workers: int, as_json: bool, trace_out: str | None, engine: str) -> None:
     """Can PROPERTY fail for POLICY under any combination of up to N faults? Exit 0 if it
     holds everywhere, 12 if violated (with a minimal counterexample), 2 for bad input."""
     q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
                               with_no_kdump, cpus)
+    fast_lines: list[str] = []
     try:
-        v = _check_with_progress(q, workers)
+        if engine == "fast":
+            fv = explore(q)
+            fast_lines = format_path(fv)
+            v = to_verdict(fv)
+        else:
+            v = _check_with_progress(q, workers)
+    except ExportError as e:
+        _bad(str(e))
     except Exception as e:  # the documented exit code 1 for internal errors
         click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)
         sys.exit(EXIT_INTERNAL)
     if trace_out and v.counterexample is not None:
         write_itf(v, trace_out)
-    missed = unexercised(v, q)
+    missed = unexercised(v, q) if engine == "object" else {}
     if as_json:
         doc: dict[str, object] = {
-            "policy": policy, "property": prop, "holds": v.holds,
+            "policy": policy, "property": prop, "engine": engine, "holds": v.holds,
             "states_generated": v.generated, "distinct_states": v.distinct, "depth": v.depth,
             "seconds": round(v.seconds, 3), "states_per_second": round(v.states_per_second),
             "unexercised": missed,
@@ -135,7 +149,7 @@ def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: 
                       f"drivers={','.join(s.drivers) or '-'} "
                       f"{' '.join(f'{k}={val}' for k, val in s.params)} "
                       f"faults={','.join(s.faults) or '-'}", highlight=False)
-            for line in format_states(v):
+            for line in fast_lines or format_states(v):
                 out.print(line, highlight=False, markup=False)
         out.print(f"{v.generated} states generated, {v.distinct} distinct states found, "
                   f"depth {v.depth}, {v.seconds:.2f} s, {v.states_per_second:,.0f} "

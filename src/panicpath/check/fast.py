@@ -44,7 +44,8 @@ from panicpath.check.fast_compile import (
     compile_config,
     property_fn,
 )
-from panicpath.check.search import Question
+from panicpath.check.search import Node, Question, Verdict, fingerprint
+from panicpath.engine import build, execute
 from panicpath.model.scenario import Scenario
 
 
@@ -233,4 +234,35 @@ def format_path(v: FastVerdict) -> list[str]:
     return lines
 
 
-__all__ = ["ExportError", "FastVerdict", "changes", "explore", "format_path", "rebuild"]
+class EnginesDisagree(RuntimeError):
+    """The object engine does not fail the property on the fast explorer's counterexample."""
+
+
+def to_verdict(fv: FastVerdict) -> Verdict:
+    """The fast answer as a `search.Verdict` (for the CLI's output, `--json` and ITF): the
+    counterexample is the fast one's configuration and faults run by the object engine
+    (`engine.build` / `execute`), so `--trace-out` files replay as the checker's do. Raises
+    EnginesDisagree when that run does not violate the property."""
+    v = Verdict(question=fv.question, holds=fv.holds, generated=fv.generated,
+                distinct=fv.distinct, depth=fv.depth, seconds=fv.seconds)
+    v.exercised = {"steps": set(), "callbacks": set(), "faults": set()}
+    if fv.config is None:
+        return v
+    result = execute(build(fv.config.with_(faults=fv.faults)))
+    prop = fv.question.prop
+    if not (result.applicable[prop] and not result.properties[prop]):
+        raise EnginesDisagree(f"the object engine does not fail {prop} on the fast explorer's "
+                              f"counterexample ({fv.config.arch} hv={fv.config.hypervisor} "
+                              f"drivers={','.join(fv.config.drivers) or '-'} "
+                              f"faults={','.join(fv.faults) or '-'})")
+    nodes: list[Node] = []
+    for i in range(len(fv.faults) + 1):
+        fp = fingerprint(fv.config, fv.faults[:i])
+        nodes.append(Node(fv.config, fv.faults[:i], fp, nodes[-1].fingerprint if nodes else None))
+    v.counterexample = result
+    v.path = tuple(nodes)
+    return v
+
+
+__all__ = ["EnginesDisagree", "ExportError", "FastVerdict", "changes", "explore", "format_path",
+           "rebuild", "to_verdict"]
