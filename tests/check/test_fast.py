@@ -39,6 +39,8 @@ from panicpath.check.promela import PROPERTY_EXPR
 from panicpath.check.search import Question, Verdict, check
 from panicpath.cli import main
 from panicpath.engine import build, execute
+from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback, Effect, Need
+from panicpath.model.steps import PANIC_MSG
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
 from tests.check.seed_cases import CASES, SeedCase
@@ -155,23 +157,52 @@ FAULT_NAMES = ("concurrent-panic", "corrupted-notifier-list", "dma-active", "han
                "ipi-deaf-cpu", "lock-held-by-stopped-cpu", "nmi-context", "slow-host")
 
 
+NEEDS = st.one_of(
+    st.sampled_from([Need("vmbus"), Need("ipi"), Need("host"), Need("other-cpus-online"),
+                     Need("no-crash-kernel")]),
+    st.builds(Need, st.sampled_from(["lock", "trylock", "mutex"]),
+              st.sampled_from(["lock-a", "lock-b", "pstore-buf"])))
+EFFECTS = st.one_of(
+    st.sampled_from([Effect(kind) for kind in EFFECT_KINDS
+                     if kind not in ("spin", "print", "stop-dma")]),
+    st.builds(Effect, st.just("spin"), st.sampled_from(["10", "5000", "70000"])),
+    st.builds(Effect, st.just("print"), st.sampled_from(["hello", f"{PANIC_MSG}: again"])),
+    st.builds(Effect, st.just("stop-dma"), st.sampled_from(["pcie-dma", "bcm-vk"])))
+
+
+@st.composite
+def user_callbacks(draw: st.DrawFn) -> tuple[Callback, ...]:
+    """1..3 callbacks with random lists, priorities, needs, effects and max_reason."""
+    return tuple(
+        Callback(name=f"user-{i}", list=draw(st.sampled_from(LISTS)),
+                 priority=draw(st.integers(-2, 2)),
+                 needs=tuple(draw(st.lists(NEEDS, max_size=2))),
+                 effects=tuple(draw(st.lists(EFFECTS, min_size=1, max_size=3))),
+                 order=100 + i, max_reason=draw(st.sampled_from(sorted(KMSG_DUMP_REASONS))))
+        for i in range(draw(st.integers(1, 3))))
+
+
 @st.composite
 def questions(draw: st.DrawFn) -> Question:
     arch, hv = draw(st.sampled_from(ARCH_HV))
     drivers = draw(st.lists(st.sampled_from(DRIVER_SETS), min_size=1, max_size=2, unique=True))
+    users = draw(st.one_of(st.just(()), user_callbacks()))
     return Question(policy=draw(st.sampled_from(KERNELS)),
                     prop=draw(st.sampled_from(sorted(PROPERTIES))),
                     arches=(arch,), hypervisors=(hv,), driver_sets=tuple(drivers),
                     kdump=draw(st.sampled_from([(True,), (False,), (True, False)])),
                     post_notifiers=draw(st.sampled_from([("0",), ("1",), ("0", "1")])),
-                    max_faults=draw(st.integers(0, 2)), cpus=draw(st.integers(2, 3)),
+                    max_faults=draw(st.integers(0, 2)), cpus=draw(st.integers(2, 4)),
+                    user_callbacks=users,
                     fault_names=tuple(draw(st.lists(st.sampled_from(FAULT_NAMES), max_size=3,
                                                     unique=True))))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(questions())
 def test_random_small_questions_agree_with_the_checker(q: Question) -> None:
+    """Random machines, faults, CPUs and (half the time) random user callbacks, whose needs
+    and effects exercise every mechanic in combinations the catalog does not have."""
     v = explore(q)
     _agree(v, check(q), repr(q))
     again = explore(q)  # deterministic: same counts, same counterexample
