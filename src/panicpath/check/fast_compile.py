@@ -164,6 +164,7 @@ class Cfg:
 
     @property
     def all_cpus(self) -> int:
+        """The mask of every CPU."""
         return (1 << self.ncpu) - 1
 
 
@@ -185,6 +186,8 @@ def printk_panic(s: list[int]) -> None:
 
 
 def _halted(s: list[int], c: int) -> bool:
+    """The template's HALTED(x): the CPU took a stop request (stop_this_cpu, or
+    crash_nmi_callback / ipi_cpu_crash_stop after crash_save_cpu)."""
     m = s[MODE + c]
     return m in (M_STOPPED, M_CRASH_STOPPED)
 
@@ -198,7 +201,8 @@ def _answers_nmi(s: list[int], c: int) -> bool:
 # ---------------------------------------------------------------- needs
 # A need not met stops the callback's remaining work (panicpath/model/effects.py check_need).
 def need_vmbus(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
-    """The callback talks to the host over VMbus (drivers/hv): not after the unload."""
+    """The callback talks to the host over VMbus: only while drivers/hv/connection.c
+    vmbus_connection.conn_state is CONNECTED (not after vmbus_initiate_unload)."""
     return s[VMBUS] == VB_CONNECTED
 
 
@@ -230,7 +234,8 @@ def need_ipi(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
 
 
 def need_host(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
-    """A request that needs the host's answer: waits its latency."""
+    """A request that needs the host's answer (a hypercall or a synchronous VMbus message,
+    e.g. drivers/hv/channel_mgmt.c vmbus_wait_for_unload): waits the host's latency."""
     s[NOW] += s[LATENCY]
     return True
 
@@ -349,7 +354,7 @@ def eff_xen_panic(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
 
 
 def eff_spin(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
-    """The callback busy-waits `arg` ms (mdelay in the driver)."""
+    """The callback busy-waits `arg` ms (mdelay(), include/linux/delay.h, in the driver)."""
     s[NOW] += int(arg)
     return True
 
@@ -361,7 +366,8 @@ def eff_hang(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
 
 
 def eff_reboot(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
-    """The callback reboots the machine (emergency_restart from a notifier)."""
+    """The callback reboots the machine (kernel/reboot.c emergency_restart() from a
+    callback)."""
     path_end(s, E_REBOOT)
     return True
 
@@ -863,10 +869,6 @@ def _program(k: Cfg, policy: Policy, chain: list[int]) -> list[ProgramStep]:
 
 
 # ---------------------------------------------------------------- compile
-def _ident(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", name)
-
-
 def _notifier_chain_register(chain: list[int], cur: int, prio: list[int]) -> None:
     """kernel/notifier.c notifier_chain_register(): walk while the existing entry's priority is
     >= the new one (`if (n->priority > (*nl)->priority) break;`), insert there; refuse a block
@@ -931,6 +933,8 @@ def check_subset(q: Question) -> tuple[Policy, list[Scenario]]:
 
 
 def _body(cb: Callback, k: Cfg) -> list[tuple[Op, str]]:
+    """The callback's needs then effects as (operation, argument), as the template's perform
+    case for it (promela._need_line / _effect_line): no-op kinds left out."""
     body: list[tuple[Op, str]] = []
     for n in cb.needs:
         if n.kind == "other-cpus-online":
@@ -1098,6 +1102,7 @@ def _faults(k: Cfg, scn: Scenario, names: tuple[str, ...]) -> list[tuple[str, in
 
 
 def _fault_fn(k: Cfg, base: str, arg: str) -> Callable[[list[int]], None]:
+    """What fault `base` (argument `arg`) does to the booted state (promela._fault_options)."""
     if base in ("concurrent-panic", "ipi-deaf-cpu"):
         cpu = int(arg) if arg else VICTIM
         mode = M_PANICKING if base == "concurrent-panic" else M_SPINNING
