@@ -1082,9 +1082,11 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     with_hang = list(chain)
     _notifier_chain_register(with_hang, names[HANGING_NOTIFIER], prio)
     k.chains = (chain, with_hang)
-    k.programs = (_program(k, policy, chain), _program(k, policy, with_hang))
     k.root = tuple(s)
     k.faults = _faults(k, scn, q.fault_names)
+    plain = _program(k, policy, chain)
+    extra = "hanging-callback" in (name for name, _, _ in k.faults)  # the bare fault: HANGV
+    k.programs = (plain, _program(k, policy, with_hang) if extra else plain)
     return k
 
 
