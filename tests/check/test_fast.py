@@ -35,7 +35,7 @@ from panicpath.check.fast_compile import (
     property_fn,
     translate,
 )
-from panicpath.check.promela import PROPERTY_EXPR
+from panicpath.check.promela import PROPERTY_EXPR, promela
 from panicpath.check.search import Question, Verdict, check
 from panicpath.cli import main
 from panicpath.engine import build, execute
@@ -70,8 +70,24 @@ def _replays(v: FastVerdict) -> None:
 
 
 def test_the_supported_subset_is_the_promela_one() -> None:
-    assert set(KERNELS) >= {"linux-3.16", "linux-6.1", "linux-mainline"}
+    """Every policy, and a few out-of-range questions: refused by the fast explorer exactly
+    when the Promela export refuses them."""
+    assert set(KERNELS) >= {"linux-3.16", "linux-6.1", "linux-mainline", "biederman"}
     assert "mladek-2" not in KERNELS
+    qs = [Question(policy=p, prop="vmcore-captured", arches=("x86_64",), hypervisors=("none",),
+                   driver_sets=((),)) for p in POLICIES]
+    qs += [Question(policy="linux-6.1", prop="vmcore-captured", cpus=1),
+           Question(policy="linux-6.1", prop="vmcore-captured", max_faults=9),
+           Question(policy="linux-6.1", prop="vmcore-captured", arches=("nope",))]
+    for q in qs:
+        refused = []
+        for engine in (promela, explore):
+            try:
+                engine(q)
+                refused.append(False)
+            except ExportError:
+                refused.append(True)
+        assert refused[0] == refused[1], q
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
