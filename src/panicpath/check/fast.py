@@ -79,7 +79,9 @@ def _search(k: Cfg, max_faults: int, prop: PropertyFn,
     """Search one configuration into `parents` (its seen set and parent links); returns
     (states generated, deepest step, faults, violations found as (depth, final state)): all
     violations of the first layer that has any, and the number of faults of that layer.
-    A state is inserted with one hash (`setdefault`; the size tells whether it was new)."""
+    A state is inserted with one hash (`setdefault`): it was new when the parent returned is
+    the state just expanded (each state is expanded once, and in the fault phase, where one
+    state has many children, the dict's size tells instead)."""
     root = k.root
     parents[root] = None
     generated = 1
@@ -95,9 +97,7 @@ def _search(k: Cfg, max_faults: int, prop: PropertyFn,
         for fs in layer:
             t = (0, 0, *fs[2:])  # PC 0, USED cleared: panic() starts
             generated += 1
-            n = len(parents)
-            add(t, fs)
-            if len(parents) != n:
+            if add(t, fs) is fs:
                 frontier.append(t)
         depth = nf + 1
         while frontier:
@@ -122,9 +122,7 @@ def _search(k: Cfg, max_faults: int, prop: PropertyFn,
                         s[0] = end  # the path has ended: panic() runs no further step
                     t = tuple(s)
                 generated += 1
-                n = len(parents)
-                add(t, st)
-                if len(parents) != n:
+                if add(t, st) is st:  # new: `st` is expanded once, so no older link is to it
                     append(t)
             frontier = nxt
             depth += 1
