@@ -11,11 +11,15 @@ The search, per configuration, layer by layer in the number of faults (as
 `search.search_config`): layer 0 is the booted machine; each state of layer n is
 followed breadth-first through panic(), step by step, until the path ends; the property
 (`promela.PROPERTY_EXPR`, translated) is evaluated on each final state; the next layer
-applies one more fault of an unused kind (the template's adversary). `parents` maps each
-distinct state to the one it was first reached from (the seen set and the parent links in
-one dict per configuration), so a counterexample is rebuilt, not stored. A configuration stops at the first
-layer with a violation; the counterexample kept is the one with the fewest faults, then
-fewest drivers, then the shortest path, then the earliest configuration.
+applies one more fault of an unused kind (the template's adversary). An op whose
+condition on crash_kexec_post_notifiers is false is passed over in one transition, and a
+path that has ended goes straight to its final state (no kernel step runs after it).
+`parents` maps each distinct state to the one it was first reached from (the seen set and
+the parent links in one dict per configuration), so a counterexample is rebuilt, not
+stored. A configuration stops at the first layer with a violation; the counterexample
+kept is the one with the fewest faults, then fewest drivers, then the shortest path, then
+the earliest configuration (the checker breaks the last ties by its trace length, so the
+two may show different machines, always with the same number of faults).
 
 The fault-choice bookkeeping (PC -1, USED) is cleared when panic() starts, so machines
 reached by different fault sets that are equal from then on are explored once.
