@@ -33,24 +33,21 @@ from panicpath.check.promela import (
     NO_OP_EFFECTS,
     PROPERTY_EXPR,
     REPORT_EFFECTS,
-    SUPPORTED_PARAMS,
     VICTIM,
     ExportError,
     _hanging_notifier,
-    _policy,
     _registered,
-    _shared_param,
     locks_of,
     promela_alphabet,
+    subset,
 )
-from panicpath.check.search import Question, configurations
-from panicpath.engine import ScenarioError, select_drivers, validate
-from panicpath.faults import FAULTS, HANGING_NOTIFIER, SLOW_HOST_MS
+from panicpath.check.search import Question
+from panicpath.engine import select_drivers
+from panicpath.faults import HANGING_NOTIFIER, SLOW_HOST_MS
 from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies.base import Policy
-from panicpath.properties import PROPERTIES
 
 # ---------------------------------------------------------------- state layout
 (PC, USED, HANGV, HANG_CB, POST_SNAP, ONLINE, APIC, NMIB, REGS, WDT, HELD, VMBUS,
@@ -883,52 +880,11 @@ def _notifier_chain_register(chain: list[int], cur: int, prio: list[int]) -> Non
 
 def check_subset(q: Question) -> tuple[Policy, list[Scenario]]:
     """The question's policy and configurations, or ExportError (one line) when the question is
-    outside the subset promela.py exports."""
-    policy = _policy(q)
+    outside the subset promela.py exports (`promela.subset`)."""
+    policy, configs, _ = subset(q, "the fast explorer's subset")
     for st in (op.step for op in policy.program):
         if st not in SUPPORTED_STEPS:  # pragma: no cover - _policy refuses these first
             raise ExportError(f"step {st!r} not in the fast explorer's subset")
-    if q.prop not in PROPERTIES:
-        raise ExportError(f"unknown property {q.prop!r}; valid: {', '.join(PROPERTIES)}")
-    if not 2 <= q.cpus <= 8:
-        raise ExportError(f"cpus={q.cpus}: the fast explorer supports 2..8 CPUs")
-    if not 0 <= q.max_faults <= 8:
-        raise ExportError(f"max_faults={q.max_faults}: the fast explorer supports 0..8")
-    for f in q.fault_names:
-        if f not in FAULTS:
-            raise ExportError(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
-    configs = configurations(q)
-    if not configs:
-        raise ExportError("the question has no configuration (check --arch/--hypervisor)")
-    for scn in configs:
-        try:
-            validate(scn)
-        except ScenarioError as e:
-            raise ExportError(str(e)) from None
-        for key, _ in scn.params:
-            if key not in SUPPORTED_PARAMS:
-                raise ExportError(f"boot parameter {key!r} not in the fast explorer's subset; "
-                                  f"supported: {', '.join(sorted(SUPPORTED_PARAMS))}")
-        if scn.int_param("panic_print", 0) & 0x4:
-            raise ExportError("panic_print bit 0x4 (the timer dump and its per-CPU lock) is "
-                              "outside the fast explorer's subset")
-        if scn.overrides or scn.dump_target or not scn.platform_drivers:
-            raise ExportError("placement overrides, dump targets and platform_drivers=false "
-                              "are outside the fast explorer's subset")
-    table: dict[str, Callback] = {}
-    for scn in configs:
-        for cb in _registered(scn, policy):
-            if cb.name in table and table[cb.name] != cb:
-                raise ExportError(f"callback {cb.name!r} differs between configurations")
-            table.setdefault(cb.name, cb)
-    for name, default in (("panic", 0), ("hyperv_record_panic_msg", 1),
-                          ("printk.always_kmsg_dump", 0)):
-        _shared_param(configs, name, default)
-    if len({c.param("ipmi_msghandler.panic_op", "none") for c in configs}) > 1:
-        raise ExportError("ipmi_msghandler.panic_op differs between configurations")
-    if len({c.host_panic_action for c in configs}) > 1 or \
-            len({c.path_bound_ms for c in configs}) > 1:
-        raise ExportError("host panic action or path bound differs between configurations")
     return policy, configs
 
 

@@ -343,15 +343,18 @@ def _shared_param(configs: list[Scenario], name: str, default: int) -> int:
     return values.pop() if values else default
 
 
-def promela(q: Question) -> str:
-    """The Promela model of question `q` (see the module docstring)."""
+def subset(q: Question, what: str = "the Promela subset") -> tuple[
+        Policy, list[Scenario], dict[str, Callback]]:
+    """The question's policy, configurations and registered callbacks by name, or ExportError
+    (one line naming `what`) when it is outside the subset the Promela export and the fast
+    explorer (check/fast_compile.py) share."""
     policy = _policy(q)
     if q.prop not in PROPERTIES:
         raise ExportError(f"unknown property {q.prop!r}; valid: {', '.join(PROPERTIES)}")
     if not 2 <= q.cpus <= 8:
-        raise ExportError(f"cpus={q.cpus}: the Promela subset supports 2..8 CPUs")
+        raise ExportError(f"cpus={q.cpus}: {what} supports 2..8 CPUs")
     if not 0 <= q.max_faults <= 8:
-        raise ExportError(f"max_faults={q.max_faults}: the Promela subset supports 0..8")
+        raise ExportError(f"max_faults={q.max_faults}: {what} supports 0..8")
     for f in q.fault_names:
         if f not in FAULTS:
             raise ExportError(f"unknown fault {f!r}; valid: {', '.join(FAULTS)}")
@@ -365,21 +368,35 @@ def promela(q: Question) -> str:
             raise ExportError(str(e)) from None
         for k, _ in scn.params:
             if k not in SUPPORTED_PARAMS:
-                raise ExportError(f"boot parameter {k!r} not in the Promela subset; supported: "
+                raise ExportError(f"boot parameter {k!r} not in {what}; supported: "
                                   f"{', '.join(sorted(SUPPORTED_PARAMS))}")
         if scn.int_param("panic_print", 0) & 0x4:
             raise ExportError("panic_print bit 0x4 (the timer dump and its per-CPU lock, "
-                              "model/steps.py _timer_list) is outside the Promela subset")
+                              f"model/steps.py _timer_list) is outside {what}")
         if scn.overrides or scn.dump_target or not scn.platform_drivers:
             raise ExportError("placement overrides, dump targets and platform_drivers=false "
-                              "are outside the Promela subset")
-    regs = [_registered(scn, policy) for scn in configs]
+                              f"are outside {what}")
     table: dict[str, Callback] = {}
-    for cbs in regs:
-        for cb in cbs:
+    for scn in configs:
+        for cb in _registered(scn, policy):
             if cb.name in table and table[cb.name] != cb:
                 raise ExportError(f"callback {cb.name!r} differs between configurations")
             table.setdefault(cb.name, cb)
+    for name, default in (("panic", 0), ("hyperv_record_panic_msg", 1),
+                          ("printk.always_kmsg_dump", 0)):
+        _shared_param(configs, name, default)
+    if len({c.param("ipmi_msghandler.panic_op", "none") for c in configs}) > 1:
+        raise ExportError("ipmi_msghandler.panic_op differs between configurations")
+    if len({c.host_panic_action for c in configs}) > 1 or \
+            len({c.path_bound_ms for c in configs}) > 1:
+        raise ExportError("host panic action or path bound differs between configurations")
+    return policy, configs, table
+
+
+def promela(q: Question) -> str:
+    """The Promela model of question `q` (see the module docstring)."""
+    policy, configs, table = subset(q)
+    regs = [_registered(scn, policy) for scn in configs]
     table[HANGING_NOTIFIER] = _hanging_notifier()
     callbacks = list(table.values())
     lock_names = locks_of(callbacks)
@@ -534,4 +551,4 @@ def spin_verdict(q: Question, workdir: Path) -> SpinResult:
 
 
 __all__ = ["ExportError", "SpinError", "SpinResult", "promela", "promela_alphabet",
-           "spin_verdict"]
+           "spin_verdict", "subset"]
