@@ -10,6 +10,9 @@ kept in memory (tarball) or read on demand (directory).
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import posixpath
 import shutil
@@ -18,7 +21,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from panicpath.scan import prefilter
 from panicpath.scan.results import ScanError
@@ -41,6 +44,9 @@ class Collected:
     errors: list[ScanError] = field(default_factory=list)
 
 
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
 def check_path(path: Path) -> str:
     """'dir' or 'tar' for a usable input; raises ScanInputError with one clear line."""
     if not path.exists():
@@ -48,6 +54,8 @@ def check_path(path: Path) -> str:
                              "(expected a kernel source tree or a .tar[.xz|.gz|.bz2] tarball)")
     if path.is_dir():
         return "dir"
+    if path.name.endswith(TAR_SUFFIXES) and path.is_file():
+        return "tar"  # read as one; if it is corrupt, the stream says where (iter_tar)
     try:
         if tarfile.is_tarfile(path):
             return "tar"
@@ -228,10 +236,21 @@ def filter_chunk(root: str, rels: list[str], extra: frozenset[bytes]) -> tuple[
 # ----------------------------------------------------------------------- tarballs
 
 def _open_stream(path: Path) -> tuple[IO[bytes] | None, subprocess.Popen[bytes] | None]:
-    if path.name.endswith((".xz", ".txz")) and shutil.which("xz"):
+    """The decompressed byte stream of a tarball (None: let tarfile guess), and the ``xz``
+    process producing it if any. Python's own decompressor files are used rather than
+    tarfile's ``r|gz`` because they raise EOFError on a stream cut short; tarfile's stream
+    mode just ends there, and a truncated archive would pass for a complete one."""
+    name = path.name
+    if name.endswith((".xz", ".txz")) and shutil.which("xz"):
         proc = subprocess.Popen(["xz", "-dc", str(path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, bufsize=1 << 20)
         return proc.stdout, proc
+    if name.endswith((".gz", ".tgz")):
+        return cast(IO[bytes], gzip.open(path, "rb")), None
+    if name.endswith((".bz2", ".tbz2")):
+        return cast(IO[bytes], bz2.open(path, "rb")), None
+    if name.endswith((".xz", ".txz")):
+        return cast(IO[bytes], lzma.open(path, "rb")), None
     return None, None
 
 
@@ -261,6 +280,11 @@ def iter_tar(path: Path, errors: list[ScanError]) -> Iterator[tuple[str, int, Ca
                 if extracted is None:
                     continue
                 yield rel, member.size, extracted.read
+        if stream is not None:
+            while stream.read(1 << 20):  # the rest: padding, or where a cut stream fails
+                pass
+        if proc is not None and proc.wait() != 0:
+            raise OSError(f"xz -dc exited with status {proc.returncode}")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         errors.append(ScanError(str(path), f"archive truncated or corrupt after {count} "
                                            f"members ({exc}); scan continues with what was read"))
@@ -282,7 +306,13 @@ def collect_tar(path: Path, extra: frozenset[bytes] = frozenset(),
         out.files_seen += 1
         if rel in skip:
             continue
-        data = read()
+        try:
+            data = read()
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+            # The member's data runs past the end of a truncated stream.
+            out.errors.append(ScanError(str(path), f"archive truncated or corrupt in {rel} "
+                                                   f"({exc}); scan continues with what was read"))
+            break
         if prefilter.worth_parsing(data, extra):
             if size > MAX_FILE_BYTES:
                 out.errors.append(ScanError(rel, f"{size / 1e6:.1f} MB is larger than the "
