@@ -147,7 +147,7 @@ def test_a_broken_mechanic_makes_it_disagree(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_proposals_with_their_own_steps_are_refused() -> None:
-    with pytest.raises(ExportError, match="outside the Promela subset"):
+    with pytest.raises(ExportError, match="outside the fast explorer's subset"):
         explore(Question(policy="mladek-2", prop="vmcore-captured"))
     with pytest.raises(ExportError, match="unknown property"):
         explore(Question(policy="linux-6.1", prop="nope"))
@@ -249,7 +249,7 @@ def test_check_engine_fast_cli(tmp_path: Path) -> None:
     assert doc["engine"] == "fast" and doc["holds"] and doc["distinct_states"] > 100
     bad = CliRunner().invoke(main, ["check", "--policy", "mladek-2", "--property",
                                     "vmcore-captured", "--engine", "fast"])
-    assert bad.exit_code == 2 and "outside the Promela subset" in bad.output
+    assert bad.exit_code == 2 and "outside the fast explorer's subset" in bad.output
 
 
 def test_engines_disagreeing_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,17 +120,17 @@ def _dev_macro(name: str) -> str:
     return f"D_{_ident(name)}"
 
 
-def _policy(q: Question) -> Policy:
+def _policy(q: Question, what: str = "the Promela subset") -> Policy:
     if q.policy not in POLICIES:
         raise ExportError(f"unknown policy {q.policy!r}; valid: {', '.join(POLICIES)}")
     p = POLICIES[q.policy]
     if p.steps or p.place is not None or p.setup is not None or p.lists:
         kernels = [n for n, x in POLICIES.items() if not (x.steps or x.place or x.setup or x.lists)]
-        raise ExportError(f"policy {q.policy!r} has its own steps or placements, outside the "
-                          f"Promela subset; supported: {', '.join(kernels)}")
+        raise ExportError(f"policy {q.policy!r} has its own steps or placements, outside "
+                          f"{what}; supported: {', '.join(kernels)}")
     for op in p.program:
         if op.step not in STEP_CALLS:
-            raise ExportError(f"policy {q.policy!r}: step {op.step!r} not in the Promela subset; "
+            raise ExportError(f"policy {q.policy!r}: step {op.step!r} not in {what}; "
                               f"supported: {', '.join(STEP_CALLS)}")
     return p
 
@@ -348,7 +348,7 @@ def subset(q: Question, what: str = "the Promela subset") -> tuple[
     """The question's policy, configurations and registered callbacks by name, or ExportError
     (one line naming `what`) when it is outside the subset the Promela export and the fast
     explorer (check/fast_compile.py) share."""
-    policy = _policy(q)
+    policy = _policy(q, what)
     if q.prop not in PROPERTIES:
         raise ExportError(f"unknown property {q.prop!r}; valid: {', '.join(PROPERTIES)}")
     if not 2 <= q.cpus <= 8:
