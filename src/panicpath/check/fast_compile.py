@@ -37,6 +37,7 @@ from panicpath.check.promela import (
     ExportError,
     _hanging_notifier,
     _registered,
+    device_names,
     locks_of,
     promela_alphabet,
     subset,
@@ -457,10 +458,17 @@ def panic_smp_self_stop(s: list[int], k: Cfg, x: int) -> None:
 def ipi_stop(s: list[int], k: Cfg, save: bool, off: bool, tmo: int) -> None:
     """An ordinary stop IPI to the online CPUs (arm64 smp_cross_call, mips smp_call_function):
     only a CPU running with interrupts on takes it; wait `tmo` if any did not answer."""
+    _stop_online(s, k, save, off, lambda st, c: st[MODE + c] == M_RUNNING, tmo)
+
+
+def _stop_online(s: list[int], k: Cfg, save: bool, off: bool,
+                 answers: Callable[[list[int], int], bool], tmo: int) -> None:
+    """Stop every online, not yet halted CPU that `answers` the interrupt; wait `tmo` when
+    one did not (the senders' bounded waits: arm64 1 s, mips and powerpc 10 s)."""
     missed = 0
     for c in range(1, k.ncpu):
         if s[ONLINE] >> c & 1 and not _halted(s, c):
-            if s[MODE + c] == M_RUNNING:
+            if answers(s, c):
                 stop_cpu(s, c, save, off, False)
             else:
                 missed += 1
@@ -581,15 +589,7 @@ def mips_machine_crash_shutdown(s: list[int], k: Cfg) -> None:
 
 def ppc_nmi_ipi(s: list[int], k: Cfg, save: bool, off: bool) -> None:
     """arch/powerpc: NMI IPI (system reset) to online CPUs not yet stopped; waits up to 10 s."""
-    missed = 0
-    for c in range(1, k.ncpu):
-        if s[ONLINE] >> c & 1 and not _halted(s, c):
-            if _answers_nmi(s, c):
-                stop_cpu(s, c, save, off, False)
-            else:
-                missed += 1
-    if missed:
-        s[NOW] += PPC_CRASH_IPI_WAIT
+    _stop_online(s, k, save, off, _answers_nmi, PPC_CRASH_IPI_WAIT)
 
 
 def ppc_crash_smp_send_stop(s: list[int], k: Cfg) -> None:
@@ -954,25 +954,7 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     if any(e.kind == "persist-log" for cb in k.callbacks for e in cb.effects):
         lock_names = sorted({*lock_names, "pstore-buf"})
     k.locks = {n: i for i, n in enumerate(lock_names)}
-    dev_names = ["pcie-dma"]
-    if scn.hypervisor == "kvm" and scn.arch == "x86_64":
-        dev_names.append("kvm-pv-cpu0")
-    for d in drivers:
-        for b in d.boot:
-            kind, _, arg = b.partition(":")
-            if kind == "dma-device":
-                dev_names.append(arg)
-            elif kind == "snp-iommu":
-                dev_names.append("snp-iommu")
-    for cb in k.callbacks:
-        for eff in cb.effects:
-            if eff.kind == "stop-dma":
-                dev_names.append(eff.arg)
-            elif eff.kind == "kvm-pv-off":
-                dev_names.append("kvm-pv-cpu0")
-            elif eff.kind == "snp-iommu-shutdown":
-                dev_names.append("snp-iommu")
-    k.devices = {n: i for i, n in enumerate(dict.fromkeys(dev_names))}
+    k.devices = {n: i for i, n in enumerate(device_names([(scn, drivers)], k.callbacks))}
     k.pv_mask = sum(1 << i for n, i in k.devices.items() if n.startswith("kvm-pv-cpu"))
     k.snp_bit = 1 << k.devices["snp-iommu"] if "snp-iommu" in k.devices else 0
     k.pcie_bit = 1 << k.devices["pcie-dma"]

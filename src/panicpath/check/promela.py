@@ -34,6 +34,7 @@ from pathlib import Path
 import jinja2
 
 from panicpath.arch import ARCHES
+from panicpath.catalog.base import Driver
 from panicpath.check.search import Question, configurations
 from panicpath.engine import ScenarioError, select_drivers, validate
 from panicpath.faults import FAULTS, HANGING_NOTIFIER, SLOW_HOST_MS
@@ -343,6 +344,33 @@ def _shared_param(configs: list[Scenario], name: str, default: int) -> int:
     return values.pop() if values else default
 
 
+def device_names(machines: Iterable[tuple[Scenario, Iterable[Driver]]],
+                 callbacks: Iterable[Callback]) -> list[str]:
+    """The devices the model may track, in a fixed order: an anonymous PCIe DMA engine (the
+    dma-active fault's default), KVM's per-CPU PV pages on x86 KVM guests, the drivers'
+    DMA devices and SNP IOMMU (boot effects), and every device a callback acts on."""
+    names = ["pcie-dma"]
+    for scn, drivers in machines:
+        if scn.hypervisor == "kvm" and scn.arch == "x86_64":
+            names.append("kvm-pv-cpu0")
+        for d in drivers:
+            for b in d.boot:
+                kind, _, arg = b.partition(":")
+                if kind == "dma-device":
+                    names.append(arg)
+                elif kind == "snp-iommu":
+                    names.append("snp-iommu")
+    for cb in callbacks:
+        for eff in cb.effects:
+            if eff.kind == "stop-dma":
+                names.append(eff.arg)
+            elif eff.kind == "kvm-pv-off":
+                names.append("kvm-pv-cpu0")
+            elif eff.kind == "snp-iommu-shutdown":
+                names.append("snp-iommu")
+    return list(dict.fromkeys(names))
+
+
 def subset(q: Question, what: str = "the Promela subset") -> tuple[
         Policy, list[Scenario], dict[str, Callback]]:
     """The question's policy, configurations and registered callbacks by name, or ExportError
@@ -402,26 +430,7 @@ def promela(q: Question) -> str:
     lock_names = locks_of(callbacks)
     if any(e.kind == "persist-log" for cb in callbacks for e in cb.effects):
         lock_names = sorted({*lock_names, "pstore-buf"})
-    dev_names = ["pcie-dma"]
-    for scn in configs:
-        if scn.hypervisor == "kvm" and scn.arch == "x86_64":
-            dev_names.append("kvm-pv-cpu0")
-        for d in select_drivers(scn, policy):
-            for b in d.boot:
-                kind, _, arg = b.partition(":")
-                if kind == "dma-device":
-                    dev_names.append(arg)
-                elif kind == "snp-iommu":
-                    dev_names.append("snp-iommu")
-    for cb in callbacks:
-        for eff in cb.effects:
-            if eff.kind == "stop-dma":
-                dev_names.append(eff.arg)
-            elif eff.kind == "kvm-pv-off":
-                dev_names.append("kvm-pv-cpu0")
-            elif eff.kind == "snp-iommu-shutdown":
-                dev_names.append("snp-iommu")
-    dev_names = list(dict.fromkeys(dev_names))
+    dev_names = device_names([(scn, select_drivers(scn, policy)) for scn in configs], callbacks)
     devices = {n: _dev_macro(n) for n in dev_names}
     panic_timeout = _shared_param(configs, "panic", 0)
     panic_op = {c.param("ipmi_msghandler.panic_op", "none") for c in configs}
@@ -550,5 +559,13 @@ def spin_verdict(q: Question, workdir: Path) -> SpinResult:
     return SpinResult(holds=errors == 0, seconds=seconds, states=states)
 
 
-__all__ = ["ExportError", "SpinError", "SpinResult", "promela", "promela_alphabet",
-           "spin_verdict", "subset"]
+__all__ = [
+    "ExportError",
+    "SpinError",
+    "SpinResult",
+    "device_names",
+    "promela",
+    "promela_alphabet",
+    "spin_verdict",
+    "subset",
+]
