@@ -35,11 +35,11 @@ from panicpath.check.promela import (
     REPORT_EFFECTS,
     VICTIM,
     ExportError,
-    _hanging_notifier,
-    _registered,
     device_names,
+    hanging_notifier,
     locks_of,
     promela_alphabet,
+    registered_callbacks,
     subset,
 )
 from panicpath.check.search import Question
@@ -944,8 +944,8 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     k.path_bound_ms = scn.path_bound_ms
 
     drivers = select_drivers(scn, policy)
-    regs = _registered(scn, policy)
-    cbs = list(dict.fromkeys([*regs, _hanging_notifier()]))  # stable, by value
+    regs = registered_callbacks(scn, policy)
+    cbs = list(dict.fromkeys([*regs, hanging_notifier()]))  # stable, by value
     names: dict[str, int] = {}
     for cb in cbs:
         names.setdefault(cb.name, len(names))

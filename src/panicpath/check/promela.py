@@ -136,7 +136,7 @@ def _policy(q: Question, what: str = "the Promela subset") -> Policy:
     return p
 
 
-def _registered(scn: Scenario, policy: Policy) -> list[Callback]:
+def registered_callbacks(scn: Scenario, policy: Policy) -> list[Callback]:
     """The callbacks the configuration registers at boot, in registration order (catalog
     drivers, then user callbacks; stable by `Callback.order`)."""
     drivers = select_drivers(scn, policy)
@@ -165,7 +165,7 @@ def promela_alphabet(scn: Scenario, names: tuple[str, ...] = ()) -> tuple[str, .
     hanging notifier, the host late within or past the unload timeout, each other CPU.
     Independent of `search.fault_alphabet` (which builds the run); a test checks both agree."""
     policy = validate(scn)
-    cbs = _registered(scn, policy)
+    cbs = registered_callbacks(scn, policy)
     seen: set[str] = set()
     uniq = [c for c in cbs if not (c.name in seen or seen.add(c.name))]  # type: ignore[func-returns-value]
     out: list[str] = []
@@ -329,7 +329,7 @@ def _fault_options(scn: Scenario, names: tuple[str, ...]) -> list[dict[str, str]
     return out
 
 
-def _hanging_notifier() -> Callback:
+def hanging_notifier() -> Callback:
     """faults.py _hanging without an argument: an extra priority-0 notifier that never returns."""
     return Callback(name=HANGING_NOTIFIER, list="panic_notifier_list", priority=0,
                     effects=(Effect("hang"),), order=1000,
@@ -406,7 +406,7 @@ def subset(q: Question, what: str = "the Promela subset") -> tuple[
                               f"are outside {what}")
     table: dict[str, Callback] = {}
     for scn in configs:
-        for cb in _registered(scn, policy):
+        for cb in registered_callbacks(scn, policy):
             if cb.name in table and table[cb.name] != cb:
                 raise ExportError(f"callback {cb.name!r} differs between configurations")
             table.setdefault(cb.name, cb)
@@ -424,8 +424,8 @@ def subset(q: Question, what: str = "the Promela subset") -> tuple[
 def promela(q: Question) -> str:
     """The Promela model of question `q` (see the module docstring)."""
     policy, configs, table = subset(q)
-    regs = [_registered(scn, policy) for scn in configs]
-    table[HANGING_NOTIFIER] = _hanging_notifier()
+    regs = [registered_callbacks(scn, policy) for scn in configs]
+    table[HANGING_NOTIFIER] = hanging_notifier()
     callbacks = list(table.values())
     lock_names = locks_of(callbacks)
     if any(e.kind == "persist-log" for cb in callbacks for e in cb.effects):
