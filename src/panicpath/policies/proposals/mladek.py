@@ -11,9 +11,25 @@ https://lore.kernel.org/lkml/YoyRo6gJrr4lsFpD@alley/) is about.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from panicpath.model.run import Run
+from panicpath.policies.base import Policy
 from panicpath.policies.linux_6_1 import FEATURES
-from panicpath.policies.proposals.common import HYP, INFO, PRE, SEED_000, SERIES
+from panicpath.policies.proposals.common import (
+    HYP,
+    INFO,
+    MUST_PRECEDE_KDUMP,
+    PRE,
+    SEED_000,
+    SEED_PLACEMENT,
+    SERIES,
+    SPLIT_LISTS,
+    split_place,
+    split_program,
+    split_steps,
+    unforce,
+)
 
 VERSION = (6, 1)
 BASE = "linux-6.1"
@@ -29,3 +45,33 @@ def kdump_first_unless_post(run: Run) -> frozenset[str]:
     """Solutions 1 and 4: kdump first by default; crash_kexec_post_notifiers (kept) still
     runs every list before kdump."""
     return ALL if run.machine.post_notifiers_snapshot else frozenset()
+
+
+def mladek_policy(name: str, title: str, doc: str | None,
+                  before: Callable[[Run], frozenset[str]], *,
+                  unforced: frozenset[str] = frozenset(), pre_kdump: str = "",
+                  params: tuple[str, ...] = (),
+                  param_space: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Policy:
+    """One of the four solutions: linux-6.1 with the split lists and SEED_PLACEMENT, `before`
+    choosing the lists that run before kdump; `unforced` drivers stop forcing
+    crash_kexec_post_notifiers; `pre_kdump` names an extra list, always run before kdump,
+    that takes the callbacks which must precede it (solution 4)."""
+    moved = dict.fromkeys(MUST_PRECEDE_KDUMP, pre_kdump) if pre_kdump else None
+    return Policy(
+        name=name,
+        version=VERSION,
+        title=title,
+        program=split_program(pre_kdump),
+        features=FEATURES_SPLIT,
+        sources=SOURCES,
+        doc=doc or "",
+        base=BASE,
+        kind="proposal",
+        catalog_version=(6, 3),
+        steps=split_steps(before, pre_kdump),
+        place=split_place(SEED_PLACEMENT, moved_to=moved),
+        setup=unforce(unforced, UNFORCE_WHY) if unforced else None,
+        lists=(*SPLIT_LISTS, pre_kdump) if pre_kdump else SPLIT_LISTS,
+        params=params,
+        param_space=param_space,
+    )

@@ -12,34 +12,7 @@ changes, which is the point of solution 1). Seed 000 (Baoquan He): "I would vote
 
 from __future__ import annotations
 
-from panicpath.policies.base import Policy
-from panicpath.policies.proposals.common import (
-    SEED_PLACEMENT,
-    SPLIT_LISTS,
-    split_place,
-    split_program,
-    split_steps,
-)
-from panicpath.policies.proposals.mladek import (
-    BASE,
-    FEATURES_SPLIT,
-    SOURCES,
-    VERSION,
-    kdump_first_unless_post,
-)
+from panicpath.policies.proposals.mladek import kdump_first_unless_post, mladek_policy
 
-POLICY = Policy(
-    name="mladek-1",
-    version=VERSION,
-    title="Mladek solution 1: split lists, kdump first by default",
-    program=split_program(),
-    features=FEATURES_SPLIT,
-    sources=SOURCES,
-    doc=__doc__ or "",
-    base=BASE,
-    kind="proposal",
-    catalog_version=(6, 3),
-    steps=split_steps(kdump_first_unless_post),
-    place=split_place(SEED_PLACEMENT),
-    lists=SPLIT_LISTS,
-)
+POLICY = mladek_policy("mladek-1", "Mladek solution 1: split lists, kdump first by default",
+                       __doc__, kdump_first_unless_post)

@@ -16,52 +16,21 @@ firstly".
 from __future__ import annotations
 
 from panicpath.model.run import Run
-from panicpath.policies.base import Policy
-from panicpath.policies.proposals.common import (
-    HYP,
-    INFO,
-    PRE,
-    SEED_PLACEMENT,
-    SPLIT_LISTS,
-    split_place,
-    split_program,
-    split_steps,
-    unforce,
-)
-from panicpath.policies.proposals.mladek import (
-    BASE,
-    FEATURES_SPLIT,
-    SOURCES,
-    UNFORCE_WHY,
-    VERSION,
-)
+from panicpath.policies.proposals.common import HYP, INFO
+from panicpath.policies.proposals.mladek import ALL, mladek_policy
 
 
 def before(run: Run) -> frozenset[str]:
     """crash_kexec_post_notifiers: every list; panic_notifiers_level=0: none (kdump first);
     otherwise the hypervisor list, and the info list when a kmsg dumper is registered."""
     if run.machine.post_notifiers_snapshot:
-        return frozenset({HYP, INFO, PRE})
+        return ALL
     if run.scenario.param("panic_notifiers_level") == "0":
         return frozenset()
     return frozenset({HYP, INFO}) if run.dumpers else frozenset({HYP})
 
 
-POLICY = Policy(
-    name="mladek-2",
-    version=VERSION,
-    title="Mladek solution 2: hypervisor (+info) lists before kdump by default",
-    program=split_program(),
-    features=FEATURES_SPLIT,
-    sources=SOURCES,
-    doc=__doc__ or "",
-    base=BASE,
-    kind="proposal",
-    catalog_version=(6, 3),
-    steps=split_steps(before),
-    place=split_place(SEED_PLACEMENT),
-    setup=unforce(frozenset({"hyperv-report-panic", "fadump"}), UNFORCE_WHY),
-    lists=SPLIT_LISTS,
-    params=("panic_notifiers_level",),
-    param_space=(("panic_notifiers_level", ("0", "2")),),
-)
+POLICY = mladek_policy(
+    "mladek-2", "Mladek solution 2: hypervisor (+info) lists before kdump by default", __doc__,
+    before, unforced=frozenset({"hyperv-report-panic", "fadump"}),
+    params=("panic_notifiers_level",), param_space=(("panic_notifiers_level", ("0", "2")),))

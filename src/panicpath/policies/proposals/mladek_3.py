@@ -15,47 +15,17 @@ before kdump.
 from __future__ import annotations
 
 from panicpath.model.run import Run
-from panicpath.policies.base import Policy
-from panicpath.policies.proposals.common import (
-    HYP,
-    INFO,
-    PRE,
-    SEED_PLACEMENT,
-    SPLIT_LISTS,
-    split_place,
-    split_program,
-    split_steps,
-    unforce,
-)
-from panicpath.policies.proposals.mladek import (
-    BASE,
-    FEATURES_SPLIT,
-    SOURCES,
-    UNFORCE_WHY,
-    VERSION,
-)
+from panicpath.policies.proposals.common import HYP, INFO
+from panicpath.policies.proposals.mladek import ALL, mladek_policy
 
 
 def before(run: Run) -> frozenset[str]:
     """Hypervisor and info always; pre_reboot too with crash_kexec_post_notifiers."""
     if run.machine.post_notifiers_snapshot:
-        return frozenset({HYP, INFO, PRE})
+        return ALL
     return frozenset({HYP, INFO})
 
 
-POLICY = Policy(
-    name="mladek-3",
-    version=VERSION,
-    title="Mladek solution 3: hypervisor and info lists always before kdump",
-    program=split_program(),
-    features=FEATURES_SPLIT,
-    sources=SOURCES,
-    doc=__doc__ or "",
-    base=BASE,
-    kind="proposal",
-    catalog_version=(6, 3),
-    steps=split_steps(before),
-    place=split_place(SEED_PLACEMENT),
-    setup=unforce(frozenset({"hyperv-report-panic", "fadump"}), UNFORCE_WHY),
-    lists=SPLIT_LISTS,
-)
+POLICY = mladek_policy(
+    "mladek-3", "Mladek solution 3: hypervisor and info lists always before kdump", __doc__,
+    before, unforced=frozenset({"hyperv-report-panic", "fadump"}))

@@ -16,40 +16,10 @@ every configuration, and is a list (seed 000, Biederman: fragile under memory co
 
 from __future__ import annotations
 
-from panicpath.policies.base import Policy
-from panicpath.policies.proposals.common import (
-    MUST_PRECEDE_KDUMP,
-    SEED_PLACEMENT,
-    SPLIT_LISTS,
-    split_place,
-    split_program,
-    split_steps,
-    unforce,
-)
-from panicpath.policies.proposals.mladek import (
-    BASE,
-    FEATURES_SPLIT,
-    SOURCES,
-    UNFORCE_WHY,
-    VERSION,
-    kdump_first_unless_post,
-)
+from panicpath.policies.proposals.mladek import kdump_first_unless_post, mladek_policy
 
 PRE_KDUMP = "panic_pre_kdump_list"
 
-POLICY = Policy(
-    name="mladek-4",
-    version=VERSION,
-    title="Mladek solution 4: one more list always run before kdump",
-    program=split_program(PRE_KDUMP),
-    features=FEATURES_SPLIT,
-    sources=SOURCES,
-    doc=__doc__ or "",
-    base=BASE,
-    kind="proposal",
-    catalog_version=(6, 3),
-    steps=split_steps(kdump_first_unless_post, PRE_KDUMP),
-    place=split_place(SEED_PLACEMENT, moved_to=dict.fromkeys(MUST_PRECEDE_KDUMP, PRE_KDUMP)),
-    setup=unforce(frozenset({"hyperv-report-panic"}), UNFORCE_WHY),
-    lists=(*SPLIT_LISTS, PRE_KDUMP),
-)
+POLICY = mladek_policy("mladek-4", "Mladek solution 4: one more list always run before kdump",
+                       __doc__, kdump_first_unless_post,
+                       unforced=frozenset({"hyperv-report-panic"}), pre_kdump=PRE_KDUMP)
