@@ -5,7 +5,6 @@ Errors name the file, the line, what is wrong and what is valid.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from panicpath.model.callback import (
     parse_priority,
 )
 from panicpath.model.scenario import Scenario
+from panicpath.tomlfile import line_of, read_toml
 
 TOP_KEYS = ("name", "policy", "arch", "hypervisor", "kdump", "cpus", "drivers", "faults",
             "params", "callback", "platform_drivers", "dump_target", "host_panic_action",
@@ -28,13 +28,6 @@ CALLBACK_KEYS = ("name", "list", "priority", "needs", "effects", "order", "max_r
 
 class ScenarioFileError(ValueError):
     """A scenario file that cannot be used; str() is the one-line message for the user."""
-
-
-def _line_of(text: str, needle: str) -> int:
-    for i, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return i
-    return 1
 
 
 def user_callback(d: dict[str, Any], order: int, extra_lists: tuple[str, ...] = ()) -> Callback:
@@ -73,25 +66,15 @@ def user_callback(d: dict[str, Any], order: int, extra_lists: tuple[str, ...] = 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Parse a scenario file; raise ScenarioFileError with file:line: message."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioFileError(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScenarioFileError(f"{p}: not UTF-8 text; a scenario is a TOML file") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioFileError(f"{p}: {e} (fix the TOML syntax)") from None
-    return scenario_from_dict(data, str(p), text)
+    data, text = read_toml(path, ScenarioFileError, "a scenario is a TOML file")
+    return scenario_from_dict(data, str(Path(path)), text)
 
 
 def scenario_from_dict(data: dict[str, Any], where: str = "<scenario>", text: str = "") -> Scenario:
     """Build a Scenario from parsed TOML; errors cite `where` and the line of the offending key."""
 
     def fail(key: str, msg: str) -> ScenarioFileError:
-        return ScenarioFileError(f"{where}:{_line_of(text, key)}: {msg}")
+        return ScenarioFileError(f"{where}:{line_of(text, key)}: {msg}")
 
     for k in data:
         if k not in TOP_KEYS:

@@ -8,7 +8,6 @@ The default space holds every situation the seeds discuss (see SITUATIONS); a TO
 from __future__ import annotations
 
 import itertools
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,6 +19,7 @@ from panicpath.faults import FAULTS
 from panicpath.model.callback import LISTS, Callback, CallbackError, parse_priority
 from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.policies import POLICIES
+from panicpath.tomlfile import line_of, read_toml
 
 ARCH_HYPERVISORS: dict[str, tuple[str, ...]] = {
     "x86_64": ("none", "kvm", "hyperv", "xen"),
@@ -157,13 +157,6 @@ SPACE_KEYS = ("policies", "arches", "hypervisors", "kdump", "post_notifiers", "f
               "host_panic_action", "hyperv_params")
 
 
-def _line_of(text: str, needle: str) -> int:
-    for i, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return i
-    return 1
-
-
 SINGULAR = {"policies": "policy", "arches": "arch", "hypervisors": "hypervisor",
             "drivers": "driver"}
 
@@ -188,7 +181,7 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
     base = base or Space(policies=tuple(POLICIES))
 
     def at(key: str) -> str:
-        return f"{where}:{_line_of(text, key)}"
+        return f"{where}:{line_of(text, key)}"
 
     for k in data:
         if k not in SPACE_KEYS:
@@ -314,18 +307,8 @@ def _params(where: str, value: object) -> tuple[tuple[str, tuple[str, ...]], ...
 
 def load_space(path: str | Path, base: Space | None = None) -> Space:
     """Read a space file (TOML); raise SpaceError with file:line: message."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpaceError(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{p}: not UTF-8 text; a space file is TOML") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SpaceError(f"{p}: {e} (fix the TOML syntax)") from None
-    return space_from_dict(data, str(p), text, base)
+    data, text = read_toml(path, SpaceError, "a space file is TOML")
+    return space_from_dict(data, str(Path(path)), text, base)
 
 
 assert all(d in DRIVERS for sets in OPTIONAL_DRIVER_SETS.values() for s in sets for d in s)
