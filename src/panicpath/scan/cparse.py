@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from operator import attrgetter
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -82,16 +83,29 @@ def parse(source: bytes) -> Tree:
              if n.parent is not None and n.parent.type != "translation_unit"]
     if not spans:
         return tree
-    repaired = _blank_conditionals(data, spans)
-    if repaired == data:
+    repaired, blanked = _blank_conditionals(data, spans)
+    if not blanked:
         return tree
-    retry = parser.parse(repaired)
+    # Incremental re-parse: only the edited lines' neighbourhoods are parsed
+    # again (a whole second parse of kernel/trace/trace.c cost as much as the first).
+    edited = tree.copy()
+    for start, end in blanked:
+        row = data.count(b"\n", 0, start)
+        col = start - (data.rfind(b"\n", 0, start) + 1)
+        edited.edit(start, end, end, (row, col), (row, col + end - start),
+                    (row, col + end - start))
+    retry = parser.parse(repaired, edited)
     retry_errors = len(error_nodes(retry.root_node))
     return retry if retry_errors < len(errors) else tree
 
 
-def _blank_conditionals(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+def _blank_conditionals(data: bytes, spans: list[tuple[int, int]]) -> tuple[
+        bytes, list[tuple[int, int]]]:
+    """``data`` with the conditional directives on the lines of ``spans`` blanked, and the
+    (start, end) byte range of each line blanked."""
     out = bytearray(data)
+    blanked: list[tuple[int, int]] = []
+    done: set[int] = set()  # spans overlap: a line is blanked (and edited) once
     for start, end in spans:
         pos = data.rfind(b"\n", 0, start) + 1
         while pos < end:
@@ -99,10 +113,12 @@ def _blank_conditionals(data: bytes, spans: list[tuple[int, int]]) -> bytes:
             stop = len(data) if nl < 0 else nl
             stripped = data[pos:stop].lstrip()
             word = stripped.split(None, 1)[0] if stripped else b""
-            if word.replace(b"# ", b"#") in _CONDITIONAL:
+            if word.replace(b"# ", b"#") in _CONDITIONAL and pos not in done:
                 out[pos:stop] = b" " * (stop - pos)
+                blanked.append((pos, stop))
+                done.add(pos)
             pos = stop + 1
-    return bytes(out)
+    return bytes(out), blanked
 
 
 def text(node: Node | None) -> str:
@@ -140,6 +156,21 @@ def _query(types: frozenset[str]) -> Query | None:
 
 def _order(node: Node) -> tuple[int, int]:
     return (node.start_byte, -node.end_byte)
+
+
+_START = attrgetter("start_byte")
+_END = attrgetter("end_byte")
+
+
+def in_source_order(nodes: list[Node]) -> list[Node]:
+    """``nodes`` sorted as ``key=_order`` sorts them (outer node first on a shared start).
+
+    Two stable sorts on C-level keys: a Python key function over the 80 000
+    nodes of a large file cost as much as the query that found them.
+    """
+    nodes = sorted(nodes, key=_END, reverse=True)
+    nodes.sort(key=_START)
+    return nodes
 
 
 def error_nodes(root: Node) -> list[Node]:
@@ -194,7 +225,7 @@ class FileNodes:
                 self._by_type.setdefault(node.type, []).append(node)
         picked = [n for kind in types for n in self._by_type.get(kind, ())]
         if len(types) > 1:
-            picked.sort(key=_order)
+            picked = in_source_order(picked)
         self._selected[types] = picked
         return picked
 
@@ -210,7 +241,7 @@ def walk(root: Node, types: frozenset[str] | None = None) -> Iterator[Node]:
         if query is None:
             return
         nodes = QueryCursor(query).captures(root).get("n", [])
-        yield from sorted(nodes, key=_order)
+        yield from in_source_order(nodes)
         return
     stack = [root]
     while stack:
@@ -224,6 +255,8 @@ def call_name(call: Node) -> str:
     fn = call.child_by_field_name("function")
     if fn is None:
         return ""
+    if fn.type == "identifier":
+        return (fn.text or b"").decode("utf-8", "replace")
     if fn.type == "parenthesized_expression" and fn.named_child_count == 1:
         inner = fn.named_children[0]
         if inner is not None:

@@ -21,6 +21,7 @@ What counts, per the 6.1 kernel:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from tree_sitter import Node
@@ -117,10 +118,10 @@ def find_wrappers(unit: Unit, specs: dict[str, Spec], rounds: int = 3) -> dict[s
             bodies.append((name, macro.params, macro.source, macro))
     for _ in range(rounds):
         known = {**specs, **found}
-        names = [k.encode() for k in known]
+        spelled = re.compile(b"|".join(re.escape(k.encode()) for k in known)).search
         added = False
         for name, params, raw, held in bodies:
-            if name in found or not any(k in raw for k in names):
+            if name in found or not spelled(raw):
                 continue  # a wrapper's body spells the callee it passes on to
             body = held.body if isinstance(held, MacroFunction) else held
             spec = _wrapper_spec(unit, name, params, body, known)
@@ -202,13 +203,13 @@ def _local_values(fn: Node, name: str) -> list[Node]:
 def _on_call(unit: Unit, specs: dict[str, Spec], call: Node, callbacks: list[Callback],
              unregs: list[Unregistration], writers: list[PostNotifiersWriter]) -> None:
     name = cparse.call_name(call)
-    args = cparse.call_args(call)
     if name.endswith("param") or name.endswith("param_named"):
-        _on_param(unit, call, name, args, writers)
+        _on_param(unit, call, name, cparse.call_args(call), writers)
         return
     spec = specs.get(name)
     if spec is None:
         return
+    args = cparse.call_args(call)
     fn = cparse.enclosing_function(call)
     fn_params = tuple(cparse.function_params(fn)) if fn is not None else ()
     if spec.head is not None:

@@ -78,7 +78,7 @@ def walk_dir(root: Path) -> tuple[list[str], list[str], list[ScanError]]:
     links: list[str] = []
     errors: list[ScanError] = []
     root_real = os.path.realpath(root)
-    is_source = prefilter.is_source
+    suffixes = prefilter.SOURCE_SUFFIXES
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         current, prefix = stack.pop()
@@ -89,22 +89,24 @@ def walk_dir(root: Path) -> tuple[list[str], list[str], list[ScanError]]:
             errors.append(ScanError(prefix.rstrip("/") or ".",
                                     f"cannot list directory ({exc.strerror})"))
             continue
+        # One d_type test for the common case (a regular file), names built
+        # only for the files kept: this loop sees 84 000 entries in 6.1.
         for entry in listing:
-            rel = prefix + entry.name
             try:
-                if entry.is_symlink():
+                if entry.is_file(follow_symlinks=False):
+                    if entry.name.endswith(suffixes):
+                        files.append(prefix + entry.name)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, prefix + entry.name + "/"))
+                elif entry.is_symlink():
                     if os.path.isdir(entry.path):
                         problem = _symlink_problem(entry.path, root_real)
                         if problem:
-                            errors.append(ScanError(rel, problem))
-                    elif is_source(entry.name):
-                        links.append(rel)
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, rel + "/"))
-                elif is_source(entry.name):
-                    files.append(rel)
+                            errors.append(ScanError(prefix + entry.name, problem))
+                    elif entry.name.endswith(suffixes):
+                        links.append(prefix + entry.name)
             except OSError as exc:
-                errors.append(ScanError(rel, f"cannot stat ({exc.strerror})"))
+                errors.append(ScanError(prefix + entry.name, f"cannot stat ({exc.strerror})"))
     files.sort()
     links.sort()
     return files, links, errors
