@@ -135,6 +135,7 @@ def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
     rg = sources.start_rg(root, jobs)  # reads the tree while Python walks it
     try:
         files, links, errors = sources.walk_dir(root)
+        cparse.precompile()
         found = sources.finish_rg(rg) if rg is not None else None
     finally:
         if rg is not None and rg.poll() is None:
@@ -215,6 +216,7 @@ def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
         collected.candidates.update(more.candidates)
         errors.extend(more.errors)
     _STATE.extra = extra
+    cparse.precompile()
     tasks = sorted(collected.candidates.items(), key=lambda t: (-len(t[1] or b""), t[0]))
     findings = list(_map(jobs, _unit_task, tasks))
     findings.append(FileFindings(errors=tuple(errors), parsed=False))
