@@ -9,7 +9,11 @@ none) and what it finds in addition, with the reason; and the time ratio.
 
 Usage:
     python3 benchmarks/bench_scan.py [--tarball PATH] [--tree DIR] [--jobs 2]
-                                     [--spatch-timeout 1800] [--subset]
+                                     [--spatch-timeout 1800] [--subset] [--repeat 3]
+
+The machine's speed drifts between minutes, so the scanner (in process, and as
+the ``panicpath scan --json`` command a user runs) and spatch are timed in
+alternation for --repeat rounds and compared by their medians.
 
 The extracted tree (needed by spatch and grep) defaults to
 ~/.cache/panicpath/linux-source-6.1 and is extracted once. spatch comes from
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -161,6 +166,14 @@ def subset_tree(tree: Path, files: list[str]) -> Path:
     return root
 
 
+def run_cli(tree: Path, jobs: int) -> float:
+    """Wall time of ``panicpath scan TREE --jobs N --json`` as a user runs it."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "panicpath", "scan", str(tree), "--jobs", str(jobs),
+                    "--json"], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
 def show(title: str, keys: dict[Key, str]) -> None:
     counts = Counter(k[0] for k in keys)
     print(f"  {title:<10} {len(keys):4d} total  " +
@@ -175,6 +188,9 @@ def main() -> int:
     parser.add_argument("--spatch-timeout", type=float, default=1800.0)
     parser.add_argument("--subset", action="store_true",
                         help="run spatch and the scanner on the same subset (files grep matches)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed rounds; each round runs the scanner (in process and as the "
+                             "`panicpath scan` command) and spatch back to back (default 3)")
     args = parser.parse_args()
     if not args.tarball.exists():
         print(f"{args.tarball}: missing; apt-get install linux-source-6.1")
@@ -207,23 +223,43 @@ def main() -> int:
         files = sorted({k[1] for k in grep} | {k[1] for k in scanner})
         scope = f"subset of {len(files)} files (those grep or the scanner report)"
         sub = subset_tree(tree, files)
-        start = time.perf_counter()
         scanner = scanner_keys(scan_tree(sub, jobs=args.jobs))
-        t_scan_same = time.perf_counter() - start
         shutil.rmtree(sub)
     spatch = ensure_spatch()
     cocci: dict[Key, str] | None = None
     t_cocci = 0.0
+    t_cli = 0.0
     if spatch:
+        # The machine's speed drifts by tens of percent between minutes, so the tools are
+        # timed in alternation, round after round, and compared by their medians.
         print(f"spatch --include-headers -j {args.jobs} on the {scope} "
-              f"(timeout {args.spatch_timeout:.0f} s) ...", flush=True)
-        ran = run_spatch(spatch, tree, files, args.jobs, args.spatch_timeout)
-        if ran is None:
-            print(f"spatch did not finish within {args.spatch_timeout:.0f} s on the {scope}; "
-                  "rerun with --subset to compare on the same subset of files")
-        else:
-            cocci, t_cocci = ran
-            print(f"spatch: {t_cocci:.1f} s")
+              f"(timeout {args.spatch_timeout:.0f} s), {args.repeat} rounds of "
+              "scanner / panicpath scan / spatch ...", flush=True)
+        target = tree if files is None else subset_tree(tree, files)
+        scans: list[float] = []
+        clis: list[float] = []
+        spatches: list[float] = []
+        for rnd in range(max(1, args.repeat)):
+            start = time.perf_counter()
+            scan_tree(target, jobs=args.jobs)
+            scans.append(time.perf_counter() - start)
+            clis.append(run_cli(target, args.jobs))
+            ran = run_spatch(spatch, tree, files, args.jobs, args.spatch_timeout)
+            if ran is None:
+                print(f"spatch did not finish within {args.spatch_timeout:.0f} s on the {scope}; "
+                      "rerun with --subset to compare on the same subset of files")
+                break
+            cocci, seconds = ran
+            spatches.append(seconds)
+            print(f"  round {rnd + 1}: scanner {scans[-1]:.2f} s, panicpath scan "
+                  f"{clis[-1]:.2f} s, spatch {seconds:.2f} s", flush=True)
+        if target != tree:
+            shutil.rmtree(target)
+        if spatches:
+            t_scan_same = statistics.median(scans)
+            t_cli = statistics.median(clis)
+            t_cocci = statistics.median(spatches)
+            print(f"spatch: median {t_cocci:.2f} s over {len(spatches)} rounds")
 
     print("\nfound (kind counts):")
     show("scanner", scanner)
@@ -252,9 +288,12 @@ def main() -> int:
     print(f"  scanner, tarball, --jobs {args.jobs}: {t_tar:.1f} s (target <= 60 s)")
     print(f"  scanner, extracted tree, --jobs {args.jobs}: {t_dir:.1f} s")
     if cocci is not None:
-        print(f"  spatch on the {scope}: {t_cocci:.1f} s; scanner on the same: "
-              f"{t_scan_same:.1f} s; ratio spatch/scanner = {t_cocci / t_scan_same:.1f}x "
+        print(f"  spatch on the {scope}: median {t_cocci:.2f} s; scanner on the same: median "
+              f"{t_scan_same:.2f} s; ratio spatch/scanner = {t_cocci / t_scan_same:.1f}x "
               "(target >= 10x)")
+        print(f"  the `panicpath scan --json` command end to end (Python start-up, imports, "
+              f"JSON out): median {t_cli:.2f} s; ratio spatch/command = "
+              f"{t_cocci / t_cli:.1f}x")
     return 0
 
 

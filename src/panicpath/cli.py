@@ -1,333 +1,56 @@
-"""The `panicpath` command line."""
+"""The `panicpath` command line: a group whose subcommands are imported when named.
+
+``panicpath scan`` should not pay for importing the model, the checker and the
+lab (half a second of a two-second scan), so each subcommand's module is
+imported only when that subcommand runs or help lists it.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
-from typing import Any, NoReturn
+import importlib
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from panicpath.arch import ARCHES
-from panicpath.catalog import DRIVERS
-from panicpath.check.compare import compare as run_compare
-from panicpath.check.compare import count
-from panicpath.check.space import Space
-from panicpath.engine import ScenarioError, simulate
-from panicpath.faults import FAULTS
-from panicpath.model.callback import Callback, CallbackError
-from panicpath.model.scenario import BOOT_PARAMS, HYPERVISORS, Scenario
-from panicpath.names import unknown_name
-from panicpath.policies import POLICIES
-from panicpath.properties import MEASURES, PROPERTIES
-from panicpath.report.terminal import render_comparison, render_run
-from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
-
-EXIT_BAD_INPUT = 2
+#: Subcommand name -> "module:attribute" of its click command.
+SUBCOMMANDS: dict[str, str] = {
+    "run": "panicpath.commands:run",
+    "compare": "panicpath.commands:compare",
+    "answers": "panicpath.commands:answers",
+    "policies": "panicpath.commands:policies",
+    "drivers": "panicpath.commands:drivers",
+    "faults": "panicpath.commands:faults",
+    "properties": "panicpath.commands:properties_cmd",
+    "arches": "panicpath.commands:arches_cmd",
+    "scan": "panicpath.scan.command:scan_command",
+    "lab": "panicpath.lab.cli:lab_group",
+    "check": "panicpath.check.cli:check_command",
+    "replay": "panicpath.check.cli:replay_command",
+    "export": "panicpath.check.export_cli:export_group",
+}
 
 
-def bad_input(msg: str) -> NoReturn:
-    """One line on stderr, exit code 2, no traceback."""
-    click.echo(f"panicpath: error: {msg}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in SUBCOMMANDS if self.get_command(ctx, name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        try:
+            cmd = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            return None  # an optional part that is not installed never breaks the rest
+        return cmd if isinstance(cmd, click.Command) else None
 
 
-def _console() -> Console:
-    """Rich console; wide when writing to a pipe or file so traces are not folded."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _emit_json(obj: object) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=False))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="panicpath")
 def main() -> None:
     """panicpath: the Linux kernel's panic path, executable."""
 
 
-def _parse_params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for v in values:
-        k, sep, val = v.partition("=")
-        if not sep or not k:
-            bad_input(f"--param {v!r}: expected NAME=VALUE, e.g. crash_kexec_post_notifiers=1")
-        out.append((k, val))
-    return tuple(out)
-
-
-def _file_error(path: str, exc: Exception) -> NoReturn:
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    msg = str(exc)
-    line = 1
-    for token in msg.split("'")[1::2]:
-        for i, ln in enumerate(text.splitlines(), 1):
-            if token and token in ln:
-                line = i
-                break
-        else:
-            continue
-        break
-    bad_input(f"{path}:{line}: {msg}")
-
-
-@main.command()
-@click.argument("scenario_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--policy", default="linux-6.1", show_default=True, help="Kernel version or proposal.")
-@click.option("--arch", default="x86_64", show_default=True)
-@click.option("--hypervisor", default="none", show_default=True)
-@click.option("--kdump/--no-kdump", default=True, show_default=True,
-              help="Whether a crash kernel is loaded (kexec -p).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Boot parameter.")
-@click.option("--driver", "drivers", multiple=True, metavar="NAME", help="Catalog driver to add.")
-@click.option("--fault", "faults", multiple=True, metavar="NAME[=ARG]", help="Fault to inject.")
-@click.option("--cpus", default=2, show_default=True, type=int)
-@click.option("--bare", is_flag=True, help="Leave out the platform's own drivers.")
-@click.option("--host-panic-action", default="shutdown", show_default=True,
-              help="QEMU -action panic= for pvpanic PANICKED (shutdown, pause, none).")
-@click.option("--from-scan", "from_scan", type=click.Path(dir_okay=False), default=None,
-              help="Add every callback of a `panicpath scan --json` file as a user callback.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdump: bool,
-        params: tuple[str, ...], drivers: tuple[str, ...], faults: tuple[str, ...], cpus: int,
-        bare: bool, host_panic_action: str, from_scan: str | None, as_json: bool) -> None:
-    """Run one scenario and print its trace and properties."""
-    if scenario_file is not None:
-        try:
-            scn = load_scenario(scenario_file)
-        except ScenarioFileError as e:
-            bad_input(str(e))
-    else:
-        scn = Scenario(policy=policy, arch=arch, hypervisor=hypervisor, kdump=kdump,
-                       params=_parse_params(params), drivers=drivers, faults=faults, cpus=cpus,
-                       platform_drivers=not bare, host_panic_action=host_panic_action)
-    if from_scan is not None:
-        scn = scn.with_(user_callbacks=scn.user_callbacks + load_scan_callbacks(from_scan))
-    try:
-        result = simulate(scn)
-    except (ScenarioError, CallbackError) as e:
-        if scenario_file is not None:
-            _file_error(scenario_file, e)
-        bad_input(str(e))
-    if as_json:
-        _emit_json(result.to_json())
-    else:
-        render_run(result, _console())
-
-
-def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
-    """The callbacks of a `panicpath scan --json` document, as model callbacks whose needs
-    follow from their risk features (panicpath.scan.to_model)."""
-    from panicpath.scan import scan_to_user_callbacks
-
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        bad_input(f"{path}: not a readable scan JSON document ({e})")
-    if not isinstance(doc, dict) or "callbacks" not in doc:
-        bad_input(f"{path}: no 'callbacks' key; produce it with `panicpath scan TREE --json`")
-    out = []
-    for i, d in enumerate(scan_to_user_callbacks(doc)):
-        try:
-            out.append(user_callback(d, 300 + i))
-        except CallbackError as e:
-            bad_input(f"{path}: callback {d.get('name')!r}: {e}")
-    return tuple(out)
-
-
-def _vocab(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        _emit_json({name: rows})
-        return
-    t = Table(title=name, header_style="bold")
-    keys = list(rows[0]) if rows else ["name"]
-    for k in keys:
-        t.add_column(k, overflow="fold")
-    for r in rows:
-        t.add_row(*(", ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
-                    for v in r.values()))
-    Console().print(t)
-
-
-def _json_flag(f: Callable[..., None]) -> Callable[..., None]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-
-
-@main.command()
-@_json_flag
-def policies(as_json: bool) -> None:
-    """List kernel versions and proposals."""
-    rows = [{"name": p.name, "kind": p.kind, "title": p.title,
-             "program": [op.step + (f" [{op.when}]" if op.when else "") for op in p.program],
-             "sources": list(p.sources)} for p in POLICIES.values()]
-    if not as_json:
-        rows = [{k: v for k, v in r.items() if k != "program"} for r in rows]
-    _vocab("policies", rows, as_json)
-
-
-@main.command()
-@_json_flag
-def drivers(as_json: bool) -> None:
-    """List the catalog of real callbacks."""
-    rows = []
-    for d in DRIVERS.values():
-        for cb in d.callbacks or (None,):
-            rows.append({
-                "name": d.name,
-                "list": cb.list if cb else "-",
-                "priority": cb.priority if cb else "-",
-                "needs": [str(n) for n in cb.needs] if cb else [],
-                "effects": [str(e) for e in cb.effects] if cb else [],
-                "boot": list(d.boot),
-                "archs": list(d.archs) if d.archs else ["any"],
-                "hypervisors": list(d.hypervisors) if d.hypervisors else ["any"],
-                "forces_post_notifiers": "force-post-notifiers" in d.boot,
-                "sources": list(cb.sources) if cb else [d.doc],
-            })
-    _vocab("drivers", rows, as_json)
-
-
-@main.command()
-@_json_flag
-def faults(as_json: bool) -> None:
-    """List the faults that can be injected."""
-    _vocab("faults", [{"name": f.name, "argument": f.arg_help or "-", "doc": f.doc}
-                      for f in FAULTS.values()], as_json)
-
-
-@main.command(name="properties")
-@_json_flag
-def properties_cmd(as_json: bool) -> None:
-    """List the properties and measures."""
-    rows = [{"name": p.name, "kind": "property", "doc": p.doc} for p in PROPERTIES.values()]
-    rows += [{"name": m, "kind": "measure", "doc": "count before kdump took over"}
-             for m in MEASURES]
-    _vocab("properties", rows, as_json)
-
-
-@main.command(name="arches")
-@_json_flag
-def arches_cmd(as_json: bool) -> None:
-    """List architectures and hypervisors."""
-    rows = [{"name": a.name, "crash_shutdown_hook": a.has_crash_shutdown_hook,
-             "kdump_since": f"{a.kdump_since[0]}.{a.kdump_since[1]}"} for a in ARCHES.values()]
-    rows += [{"name": h, "crash_shutdown_hook": "-", "kdump_since": "hypervisor"}
-             for h in HYPERVISORS]
-    _vocab("arches", rows, as_json)
-
-
-@main.command()
-@click.option("--policy", "policies_", multiple=True, help="Only these policies (repeatable).")
-@click.option("--arch", "arches", multiple=True, help="Only these architectures.")
-@click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
-@click.option("--no-faults", is_flag=True, help="Only fault-free configurations.")
-@click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None,
-              help="TOML file that narrows or widens the default space (docs/answers.md).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON document.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
-              help="Also write a single static HTML report to this file.")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: CPUs).")
-def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tuple[str, ...],
-            no_faults: bool, space_file: str | None, as_json: bool, html_out: str | None,
-            workers: int | None) -> None:
-    """Every policy over every built-in configuration: the matrix."""
-    from panicpath.check.space import SpaceError, load_space
-
-    msg = unknown_name(("policy", policies_, POLICIES), ("arch", arches, ARCHES),
-                       ("hypervisor", hypervisors, HYPERVISORS))
-    if msg is not None:
-        bad_input(msg)
-    if workers is not None and workers < 1:
-        bad_input(f"--workers {workers}: must be at least 1")
-    space = Space(policies=tuple(POLICIES))
-    if space_file is not None:
-        try:
-            space = load_space(space_file, space)
-        except SpaceError as e:
-            bad_input(str(e))
-    space = replace(space, policies=policies_ or space.policies,
-                    arches=arches or space.arches, hypervisors=hypervisors or space.hypervisors,
-                    faults=((),) if no_faults else space.faults)
-    total = count(space)
-    err = Console(stderr=True)
-    try:
-        with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True,
-                      disable=not err.is_terminal) as progress:
-            task = progress.add_task("compare", total=total)
-
-            def tick(_: object) -> None:
-                progress.advance(task)
-
-            cmp = run_compare(space, on_result=tick, workers=workers)
-    except (ScenarioError, CallbackError) as e:
-        bad_input(str(e))
-    if html_out is not None:
-        from panicpath.report.html import write_html
-
-        try:
-            write_html(cmp, html_out)
-        except OSError as e:
-            bad_input(f"{html_out}: cannot write: {e.strerror}")
-    if as_json:
-        _emit_json(cmp.to_json())
-    else:
-        render_comparison(cmp, _console())
-
-
-@main.command()
-@click.option("--check", "check_only", is_flag=True,
-              help="Exit 1 if the file differs from what would be generated.")
-@click.option("--output", default="docs/answers.md", show_default=True,
-              type=click.Path(dir_okay=False))
-def answers(check_only: bool, output: str) -> None:
-    """Regenerate docs/answers.md: the seeds' questions, each answered by a table."""
-    from panicpath.report.answers import render_answers
-
-    text = render_answers()
-    path = Path(output)
-    if check_only:
-        try:
-            current = path.read_text(encoding="utf-8")
-        except OSError as e:
-            bad_input(f"{output}: cannot read: {e.strerror}")
-        if current != text:
-            click.echo(f"{output} is stale: run `panicpath answers`", err=True)
-            sys.exit(1)
-        click.echo(f"{output} is up to date")
-        return
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as e:
-        bad_input(f"{output}: cannot write: {e.strerror}")
-    click.echo(f"wrote {output}")
-
-
-def _add_optional_commands() -> None:
-    """Subcommands contributed by the scanner and the lab (imported lazily by name so that a
-    missing optional part never breaks the rest of the CLI)."""
-    import importlib
-
-    for module, attr, name in (("panicpath.scan", "scan_command", "scan"),
-                               ("panicpath.lab.cli", "lab_group", "lab"),
-                               ("panicpath.check.cli", "check_command", "check"),
-                               ("panicpath.check.cli", "replay_command", "replay"),
-                               ("panicpath.check.export_cli", "export_group", "export")):
-        try:
-            cmd = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if isinstance(cmd, click.Command):
-            main.add_command(cmd, name=name)
-
-
-_add_optional_commands()
-
-__all__ = ["BOOT_PARAMS", "main"]
+__all__ = ["SUBCOMMANDS", "main"]

@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from panicpath.scan.jsonio import scan_result_to_json
 from panicpath.scan.runner import scan_tree
 from panicpath.scan.sources import ScanInputError
-from panicpath.scan.table import render_scan_table
 
 
 @click.command("scan")
@@ -32,4 +30,8 @@ def scan_command(path: Path, as_json: bool, jobs: int, no_cache: bool) -> None:
     if as_json:
         click.echo(json.dumps(scan_result_to_json(result), indent=2))
     else:
+        from rich.console import Console
+
+        from panicpath.scan.table import render_scan_table
+
         render_scan_table(result, Console())
