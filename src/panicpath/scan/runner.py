@@ -121,10 +121,16 @@ def scan_tree(path: str | Path, jobs: int = 1, *, use_cache: bool = True,
         hit = cache.load(cdir, key)
         if hit is not None:
             return hit
-    if kind == "dir":
-        findings, stats = _scan_dir(root, jobs, max_depth)
-    else:
-        findings, stats = _scan_tar(root, jobs, max_depth)
+    global _STATE
+    try:
+        if kind == "dir":
+            findings, stats = _scan_dir(root, jobs, max_depth)
+        else:
+            findings, stats = _scan_tar(root, jobs, max_depth)
+    finally:
+        # A tarball scan holds every local header in memory; a later scan would
+        # otherwise fork workers from a process carrying them.
+        _STATE = _State()
     result = _merge(str(path), findings, stats, time.perf_counter() - start)
     if key:
         cache.store(cdir, key, result)
