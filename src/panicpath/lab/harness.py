@@ -298,11 +298,12 @@ async def _reap(proc: asyncio.subprocess.Process) -> int | None:
 
 
 #: Size of the pipe QEMU writes the serial console to (Linux's default
-#: /proc/sys/fs/pipe-max-size). With the default 64 KiB, a harness running two
-#: guests on two busy cores read too late, QEMU's serial backend found the pipe
-#: full and kept THRE clear, and the guest's 8250 console write polled LSR
-#: (drivers/tty/serial/8250/8250_port.c wait_for_xmitr, 6.1): each guest
-#: burned a quarter more CPU in a pair than alone. A whole cycle's console fits.
+#: /proc/sys/fs/pipe-max-size), so that a whole cycle's console fits. With the
+#: default 64 KiB, a harness running two guests on two busy cores can read too
+#: late; QEMU's serial backend then finds the pipe full and keeps THRE clear,
+#: and the guest's 8250 console write polls LSR (drivers/tty/serial/8250/
+#: 8250_port.c wait_for_xmitr, 6.1), burning guest CPU that a bare QEMU writing
+#: to a file never burns. docs/lab.md has what this changed in the pair figures.
 CONSOLE_PIPE_BYTES = 1 << 20
 
 
