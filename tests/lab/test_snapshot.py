@@ -195,8 +195,10 @@ def test_restored_runs_observe_what_booted_runs_observe(lab_kernel: KernelFiles,
     assert [c.name for c in restored[0].observation.callbacks] == [
         "high", "dump-kernel-offset", "second", "first", "low", "dump"]
     assert restored[1].observation.callbacks == ()
-    # the settings reached the restored kernel through the console
-    assert "post=Y print=4 panic=0 nmi=0 trigger=sysrq probe=1" in _runtime_line(restored[0])
+    # the settings reached the restored kernel through the console (the two scenarios
+    # differ in post notifiers and panic_print: 0x10 and 0x4)
+    assert (order.panic_print, none.panic_print) == (0x10, 0x4)
+    assert "post=Y print=16 panic=0 nmi=0 trigger=sysrq probe=1" in _runtime_line(restored[0])
     assert "post=N print=4 panic=0 nmi=0 trigger=sysrq probe=1" in _runtime_line(restored[1])
     predictor = find_predictor()
     if predictor is not None:
