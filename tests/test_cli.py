@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -139,3 +140,21 @@ def test_run_from_scan_turns_scanned_callbacks_into_model_callbacks(tmp_path: Pa
     assert locked["end"] == "hang" and "deadlock" in str(locked["end_reason"])
     code, _, err = invoke("run", "--from-scan", str(tmp_path / "missing.json"))
     assert code == 2 and "missing.json" in err
+
+
+def test_every_subcommand_resolves() -> None:
+    from panicpath.cli import SUBCOMMANDS
+
+    ctx = click.Context(main)
+    for name in SUBCOMMANDS:
+        assert isinstance(main.get_command(ctx, name), click.Command), name
+
+
+def test_scan_does_not_import_the_model() -> None:
+    code = ("import sys\nfrom panicpath.cli import main\n"
+            "try:\n    main(['scan', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('panicpath.model', "
+            "'panicpath.engine', 'panicpath.check', 'panicpath.lab'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -29,6 +29,11 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+#: Subcommands whose parts may be missing (an import error hides them); an import
+#: error in any other is a bug and is raised.
+OPTIONAL = frozenset({"lab", "check", "replay", "export"})
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module on first use."""
 
@@ -43,7 +48,9 @@ class LazyGroup(click.Group):
         try:
             cmd = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
-            return None  # an optional part that is not installed never breaks the rest
+            if cmd_name in OPTIONAL:
+                return None  # an optional part that is not installed never breaks the rest
+            raise
         return cmd if isinstance(cmd, click.Command) else None
 
 
