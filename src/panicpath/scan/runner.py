@@ -57,17 +57,13 @@ class _State:
     resolved: dict[tuple[str, str, bool], str | None] = field(default_factory=dict)
 
     def resolve(self, including: str, target: str, local: bool) -> str | None:
-        """:func:`sources.resolve_include` against this state, memoised per directory.
+        """:func:`sources.resolve_include` against this state, memoised per directory
+        (the candidates it tries depend on the including file's directory only).
 
-        A header is resolved again for every file that includes it
-        (<linux/module.h> by nearly all of them); each miss costs a stat().
+        A header is resolved again for every file that includes it; each miss
+        of a local candidate costs a stat().
         """
-        if local:
-            where = including.rpartition("/")[0]  # the candidates depend on the directory
-        else:
-            parts = including.split("/", 2)  # ... or on the architecture
-            where = f"arch/{parts[1]}" if len(parts) > 1 and parts[0] == "arch" else ""
-        key = (where, target, local)
+        key = (including.rpartition("/")[0], target, local)
         if key not in self.resolved:
             self.resolved[key] = sources.resolve_include(including, target, local, self.exists)
         return self.resolved[key]
