@@ -217,14 +217,14 @@ def main() -> int:
     print(f"grep -rE (5 patterns) over the tree: {t_grep:.1f} s")
 
     files: list[str] | None = None
+    target = tree
     scope = "whole tree"
     t_scan_same = t_dir
     if args.subset:
         files = sorted({k[1] for k in grep} | {k[1] for k in scanner})
         scope = f"subset of {len(files)} files (those grep or the scanner report)"
-        sub = subset_tree(tree, files)
-        scanner = scanner_keys(scan_tree(sub, jobs=args.jobs))
-        shutil.rmtree(sub)
+        target = subset_tree(tree, files)  # removed after the timed rounds
+        scanner = scanner_keys(scan_tree(target, jobs=args.jobs))
     spatch = ensure_spatch()
     cocci: dict[Key, str] | None = None
     t_cocci = 0.0
@@ -235,7 +235,6 @@ def main() -> int:
         print(f"spatch --include-headers -j {args.jobs} on the {scope} "
               f"(timeout {args.spatch_timeout:.0f} s), {args.repeat} rounds of "
               "scanner / panicpath scan / spatch ...", flush=True)
-        target = tree if files is None else subset_tree(tree, files)
         scans: list[float] = []
         clis: list[float] = []
         spatches: list[float] = []
@@ -253,13 +252,14 @@ def main() -> int:
             spatches.append(seconds)
             print(f"  round {rnd + 1}: scanner {scans[-1]:.2f} s, panicpath scan "
                   f"{clis[-1]:.2f} s, spatch {seconds:.2f} s", flush=True)
-        if target != tree:
-            shutil.rmtree(target)
         if spatches:
             t_scan_same = statistics.median(scans)
             t_cli = statistics.median(clis)
             t_cocci = statistics.median(spatches)
             print(f"spatch: median {t_cocci:.2f} s over {len(spatches)} rounds")
+
+    if target != tree:
+        shutil.rmtree(target)
 
     print("\nfound (kind counts):")
     show("scanner", scanner)
