@@ -9,7 +9,6 @@ Pass 2 parses each candidate with its local headers in a worker process.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from panicpath.scan import cache, cparse, prefilter, sources
+from panicpath.scan import cache, cparse, prefilter, sources, workers
 from panicpath.scan.features import MAX_DEPTH
 from panicpath.scan.registrations import BASE_SPECS, find_all, find_wrappers, is_panic_head
 from panicpath.scan.results import (
@@ -155,7 +154,7 @@ def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
         matched += _prefilter_dir(root, rest, [], extra, jobs, errors)
     tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in _largest_first(root,
                                                                                    set(matched))]
-    findings = list(_map(jobs, _unit_task, tasks))
+    findings = list(_map(jobs, _unit_task, tasks, _unit_lost))
     findings.append(FileFindings(errors=tuple(errors), parsed=False))
     return findings, ScanStats(len(files) + len(links), sum(f.parsed for f in findings))
 
@@ -198,7 +197,8 @@ def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozen
             else:
                 matched.append(rel)
     chunks = [python_side[i:i + _CHUNK] for i in range(0, len(python_side), _CHUNK)]
-    for hits, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks]):
+    for hits, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks],
+                                          _filter_lost):
         matched.extend(hits)
         errors.extend(errs)
     return matched
@@ -220,18 +220,23 @@ def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
     _STATE.extra = extra
     cparse.precompile()
     tasks = sorted(collected.candidates.items(), key=lambda t: (-len(t[1] or b""), t[0]))
-    findings = list(_map(jobs, _unit_task, tasks))
+    findings = list(_map(jobs, _unit_task, tasks, _unit_lost))
     findings.append(FileFindings(errors=tuple(errors), parsed=False))
     return findings, ScanStats(collected.files_seen, sum(f.parsed for f in findings))
 
 
-def _map(jobs: int, func: Callable[[_A], _R], items: list[_A]) -> Iterator[_R]:
-    if jobs <= 1 or len(items) <= 1:
-        yield from (func(item) for item in items)
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(min(jobs, len(items))) as pool:
-        yield from pool.imap_unordered(func, items, chunksize=1)
+def _map(jobs: int, func: Callable[[_A], _R], items: list[_A],
+         lost: Callable[[_A, str], _R]) -> Iterator[_R]:
+    return workers.fork_map(jobs, func, items, lost)
+
+
+def _unit_lost(arg: tuple[str, bytes | None], why: str) -> FileFindings:
+    return FileFindings(errors=(ScanError(arg[0], f"not scanned: {why}"),), parsed=False)
+
+
+def _filter_lost(arg: tuple[str, list[str], frozenset[bytes]], why: str) -> tuple[
+        list[str], list[str], list[ScanError]]:
+    return [], [], [ScanError(rel, f"not read: {why}") for rel in arg[1]]
 
 
 def _filter_task(arg: tuple[str, list[str], frozenset[bytes]]) -> tuple[
