@@ -153,3 +153,60 @@ def test_grouped_annotation_regex_matches_the_plain_one() -> None:
         plain = cparse.ANNOTATION_WORDS_RE.sub(cparse._blank, data)
         assert cparse.normalize(data) == plain
     assert cparse.normalize(tricky) != tricky
+
+
+GLOBAL_WRAPPER_H = b"""#include <linux/notifier.h>
+#define MY_PANIC_LIST panic_notifier_list
+static inline int my_panic_register(struct notifier_block *nb)
+{
+\treturn atomic_notifier_chain_register(&panic_notifier_list, nb);
+}
+"""
+#: Spells no pre-filter token: found only through the wrapper name (third pass).
+WRAPPER_USER_C = b"""#include <linux/my_panic.h>
+static int a_cb(struct notifier_block *nb, unsigned long e, void *p) { return 0; }
+static struct notifier_block a_nb = { .notifier_call = a_cb, .priority = 7 };
+static int __init a_init(void)
+{
+\treturn my_panic_register(&a_nb);
+}
+"""
+#: Spells notifier_chain_register (a pre-filter token) but no unit token: the
+#: unit check drops it until the alias MY_PANIC_LIST is known.
+ALIAS_USER_C = b"""#include <linux/my_panic.h>
+static int b_cb(struct notifier_block *nb, unsigned long e, void *p) { return 0; }
+static struct notifier_block b_nb = { .notifier_call = b_cb, .priority = -3 };
+static int __init b_init(void)
+{
+\treturn atomic_notifier_chain_register(&MY_PANIC_LIST, &b_nb);
+}
+"""
+
+
+def _global_wrapper_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "linux"
+    for rel, data in (("include/linux/my_panic.h", GLOBAL_WRAPPER_H),
+                      ("drivers/a/user.c", WRAPPER_USER_C),
+                      ("drivers/b/alias.c", ALIAS_USER_C),
+                      ("drivers/c/other.c", OTHER_CHAIN)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_wrappers_and_aliases_from_a_global_header(tmp_path: Path, jobs: int) -> None:
+    """Wrappers and list aliases that a global header defines become extra tokens: the
+    unit check keeps a unit that spells only the alias, and a third pass picks up the file
+    that spells no pre-filter token at all. Tree and tarball scans, serial and parallel,
+    find both registrations with the priorities of their blocks."""
+    import tarfile
+
+    root = _global_wrapper_tree(tmp_path)
+    tarball = tmp_path / "linux.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(root, arcname="linux")
+    for target in (root, tarball):
+        result = scan_tree(target, jobs=jobs, use_cache=False)
+        got = sorted((c.file, c.callback, c.priority) for c in result.callbacks)
+        assert got == [("drivers/a/user.c", "a_cb", 7), ("drivers/b/alias.c", "b_cb", -3)], target
