@@ -119,3 +119,18 @@ def test_unregistrations_are_separate(kernel: ScanResult) -> None:
     unregs = {(u.list, u.callback) for u in kernel.unregistrations}
     assert ("panic_notifier_list", "hv_panic_vmbus_unload") in unregs
     assert ("kmsg_dumper", "hv_kmsg_dump") in unregs
+
+
+def test_blanking_unneeded_bodies_changes_nothing(kernel: ScanResult,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole 6.1 tree scanned with every candidate file parsed whole gives the same
+    callbacks, features, writers, unregistrations and errors (slicing.py)."""
+    from panicpath.scan import slicing
+    from panicpath.scan.jsonio import to_cache_dict
+
+    monkeypatch.setattr(slicing, "plan", lambda data, *_args: (data, ()))
+    whole = to_cache_dict(scan_tree(TARBALL, jobs=2, use_cache=False))
+    sliced = to_cache_dict(kernel)
+    for key in ("callbacks", "post_notifiers_writers", "unregistrations", "errors"):
+        assert whole[key] == sliced[key], key
+    assert whole["stats"]["files_parsed"] == sliced["stats"]["files_parsed"]

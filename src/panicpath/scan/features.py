@@ -164,6 +164,9 @@ def _walk_function(walk: _Walk, name: str, fdef: FunctionDef, depth: int,
     body = fdef.node.child_by_field_name("body")
     if body is None:
         return
+    if body.start_byte in walk.unit.blanked and fdef.rel == walk.unit.main.rel:
+        walk.unit.reached_blanked = True  # the slicing plan guessed wrong: parse it whole
+        return
     where = "" if depth == 0 else f" [in {name}" + (
         "]" if fdef.rel == walk.unit.main.rel else f", {fdef.rel}]")
     stack: list[tuple[Node, tuple[int | None, ...]]] = [(body, loops)]

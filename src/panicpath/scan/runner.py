@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from panicpath.scan import cache, cparse, prefilter, sources, workers
+from panicpath.scan import cache, cparse, prefilter, slicing, sources, workers
 from panicpath.scan.features import MAX_DEPTH
 from panicpath.scan.registrations import BASE_SPECS, find_all, find_wrappers, is_panic_head
 from panicpath.scan.results import (
@@ -259,12 +259,29 @@ def _scan_unit(rel: str, data: bytes | None) -> FileFindings:
         data, problem = sources.read_file(_STATE.root, rel)
         if data is None:
             return FileFindings(errors=(ScanError(rel, problem),), parsed=False)
-    if not prefilter.unit_may_matter(_unit_bytes(rel, data), _STATE.extra):
+    texts = _unit_bytes(rel, data)
+    if not prefilter.unit_may_matter(texts, _STATE.extra):
         return FileFindings(parsed=False)
+    sliced, blanked = slicing.plan(data, _STATE.extra, texts[1:], _STATE.max_depth)
+    if blanked:
+        found = _analyse(rel, sliced, blanked)
+        if found is not None:
+            return found
+    found = _analyse(rel, data, ())
+    assert found is not None
+    return found
+
+
+def _analyse(rel: str, data: bytes, blanked: tuple[tuple[int, int], ...]) -> FileFindings | None:
+    """Parse and scan one unit; None if the blanked bodies turn out to matter (see slicing.py)."""
     main = SourceFile(rel, cparse.parse(data))
+    if blanked and not slicing.blocks_intact(main.tree.root_node, blanked):
+        return None
     headers = _included(main, _INCLUDE_DEPTH)
-    unit = build_unit(main, headers)
+    unit = build_unit(main, headers, frozenset(start for start, _ in blanked))
     findings = find_all(unit, max_depth=_STATE.max_depth)
+    if unit.reached_blanked:
+        return None
     errors = (*findings.errors, *_unparsed_mentions(main))
     return FileFindings(findings.callbacks, findings.writers, findings.unregistrations, errors)
 

@@ -88,6 +88,10 @@ class Unit:
     functions: dict[str, FunctionDef] = field(default_factory=dict)
     macro_functions: dict[str, MacroFunction] = field(default_factory=dict)
     fields: dict[str, dict[str, list[FieldFact]]] = field(default_factory=dict)
+    #: Offsets of the ``{`` of main-file bodies blanked before parsing (see slicing.py),
+    #: and whether the feature walk needed one of them (the unit is then parsed whole).
+    blanked: frozenset[int] = frozenset()
+    reached_blanked: bool = False
 
     def facts(self, key: str, name: str) -> list[FieldFact]:
         """All facts recorded for ``key.name``."""
@@ -110,9 +114,10 @@ class Unit:
         return facts[0] if facts else None
 
 
-def build_unit(main: SourceFile, headers: list[SourceFile]) -> Unit:
+def build_unit(main: SourceFile, headers: list[SourceFile],
+               blanked: frozenset[int] = frozenset()) -> Unit:
     """Index a file and its included local headers."""
-    unit = Unit(main=main, files=[main, *headers])
+    unit = Unit(main=main, files=[main, *headers], blanked=blanked)
     for src in unit.files:
         _index_file(unit, src)
     return unit
