@@ -219,6 +219,8 @@ WALKED_TYPES: tuple[frozenset[str], ...] = (
     frozenset({"init_declarator"}),
     frozenset({"init_declarator", "assignment_expression"}),
     frozenset({"string_content", "escape_sequence"}),
+    frozenset({"for_statement", "while_statement", "do_statement", "call_expression",
+               "return_statement", "function_definition"}),  # features.WALKED
 )
 
 

@@ -61,6 +61,9 @@ _READ_PREFIXES = ("readb", "readw", "readl", "readq", "ioread", "__raw_read", "i
                   "inl", "in_8", "in_be", "in_le")
 _STOP_RETURNS = frozenset({"NOTIFY_STOP", "NOTIFY_BAD", "NOTIFY_STOP_MASK"})
 _LOOP_MACRO_MARKERS = ("for_each", "_for_each", "list_for_each", "hlist_for_each")
+#: Node types a callback's walk looks at (function_definition: a loop macro with a block,
+#: as the grammar reads ``for_each_online_cpu(cpu) { ... }``).
+WALKED = frozenset({*_LOOP_TYPES, "call_expression", "return_statement", "function_definition"})
 
 #: Calls into other files whose panic-path behaviour the scanner cannot walk,
 #: with the behaviour and where it is in the 6.1 tree.
@@ -169,19 +172,22 @@ def _walk_function(walk: _Walk, name: str, fdef: FunctionDef, depth: int,
         return
     where = "" if depth == 0 else f" [in {name}" + (
         "]" if fdef.rel == walk.unit.main.rel else f", {fdef.rel}]")
-    stack: list[tuple[Node, tuple[int | None, ...]]] = [(body, loops)]
-    while stack:
-        node, ctx = stack.pop()
+    # The nodes that matter, in source order (one query, in C); a node is inside the
+    # loops still open on the stack when it starts.
+    open_loops: list[tuple[int, int | None]] = []
+    for node in cparse.walk(body, WALKED):
+        while open_loops and node.start_byte >= open_loops[-1][0]:
+            open_loops.pop()
         if node.type in _LOOP_TYPES or _is_loop_macro(node):
             count = _iterations(node, walk.unit.env) if node.type == "for_statement" else None
             if node.type in _LOOP_TYPES:
                 _poll_feature(walk, node, count, where)
-            ctx = (*ctx, count)
+            open_loops.append((node.end_byte, count))
         elif node.type == "call_expression":
+            ctx = (*loops, *(count for _end, count in open_loops))
             _call_features(walk, node, ctx, where, depth)
         elif node.type == "return_statement" and depth == 0:
             _return_feature(walk, node)
-        stack.extend((child, ctx) for child in reversed(node.children))
 
 
 def _is_loop_macro(node: Node) -> bool:
