@@ -11,8 +11,9 @@ drivers/video/fbdev/hyperv_fb.c hvfb_probe, 6.1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 from tree_sitter import Node, Tree
 
@@ -36,6 +37,11 @@ class SourceFile:
     def nodes(self) -> cparse.FileNodes:
         """Whole-file node lookups (one query per file)."""
         return cparse.FileNodes(self.tree)
+
+    @cached_property
+    def steps(self) -> tuple[Callable[[Unit], None], ...]:
+        """What this file adds to a unit's index (see build_unit)."""
+        return _file_steps(self)
 
 
 @dataclass(frozen=True)
@@ -116,52 +122,83 @@ class Unit:
 
 def build_unit(main: SourceFile, headers: list[SourceFile],
                blanked: frozenset[int] = frozenset()) -> Unit:
-    """Index a file and its included local headers."""
+    """Index a file and its included local headers.
+
+    Each file's index is a list of steps computed once per parsed file
+    (:func:`index_steps`) and replayed in file order, so a header included by
+    many units is walked once; enum values are computed at replay, from the
+    macros and enums the unit has at that point.
+    """
     unit = Unit(main=main, files=[main, *headers], blanked=blanked)
     for src in unit.files:
-        _index_file(unit, src)
+        for step in index_steps(src):
+            step(unit)
     return unit
 
 
-def _index_file(unit: Unit, src: SourceFile) -> None:
-    types = frozenset({"preproc_def", "preproc_function_def", "enumerator_list",
-                       "function_definition", "declaration", "assignment_expression"})
-    for node in src.nodes.select(types):
+_Step = Callable[["Unit"], None]
+_INDEXED = frozenset({"preproc_def", "preproc_function_def", "enumerator_list",
+                      "function_definition", "declaration", "assignment_expression"})
+
+
+def index_steps(src: SourceFile) -> tuple[_Step, ...]:
+    """What ``src`` adds to a unit, in source order (first definition wins, as in C);
+    computed once per parsed file (``SourceFile.steps``)."""
+    return src.steps
+
+
+def _file_steps(src: SourceFile) -> tuple[_Step, ...]:
+    steps: list[_Step] = []
+    for node in src.nodes.select(_INDEXED):
         if node.type == "preproc_def":
-            _index_macro(unit, node)
+            _index_macro(steps, node)
         elif node.type == "preproc_function_def":
-            _index_macro_function(unit, src, node)
+            _index_macro_function(steps, src, node)
         elif node.type == "enumerator_list":
-            _index_enum(unit, node)
+            steps.append(partial(_index_enum, node=node))
         elif node.type == "function_definition":
             name = cparse.function_name(node)
-            top_level = cparse.enclosing_function(node) is None
-            if name and top_level and name not in unit.functions:
-                params = tuple(cparse.function_params(node))
-                unit.functions[name] = FunctionDef(src.rel, node, params)
+            if name and cparse.enclosing_function(node) is None:
+                fdef = FunctionDef(src.rel, node, tuple(cparse.function_params(node)))
+                steps.append(partial(_define_function, name=name, fdef=fdef))
         elif node.type == "declaration":
-            _index_declaration(unit, src, node)
+            _index_declaration(steps, src, node)
         else:
-            _index_assignment(unit, src, node)
+            _index_assignment(steps, src, node)
+    return tuple(steps)
 
 
-def _index_macro(unit: Unit, node: Node) -> None:
+def _define_function(unit: Unit, name: str, fdef: FunctionDef) -> None:
+    unit.functions.setdefault(name, fdef)
+
+
+def _define_macro(unit: Unit, name: str, value: str) -> None:
+    unit.env.macros.setdefault(name, value)
+
+
+def _define_macro_function(unit: Unit, name: str, macro: MacroFunction) -> None:
+    unit.macro_functions.setdefault(name, macro)
+
+
+def _index_macro(steps: list[_Step], node: Node) -> None:
     name = cparse.text(node.child_by_field_name("name"))
     value = node.child_by_field_name("value")
-    if name and name not in unit.env.macros:
-        unit.env.macros[name] = cparse.text(value).strip() if value is not None else ""
+    if name:
+        steps.append(partial(_define_macro, name=name,
+                             value=cparse.text(value).strip() if value is not None else ""))
 
 
-def _index_macro_function(unit: Unit, src: SourceFile, node: Node) -> None:
+def _index_macro_function(steps: list[_Step], src: SourceFile, node: Node) -> None:
     name = cparse.text(node.child_by_field_name("name"))
     params_node = node.child_by_field_name("parameters")
     value = node.child_by_field_name("value")
-    if not name or value is None or params_node is None or name in unit.macro_functions:
+    if not name or value is None or params_node is None:
         return
     params = tuple(cparse.text(p) for p in params_node.named_children if p.type == "identifier")
     body_src = ("void __panicpath_macro(void) {\n" + cparse.text(value).replace("\\\n", " ")
                 + "\n;}\n").encode("utf-8", "replace")
-    unit.macro_functions[name] = MacroFunction(src.rel, params, body_src)
+    steps.append(partial(_define_macro_function, name=name,
+                         macro=MacroFunction(src.rel, params, body_src)))
 
 
 def _index_enum(unit: Unit, node: Node) -> None:
@@ -178,7 +215,7 @@ def _index_enum(unit: Unit, node: Node) -> None:
         next_value = value + 1 if value is not None else None
 
 
-def _index_declaration(unit: Unit, src: SourceFile, node: Node) -> None:
+def _index_declaration(steps: list[_Step], src: SourceFile, node: Node) -> None:
     type_text: str | None = None  # only initialised declarations need it
     for child in node.named_children:
         if child.type != "init_declarator":
@@ -190,11 +227,11 @@ def _index_declaration(unit: Unit, src: SourceFile, node: Node) -> None:
         if name:
             if type_text is None:
                 type_text = cparse.squash(cparse.text(node.child_by_field_name("type")))
-            _index_initializer(unit, src, name, value, type_text, name)
+            _index_initializer(steps, src, name, value, type_text, name)
 
 
-def _index_initializer(unit: Unit, src: SourceFile, key: str, init: Node, type_text: str,
-                       decl_name: str) -> None:
+def _index_initializer(steps: list[_Step], src: SourceFile, key: str, init: Node,
+                       type_text: str, decl_name: str) -> None:
     positional = 0
     for item in init.named_children:
         if item.type == "initializer_pair":
@@ -204,20 +241,20 @@ def _index_initializer(unit: Unit, src: SourceFile, key: str, init: Node, type_t
                 continue
             fname = cparse.text(designator).lstrip(".").strip()
             if value.type == "initializer_list":
-                _index_initializer(unit, src, fname, value, "", decl_name)
+                _index_initializer(steps, src, fname, value, "", decl_name)
             elif fname in TRACKED_FIELDS:
-                _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(item), value, "init",
-                                                       type_text, decl_name))
+                steps.append(partial(_add_fact, key=key, fname=fname, fact=FieldFact(
+                    src.rel, cparse.line(item), value, "init", type_text, decl_name)))
         elif item.type != "comment":
             if "notifier_block" in type_text and positional < len(_NOTIFIER_BLOCK_FIELDS):
                 fname = _NOTIFIER_BLOCK_FIELDS[positional]
                 if fname in TRACKED_FIELDS:
-                    _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(item), item,
-                                                           "init", type_text, decl_name))
+                    steps.append(partial(_add_fact, key=key, fname=fname, fact=FieldFact(
+                        src.rel, cparse.line(item), item, "init", type_text, decl_name)))
             positional += 1
 
 
-def _index_assignment(unit: Unit, src: SourceFile, node: Node) -> None:
+def _index_assignment(steps: list[_Step], src: SourceFile, node: Node) -> None:
     if cparse.text(node.child_by_field_name("operator")) != "=":
         return
     left = node.child_by_field_name("left")
@@ -230,7 +267,8 @@ def _index_assignment(unit: Unit, src: SourceFile, node: Node) -> None:
     base = left.child_by_field_name("argument")
     key = cparse.expr_key(base) if base is not None else ""
     if key:
-        _add_fact(unit, key, fname, FieldFact(src.rel, cparse.line(node), right, "assign"))
+        steps.append(partial(_add_fact, key=key, fname=fname,
+                             fact=FieldFact(src.rel, cparse.line(node), right, "assign")))
 
 
 def _add_fact(unit: Unit, key: str, fname: str, fact: FieldFact) -> None:
