@@ -192,3 +192,17 @@ def test_random_call_graphs_scan_the_same_sliced(tmp_path_factory: pytest.TempPa
     root = tmp_path_factory.mktemp("graph")
     (root / "g.c").write_text("".join(parts))
     assert _scan(root, monkeypatch, None) == _scan(root, monkeypatch, _no_slicing)
+
+
+def _nodes(tree: object) -> list[tuple[str, int, int, tuple[int, int]]]:
+    root = tree.root_node  # type: ignore[attr-defined]
+    return [(n.type, n.start_byte, n.end_byte, tuple(n.start_point)) for n in cparse.walk(root)]
+
+
+@pytest.mark.parametrize("name", [*sorted(p.name for p in DATA.glob("*.c")), "SOURCE"])
+def test_skipping_blank_blocks_gives_the_tree_of_reading_them(name: str) -> None:
+    """cparse.parse(..., skip) tells tree-sitter not to read the blanked insides
+    (included_ranges): every node, byte and line is what reading the blanks gives."""
+    data = SOURCE if name == "SOURCE" else (DATA / name).read_bytes()
+    sliced, blanked = slicing.plan(data, frozenset(), [], depth=1)
+    assert _nodes(cparse.parse(sliced, blanked)) == _nodes(cparse.parse(sliced))

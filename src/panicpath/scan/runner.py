@@ -274,7 +274,7 @@ def _scan_unit(rel: str, data: bytes | None) -> FileFindings:
 
 def _analyse(rel: str, data: bytes, blanked: tuple[tuple[int, int], ...]) -> FileFindings | None:
     """Parse and scan one unit; None if the blanked bodies turn out to matter (see slicing.py)."""
-    main = SourceFile(rel, cparse.parse(data))
+    main = SourceFile(rel, cparse.parse(data, blanked))
     if blanked and not slicing.blocks_intact(main.tree.root_node, blanked):
         return None
     headers = _included(main, _INCLUDE_DEPTH)
