@@ -107,3 +107,23 @@ def test_run_order(fixture_scan: ScanResult) -> None:
              if c.list == "panic_notifier_list" and c.priority is not None]
     assert prios == sorted(prios, reverse=True)
     assert fixture_scan.callbacks[0].callback == "sb_panic_notify"
+
+
+def test_panic_head_macros_follow_alias_chains_only() -> None:
+    """Aliases of the head, directly, through parentheses and &, and through another
+    macro (in either order of definition); a macro that only mentions the head in a
+    larger expression, or an alias of some other list, is not one."""
+    from panicpath.scan import cparse
+    from panicpath.scan.registrations import panic_head_macros
+    from panicpath.scan.unit import SourceFile, build_unit
+
+    source = b"""#define SECOND FIRST
+#define FIRST panic_notifier_list
+#define WRAPPED (&panic_notifier_list)
+#define CALL foo(panic_notifier_list)
+#define OTHER reboot_notifier_list
+#define PLAIN 42
+#define HEADS_UP panic_notifier_list_extra
+"""
+    unit = build_unit(SourceFile("m.h", cparse.parse(source)), [])
+    assert sorted(panic_head_macros(unit)) == ["FIRST", "SECOND", "WRAPPED"]

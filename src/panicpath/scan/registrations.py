@@ -185,6 +185,27 @@ def is_panic_head(node: Node | None, unit: Unit, fn: Node | None, depth: int = 0
     return False
 
 
+def panic_head_macros(unit: Unit) -> list[str]:
+    """Object-like macros of the unit that alias ``panic_notifier_list`` (see is_panic_head).
+
+    Only macros whose body spells the head, or spells a macro that may alias
+    it, are parsed and followed: headers define hundreds of macros and each
+    body is a tree-sitter parse.
+    """
+    macros = unit.env.macros
+    spelled = {PANIC_HEAD}
+    maybe: set[str] = set()
+    for _ in range(9):  # is_panic_head follows 8 macro levels
+        more = {m for m, body in macros.items() if m not in maybe and body
+                and any(name in body for name in spelled)}
+        if not more:
+            break
+        maybe |= more
+        spelled = more
+    return [m for m in macros if m in maybe
+            and is_panic_head(unit.env.macro_node(m), unit, None)]
+
+
 def _local_values(fn: Node, name: str) -> list[Node]:
     values: list[Node] = []
     for node in cparse.walk(fn, frozenset({"init_declarator", "assignment_expression"})):

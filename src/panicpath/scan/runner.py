@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from panicpath.scan import cache, cparse, prefilter, slicing, sources, workers
 from panicpath.scan.features import MAX_DEPTH
-from panicpath.scan.registrations import BASE_SPECS, find_all, find_wrappers, is_panic_head
+from panicpath.scan.registrations import BASE_SPECS, find_all, find_wrappers, panic_head_macros
 from panicpath.scan.results import (
     LIST_ORDER,
     Callback,
@@ -163,7 +163,7 @@ def _largest_first(root: Path, rels: set[str]) -> list[str]:
     """Parse order that balances the workers: biggest files first, then by name."""
     def size(rel: str) -> int:
         try:
-            return os.stat(root / rel).st_size
+            return os.stat(os.path.join(root, rel)).st_size
         except OSError:
             return 0
     return sorted(rels, key=lambda rel: (-size(rel), rel))
@@ -180,14 +180,14 @@ def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozen
     """
     matched: list[str] = []
     python_side = list(links)
-    grepped = ([f for f in files if f in found] if found is not None and not extra
+    grepped = (sorted(found.intersection(files)) if found is not None and not extra
                else sources.grep_filter(root, files, extra))
     if grepped is None:
         python_side += files
     else:
         for rel in grepped:
             try:
-                size = (root / rel).stat().st_size
+                size = os.stat(os.path.join(root, rel)).st_size
             except OSError:
                 size = 0
             if size > sources.MAX_FILE_BYTES:
@@ -373,9 +373,7 @@ def _extra_tokens(header_rels: list[str]) -> frozenset[bytes]:
             continue
         unit = build_unit(header, _included(header, 1))
         names.update(n.encode() for n in find_wrappers(unit, dict(BASE_SPECS)))
-        for macro, body in unit.env.macros.items():
-            if body and is_panic_head(unit.env.macro_node(macro), unit, None):
-                names.add(macro.encode())
+        names.update(macro.encode() for macro in panic_head_macros(unit))
     return frozenset(names)
 
 
