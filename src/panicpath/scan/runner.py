@@ -136,12 +136,15 @@ def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
     rg = sources.start_rg(root, jobs)  # reads the tree while Python walks it
     try:
         files, links, errors = sources.walk_dir(root)
+        listed = frozenset(files)  # hashed while ripgrep still reads
         cparse.precompile()
         found = sources.finish_rg(rg) if rg is not None else None
     finally:
         if rg is not None and rg.poll() is None:
             rg.kill()
             rg.wait()
+    if found is not None:
+        found &= listed
     matched = _prefilter_dir(root, files, links, frozenset(), jobs, errors, found)
     global _STATE
     _STATE = _State(root=root, max_depth=max_depth,
@@ -174,13 +177,13 @@ def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozen
                    found: set[str] | None = None) -> list[str]:
     """Files worth parsing: ripgrep or grep -F on regular files, Python on symlinks.
 
-    ``found`` is what :func:`sources.start_rg` listed for the base tokens
-    (None: ripgrep absent or failed, use grep). Symlinked files are read in
+    ``found`` is what :func:`sources.start_rg` listed for the base tokens, among
+    ``files`` (None: ripgrep absent or failed, use grep). Symlinked files are read in
     Python to report loops.
     """
     matched: list[str] = []
     python_side = list(links)
-    grepped = (sorted(found.intersection(files)) if found is not None and not extra
+    grepped = (sorted(found) if found is not None and not extra
                else sources.grep_filter(root, files, extra))
     if grepped is None:
         python_side += files
