@@ -7,7 +7,10 @@ same with guests restored from a snapshot.
 Setup (kernel download, initrd, probe build) is done once before timing. The
 bare run is the same QEMU argv without QMP, console to a file, until QEMU exits
 (the crash kernel powers the VM off); the harness run ends at the same point.
-Both boot the guest (``prepare(..., snapshot=False)``).
+Both boot the guest (``prepare(..., snapshot=False)``). Two guests side by side
+are prepared with ``guests=2``, as ``lab campaign --jobs 2`` prepares them: on a
+host with fewer cores than their vCPUs together they run single-threaded TCG
+(qemu.tcg_thread_mode), one guest alone multi-threaded.
 
 Snapshot section (skipped with ``--no-snapshot``): a snapshot cache of its own
 under ``--out`` is emptied, one untimed run boots with ``lab.wait=1`` and saves
@@ -133,36 +136,47 @@ def main() -> None:
                     help="skip the snapshot section")
     a = ap.parse_args()
     s = load_scenario(a.scenario)
-    boot = [prepare(s, a.out / f"g{i}", snapshot=False) for i in range(2)]
+    # One guest and two side by side are each prepared as the lab runs them: the
+    # TCG thread mode follows how many guests share the host (qemu.tcg_thread_mode).
+    one = prepare(s, a.out / "g0", snapshot=False)
+    boot = [prepare(s, a.out / f"p{i}", snapshot=False, guests=2) for i in range(2)]
     cache = a.out / "cache"
+    snap_one: Prepared | None = None
     snap: list[Prepared] = []
     first = 0.0
     if a.snapshot:
         shutil.rmtree(cache / "snapshots", ignore_errors=True)
-        snap = [prepare(s, a.out / f"s{i}", snapshot=True, cache=cache) for i in range(2)]
-        if snap[0].snapshot is None:
+        snap_one = prepare(s, a.out / "s0", snapshot=True, cache=cache)
+        snap = [prepare(s, a.out / f"sp{i}", snapshot=True, cache=cache, guests=2)
+                for i in range(2)]
+        if snap_one.snapshot is None:
             raise SystemExit("snapshots are not usable here (qemu-img missing)")
         t0 = time.monotonic()
-        _check([asyncio.run(run_prepared_async(snap[0]))], "saved")
+        _check([asyncio.run(run_prepared_async(snap_one))], "saved")
         first = time.monotonic() - t0
+        _check([asyncio.run(run_prepared_async(snap[0]))], "saved")  # the pair's mode
         _check(asyncio.run(_gather(snap)), "restored")  # makes slot 1's image
     h, b, p, r, rp = Series(), Series(), Series(), Series(), Series()
     bg_boot: list[float] = []
     bg_snap: list[float] = []
     load0 = os.getloadavg()
     for i in range(a.repeat):  # interleaved so that machine load hits all alike
-        timed(boot[:1], "none", h)
-        bare(boot[0], a.out / f"bare{i}.log", b)
+        timed([one], "none", h)
+        bare(one, a.out / f"bare{i}.log", b)
         bg_boot.append(busy_cores())
         timed(boot, "none", p)
-        if a.snapshot:
-            timed(snap[:1], "restored", r)
+        if snap_one is not None:
+            timed([snap_one], "restored", r)
             bg_snap.append(busy_cores())
             timed(snap, "restored", rp)
     load1 = os.getloadavg()
     hm, bm, pm = h.median, b.median, p.median
+    mode = {prep.cmd[prep.cmd.index("-accel") + 1] for prep in (one, *boot)}
     print(f"scenario {s.name}, {s.flavour}, {s.cpus} vCPUs, {s.memory_mib} MiB, TCG, "
-          f"{os.cpu_count()} host cores, {a.repeat} repeats (median)")
+          f"{os.cpu_count()} host cores, {a.repeat} repeats (median); "
+          f"one guest: -accel {one.cmd[one.cmd.index('-accel') + 1]}, two side by side: "
+          f"-accel {boot[0].cmd[boot[0].cmd.index('-accel') + 1]}"
+          + ("" if len(mode) > 1 else " (same mode)"))
     print(f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f}; cores busy with "
           f"other work just before each pair: {', '.join(f'{x:.2f}' for x in bg_boot + bg_snap)}")
     print(f"one cycle via harness : {hm:6.2f} s   runs {h.runs()}")
@@ -175,8 +189,8 @@ def main() -> None:
     print(cpu_line("booted, two side by side", p, 2))
     if a.snapshot:
         rm, rpm = r.median, rp.median
-        size = sum(f.stat().st_size for f in snap[0].snapshot.store.root.glob("*.qcow2")
-                   ) if snap[0].snapshot else 0
+        size = sum(f.stat().st_size for f in snap_one.snapshot.store.root.glob("*.qcow2")
+                   ) if snap_one is not None and snap_one.snapshot else 0
         print(f"snapshot taken in the first run (boot, savevm, cycle): {first:.2f} s; "
               f"store {size / 2**20:.0f} MiB (master + slot copy)")
         print(f"one cycle restored    : {rm:6.2f} s   runs {r.runs()}   "

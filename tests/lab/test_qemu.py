@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panicpath.lab.qemu import kernel_cmdline, qemu_command, ramoops_address
+import pytest
+
+from panicpath.lab.qemu import kernel_cmdline, qemu_command, ramoops_address, tcg_thread_mode
 from panicpath.lab.scenario import parse_scenario
 
 
@@ -49,9 +51,22 @@ def test_qemu_command_tcg_qmp_wait_and_panic_action() -> None:
                        'panic_action = "none"\n[devices]\npvpanic = false\n', Path("x.toml"))
     cmd = qemu_command(s, Path("/k"), Path("/i"), "console=ttyS0", Path("/tmp/q.sock"))
     joined = " ".join(cmd)
-    assert "-accel tcg" in joined and "-no-reboot" in joined
+    assert "-accel tcg,thread=multi" in joined and "-no-reboot" in joined
     assert "-m 2048" in joined and "-smp 3" in joined
     assert "-action panic=none" in joined
     assert "-qmp unix:/tmp/q.sock,server=on,wait=on" in joined
     assert "pvpanic" not in joined
     assert cmd[cmd.index("-append") + 1] == "console=ttyS0"
+
+
+def test_tcg_threads_per_vcpu_only_while_the_host_has_a_core_for_each() -> None:
+    """Side-by-side guests whose vCPUs outnumber the host's cores run one TCG thread each."""
+    assert tcg_thread_mode(guests=1, cpus=2, host_cpus=2) == "multi"
+    assert tcg_thread_mode(guests=2, cpus=2, host_cpus=2) == "single"
+    assert tcg_thread_mode(guests=2, cpus=2, host_cpus=4) == "multi"
+    assert tcg_thread_mode(guests=1, cpus=4, host_cpus=2) == "single"
+    s = parse_scenario('name = "x"\n', Path("x.toml"))
+    cmd = qemu_command(s, Path("/k"), Path("/i"), "", None, "single")
+    assert cmd[cmd.index("-accel") + 1] == "tcg,thread=single"
+    with pytest.raises(ValueError, match="multi or single"):
+        qemu_command(s, Path("/k"), Path("/i"), "", None, "many")

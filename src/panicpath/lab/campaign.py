@@ -44,7 +44,8 @@ class CampaignEntry:
 async def _run_all(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
                    predictor: Predictor | None, done: Callable[[CampaignEntry], None],
                    snapshot: bool) -> list[CampaignEntry]:
-    prepared = [prepare(s, out_dir / s.name, snapshot) for s in scenarios]
+    side_by_side = min(jobs, len(scenarios))
+    prepared = [prepare(s, out_dir / s.name, snapshot, guests=side_by_side) for s in scenarios]
     sem = asyncio.Semaphore(jobs)
 
     async def one(i: int) -> CampaignEntry:

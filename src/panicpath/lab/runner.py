@@ -27,7 +27,7 @@ from panicpath.lab.initramfs import ensure_initrds, first_initrd
 from panicpath.lab.kernels import LabSetupError, cache_dir, ensure_kernel
 from panicpath.lab.observation import Observation, observe
 from panicpath.lab.probe import build_probe
-from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command
+from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command, tcg_thread_mode
 from panicpath.lab.scenario import LabScenario
 from panicpath.lab.snapshot import (
     SnapshotStore,
@@ -111,11 +111,13 @@ def snapshots_usable() -> bool:
 
 
 def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool = True,
-            cache: Path | None = None) -> Prepared:
+            cache: Path | None = None, guests: int = 1) -> Prepared:
     """Supply and build everything a scenario needs (no QEMU started).
 
     ``snapshot``: restore (or take) a snapshot when the host can (qemu-img
-    present); ``cache``: where snapshots are kept (default: the lab cache)."""
+    present); ``cache``: where snapshots are kept (default: the lab cache);
+    ``guests``: how many guests will run side by side (picks the TCG thread
+    mode, see qemu.tcg_thread_mode; snapshots are kept per mode)."""
     require_qemu()
     kernel = ensure_kernel(scenario.flavour)
     initrds = ensure_initrds(kernel)
@@ -126,11 +128,13 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool =
     cmdline = kernel_cmdline(scenario, probe is not None)
     # unix socket paths are limited to 108 bytes: keep the socket short, in /tmp
     sock = Path(tempfile.mkdtemp(prefix="ppl-")) / "qmp.sock"
-    cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock)
+    threads = tcg_thread_mode(guests, scenario.cpus, os.cpu_count() or 1)
+    cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock, threads)
     plan = None
     if snapshot and snapshots_usable():
         snap_cmd = tuple(qemu_command(scenario, kernel.vmlinuz, initrds.first,
-                                      kernel_cmdline(scenario, False, wait=True), sock))
+                                      kernel_cmdline(scenario, False, wait=True), sock,
+                                      threads))
         lines = go_lines(runtime_settings(scenario), probe.read_bytes() if probe else None)
         plan = SnapshotPlan(snap_cmd, store_for(cache or cache_dir(), snap_cmd), lines)
     return Prepared(scenario, tuple(cmd), rdir, sock, plan)
