@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from panicpath.scan import ScanResult
@@ -127,3 +129,29 @@ def test_panic_head_macros_follow_alias_chains_only() -> None:
 """
     unit = build_unit(SourceFile("m.h", cparse.parse(source)), [])
     assert sorted(panic_head_macros(unit)) == ["FIRST", "SECOND", "WRAPPED"]
+
+
+def test_wrapper_found_in_a_file_that_starts_with_blank_lines(tmp_path: Path) -> None:
+    """Wrapper bodies are searched in place in the file's bytes; the tree's root starts
+    after leading blanks, which must not shift the offsets."""
+    from panicpath.scan import scan_tree
+
+    (tmp_path / "w.c").write_bytes(b"\n" * 200 + b"""static int my_reg(struct notifier_block *nb)
+{
+\treturn atomic_notifier_chain_register(&panic_notifier_list, nb);
+}
+
+static int w_cb(struct notifier_block *nb, unsigned long e, void *p)
+{
+\treturn 0;
+}
+
+static struct notifier_block w_nb = { .notifier_call = w_cb, .priority = 9 };
+
+static int __init w_init(void)
+{
+\treturn my_reg(&w_nb);
+}
+""")
+    result = scan_tree(tmp_path, jobs=1)
+    assert [(c.callback, c.priority, c.line) for c in result.callbacks] == [("w_cb", 9, 215)]

@@ -37,7 +37,7 @@ from panicpath.scan.results import (
     PostNotifiersWriter,
     Unregistration,
 )
-from panicpath.scan.unit import MacroFunction, Unit
+from panicpath.scan.unit import FunctionDef, MacroFunction, Unit
 
 PANIC_HEAD = "panic_notifier_list"
 POST_NOTIFIERS = "crash_kexec_post_notifiers"
@@ -106,25 +106,37 @@ def find_all(unit: Unit, with_features: bool = True, max_depth: int = MAX_DEPTH)
 
 
 def find_wrappers(unit: Unit, specs: dict[str, Spec], rounds: int = 3) -> dict[str, Spec]:
-    """Functions and function-like macros that pass a parameter on to a registration call."""
+    """Functions and function-like macros that pass a parameter on to a registration call.
+
+    A wrapper's body spells the callee it passes on to, so only bodies that do
+    are looked at (searched in place in their file's bytes; parameters are
+    read only then).
+    """
     found: dict[str, Spec] = {}
-    bodies: list[tuple[str, tuple[str, ...], bytes, Node | MacroFunction]] = []
+    data = {src.rel: src.data for src in unit.files}
+    bodies: list[tuple[str, FunctionDef | MacroFunction, int, int]] = []
     for name, fdef in unit.functions.items():
         body = fdef.node.child_by_field_name("body")
-        if body is not None and fdef.params and name not in BASE_SPECS:
-            bodies.append((name, fdef.params, body.text or b"", body))
+        if body is not None and name not in BASE_SPECS:
+            bodies.append((name, fdef, body.start_byte, body.end_byte))
     for name, macro in unit.macro_functions.items():
         if macro.params and name not in BASE_SPECS:
-            bodies.append((name, macro.params, macro.source, macro))
+            bodies.append((name, macro, 0, len(macro.source)))
     for _ in range(rounds):
         known = {**specs, **found}
         spelled = re.compile(b"|".join(re.escape(k.encode()) for k in known)).search
         added = False
-        for name, params, raw, held in bodies:
-            if name in found or not spelled(raw):
+        for name, held, start, end in bodies:
+            if name in found:
+                continue
+            raw = held.source if isinstance(held, MacroFunction) else data[held.rel]
+            if not spelled(raw, start, end) or not held.params:
                 continue  # a wrapper's body spells the callee it passes on to
-            body = held.body if isinstance(held, MacroFunction) else held
-            spec = _wrapper_spec(unit, name, params, body, known)
+            if isinstance(held, MacroFunction):
+                node: Node | None = held.body
+            else:
+                node = held.node.child_by_field_name("body")
+            spec = _wrapper_spec(unit, name, held.params, node, known) if node else None
             if spec is not None:
                 found[name] = spec
                 added = True

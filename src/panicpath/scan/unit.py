@@ -34,6 +34,14 @@ class SourceFile:
     tree: Tree
 
     @cached_property
+    def data(self) -> bytes:
+        """The bytes the tree was parsed from (annotations blanked: cparse.normalize),
+        at their offsets: the root node starts after leading blanks, which come back
+        as spaces."""
+        root = self.tree.root_node
+        return b" " * root.start_byte + (root.text or b"")
+
+    @cached_property
     def nodes(self) -> cparse.FileNodes:
         """Whole-file node lookups (one query per file)."""
         return cparse.FileNodes(self.tree)
@@ -62,7 +70,11 @@ class FunctionDef:
 
     rel: str
     node: Node
-    params: tuple[str, ...]
+
+    @cached_property
+    def params(self) -> tuple[str, ...]:
+        """Parameter names in order ('' where unnamed), read on first use."""
+        return tuple(cparse.function_params(self.node))
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,7 @@ def _file_steps(src: SourceFile) -> tuple[_Step, ...]:
         elif node.type == "function_definition":
             name = cparse.function_name(node)
             if name and cparse.enclosing_function(node) is None:
-                fdef = FunctionDef(src.rel, node, tuple(cparse.function_params(node)))
+                fdef = FunctionDef(src.rel, node)
                 steps.append(partial(_define_function, name=name, fdef=fdef))
         elif node.type == "declaration":
             _index_declaration(steps, src, node)
