@@ -10,10 +10,12 @@ same-file functions they call (to the feature walk's depth). kernel/trace/trace.
 
 Kernel style puts a function body's opening brace alone at column 0 and its
 closing brace at column 0 (Documentation/process/coding-style.rst, section 3),
-so bodies are found on bytes. Every body that does not spell one of the names
-or field accesses above (:func:`seed_positions`), is not a wrapper candidate
-and is not reachable from a possible callback is replaced by spaces, newlines
-kept, so every byte offset and line of what is left is unchanged.
+so bodies are found on bytes. Every body that does not spell one of the names,
+field accesses or definitions above (:func:`word_positions`,
+:func:`field_positions`, :func:`definition_positions`), is not a wrapper
+candidate and is not reachable from a possible callback is replaced by spaces,
+newlines kept, so every byte offset and line of what is left is unchanged; the
+parser is then told not to read those blanks (cparse.parse's ``skip``).
 
 The plan only has to be safe, not exact; the runner checks it after the parse
 and parses the whole file instead when a check fails:
