@@ -43,9 +43,10 @@ class CampaignEntry:
 
 async def _run_all(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
                    predictor: Predictor | None, done: Callable[[CampaignEntry], None],
-                   snapshot: bool) -> list[CampaignEntry]:
+                   snapshot: bool, tcg_threads: str) -> list[CampaignEntry]:
     side_by_side = min(jobs, len(scenarios))
-    prepared = [prepare(s, out_dir / s.name, snapshot, guests=side_by_side) for s in scenarios]
+    prepared = [prepare(s, out_dir / s.name, snapshot, guests=side_by_side,
+                        tcg_threads=tcg_threads) for s in scenarios]
     sem = asyncio.Semaphore(jobs)
 
     async def one(i: int) -> CampaignEntry:
@@ -61,9 +62,10 @@ async def _run_all(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
 def run_campaign(scenarios: Sequence[LabScenario], jobs: int, out_dir: Path,
                  predictor: Predictor | None,
                  done: Callable[[CampaignEntry], None] = lambda e: None,
-                 snapshot: bool = True) -> list[CampaignEntry]:
+                 snapshot: bool = True, tcg_threads: str = "auto") -> list[CampaignEntry]:
     """Run every scenario (``jobs`` guests at a time); entries in scenario order."""
-    return asyncio.run(_run_all(scenarios, max(1, jobs), out_dir, predictor, done, snapshot))
+    return asyncio.run(_run_all(scenarios, max(1, jobs), out_dir, predictor, done, snapshot,
+                                tcg_threads))
 
 
 _HTML = jinja2.Template("""<!doctype html>

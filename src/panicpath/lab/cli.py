@@ -4,7 +4,8 @@
 (restored from a cached snapshot by default, see panicpath.lab.snapshot), prints the observation,
 the model's prediction and the differences (exit 0 agree, 1 differ or the run
 failed, 2 bad input or missing set-up). ``lab campaign DIR --jobs 2`` runs every
-``*.toml`` of DIR and writes campaign.json / campaign.html.
+``*.toml`` of DIR and writes campaign.json / campaign.html. Both take
+``--tcg-threads auto|multi|single`` (qemu.resolve_tcg_threads).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
 from panicpath.lab.conformance import Conformance, conformance, find_predictor
 from panicpath.lab.kernels import LabSetupError
 from panicpath.lab.observation import Observation
+from panicpath.lab.qemu import TCG_THREAD_CHOICES
 from panicpath.lab.runner import run_scenario
 from panicpath.lab.scenario import LabScenario, ScenarioError, load_scenario
 
@@ -44,6 +46,12 @@ def _exit_code(conf: Conformance, ok: bool) -> int:
     return 0 if ok and conf.agree is not False else 1
 
 
+_TCG_THREADS = click.option(
+    "--tcg-threads", type=click.Choice(TCG_THREAD_CHOICES), default="auto", show_default=True,
+    help="QEMU TCG threads: one per vCPU (multi), one per guest (single), or auto: multi "
+         "unless the guests side by side have more vCPUs than the host has cores.")
+
+
 @click.group(name="lab")
 def lab_group() -> None:
     """Boot, panic and kdump a real kernel under QEMU; diff it against the model."""
@@ -57,11 +65,13 @@ def lab_group() -> None:
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
               help="Restore the guest from a cached snapshot (taken on first use) "
                    "instead of booting it.")
-def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool) -> None:
+@_TCG_THREADS
+def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
+            tcg_threads: str) -> None:
     """Run one SCENARIO.toml and compare it with the model."""
     try:
         sc = load_scenario(scenario)
-        run = run_scenario(sc, out, snapshot=snapshot)
+        run = run_scenario(sc, out, snapshot=snapshot, tcg_threads=tcg_threads)
     except (ScenarioError, LabSetupError) as e:
         _fail(str(e))
         return
@@ -94,7 +104,9 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool) -> 
               show_default=True, help="Directory for logs and the report.")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
               help="Restore guests from cached snapshots instead of booting them.")
-def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool) -> None:
+@_TCG_THREADS
+def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
+                 tcg_threads: str) -> None:
     """Run every scenario file of DIRECTORY and write a conformance report."""
     paths = sorted(directory.glob("*.toml"))
     if not paths:
@@ -109,7 +121,8 @@ def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool) -> None:
             def done(entry: CampaignEntry) -> None:
                 progress.advance(task)
 
-            entries = run_campaign(scenarios, jobs, out, find_predictor(), done, snapshot)
+            entries = run_campaign(scenarios, jobs, out, find_predictor(), done, snapshot,
+                                   tcg_threads)
     except (ScenarioError, LabSetupError) as e:
         _fail(str(e))
         return

@@ -78,6 +78,22 @@ def tcg_thread_mode(guests: int, cpus: int, host_cpus: int) -> str:
     return "multi" if guests * cpus <= max(1, host_cpus) else "single"
 
 
+#: Values of ``--tcg-threads`` (``panicpath lab run`` / ``campaign``).
+TCG_THREAD_CHOICES = ("auto", "multi", "single")
+
+
+def resolve_tcg_threads(choice: str, guests: int, cpus: int, host_cpus: int) -> str:
+    """The mode for a ``--tcg-threads`` choice: ``auto`` picks :func:`tcg_thread_mode`;
+    ``multi``/``single`` force it (an interleaving-dependent hang, for instance, shows
+    far more often with ``single``: docs/lab.md)."""
+    if choice == "auto":
+        return tcg_thread_mode(guests, cpus, host_cpus)
+    if choice not in TCG_THREAD_CHOICES:
+        raise ValueError(f"tcg threads must be one of {', '.join(TCG_THREAD_CHOICES)}, "
+                         f"not {choice!r}")
+    return choice
+
+
 def qemu_command(
     scenario: LabScenario,
     vmlinuz: Path,

@@ -27,7 +27,7 @@ from panicpath.lab.initramfs import ensure_initrds, first_initrd
 from panicpath.lab.kernels import LabSetupError, cache_dir, ensure_kernel
 from panicpath.lab.observation import Observation, observe
 from panicpath.lab.probe import build_probe
-from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command, tcg_thread_mode
+from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command, resolve_tcg_threads
 from panicpath.lab.scenario import LabScenario
 from panicpath.lab.snapshot import (
     SnapshotStore,
@@ -111,13 +111,14 @@ def snapshots_usable() -> bool:
 
 
 def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool = True,
-            cache: Path | None = None, guests: int = 1) -> Prepared:
+            cache: Path | None = None, guests: int = 1, tcg_threads: str = "auto") -> Prepared:
     """Supply and build everything a scenario needs (no QEMU started).
 
     ``snapshot``: restore (or take) a snapshot when the host can (qemu-img
     present); ``cache``: where snapshots are kept (default: the lab cache);
     ``guests``: how many guests will run side by side (picks the TCG thread
-    mode, see qemu.tcg_thread_mode; snapshots are kept per mode)."""
+    mode, see qemu.tcg_thread_mode; snapshots are kept per mode); ``tcg_threads``:
+    ``auto`` (that choice), ``multi`` or ``single``."""
     require_qemu()
     kernel = ensure_kernel(scenario.flavour)
     initrds = ensure_initrds(kernel)
@@ -128,7 +129,7 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool =
     cmdline = kernel_cmdline(scenario, probe is not None)
     # unix socket paths are limited to 108 bytes: keep the socket short, in /tmp
     sock = Path(tempfile.mkdtemp(prefix="ppl-")) / "qmp.sock"
-    threads = tcg_thread_mode(guests, scenario.cpus, os.cpu_count() or 1)
+    threads = resolve_tcg_threads(tcg_threads, guests, scenario.cpus, os.cpu_count() or 1)
     cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock, threads)
     plan = None
     if snapshot and snapshots_usable():
@@ -176,6 +177,8 @@ async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) ->
 
 
 def run_scenario(scenario: LabScenario, run_dir: Path | None = None,
-                 on_event: OnEvent | None = None, snapshot: bool = True) -> LabRun:
+                 on_event: OnEvent | None = None, snapshot: bool = True,
+                 tcg_threads: str = "auto") -> LabRun:
     """Prepare and run one scenario (blocking)."""
-    return asyncio.run(run_prepared_async(prepare(scenario, run_dir, snapshot), on_event))
+    prep = prepare(scenario, run_dir, snapshot, tcg_threads=tcg_threads)
+    return asyncio.run(run_prepared_async(prep, on_event))
