@@ -93,3 +93,15 @@ def test_a_scan_compiles_no_query_outside_walked_types(tmp_path: Path) -> None:
     used = set(cparse._QUERIES)
     assert used, "the scan compiled nothing: the check below would be vacuous"
     assert used <= set(cparse.WALKED_TYPES), sorted(map(sorted, used - set(cparse.WALKED_TYPES)))
+
+
+def test_walk_ignores_node_types_the_grammar_lacks() -> None:
+    """A query over a type set with an unknown type still finds the known ones; one with
+    only unknown types finds nothing (instead of failing)."""
+    from panicpath.scan import cparse
+
+    root = cparse.parse(b"void f(void) { g(1); h(2); }\n").root_node
+    calls = [cparse.text(n) for n in cparse.walk(root, frozenset({"call_expression",
+                                                                   "no_such_node"}))]
+    assert calls == ["g(1)", "h(2)"]
+    assert list(cparse.walk(root, frozenset({"no_such_node"}))) == []

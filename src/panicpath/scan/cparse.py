@@ -179,14 +179,19 @@ def precompile() -> None:
 
 def _query(types: frozenset[str]) -> Query | None:
     if types not in _QUERIES:
-        valid = []
-        for kind in sorted(types):
-            try:
-                Query(_LANGUAGE, f"({kind}) @n")
-            except ValueError:  # tree_sitter.QueryError: unknown node type, matches nothing
-                continue
-            valid.append(f"({kind})")
-        _QUERIES[types] = Query(_LANGUAGE, "[" + " ".join(valid) + "] @n") if valid else None
+        kinds = sorted(types)
+        try:
+            _QUERIES[types] = Query(_LANGUAGE, "[" + " ".join(f"({k})" for k in kinds) + "] @n")
+        except ValueError:  # tree_sitter.QueryError: a node type the grammar lacks
+            valid = []
+            for kind in kinds:
+                try:
+                    Query(_LANGUAGE, f"({kind}) @n")
+                except ValueError:  # unknown node type: matches nothing
+                    continue
+                valid.append(f"({kind})")
+            _QUERIES[types] = (Query(_LANGUAGE, "[" + " ".join(valid) + "] @n") if valid
+                               else None)
     return _QUERIES[types]
 
 
