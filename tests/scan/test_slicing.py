@@ -206,3 +206,35 @@ def test_skipping_blank_blocks_gives_the_tree_of_reading_them(name: str) -> None
     data = SOURCE if name == "SOURCE" else (DATA / name).read_bytes()
     sliced, blanked = slicing.plan(data, frozenset(), [], depth=1)
     assert _nodes(cparse.parse(sliced, blanked)) == _nodes(cparse.parse(sliced))
+
+
+IN_BODY_MACRO = b"""static int mb_cb(struct notifier_block *nb, unsigned long e, void *p)
+{
+\treturn 0;
+}
+
+static struct notifier_block mb_nb = { .notifier_call = mb_cb, .priority = 4 };
+
+static void mb_setup(void)
+{
+#define MB_REGISTER(n) atomic_notifier_chain_register(&panic_notifier_list, (n))
+\tmb_ready = 1;
+}
+
+static int __init mb_init(void)
+{
+\tmb_setup();
+\treturn MB_REGISTER(&mb_nb);
+}
+"""
+
+
+def test_a_macro_wrapper_defined_inside_a_body_keeps_its_callers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mb_init spells no scanned name, only a macro defined in another function's body
+    that does: its body must not be blanked, or the registration would be lost."""
+    sliced, _ = slicing.plan(IN_BODY_MACRO, frozenset(), [], depth=3)
+    assert _body(sliced, b"mb_init") == _body(IN_BODY_MACRO, b"mb_init")
+    (tmp_path / "mb.c").write_bytes(IN_BODY_MACRO)
+    found = _scan(tmp_path, monkeypatch, None)
+    assert '"mb_cb"' in found and found == _scan(tmp_path, monkeypatch, _no_slicing)

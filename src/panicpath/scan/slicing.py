@@ -196,7 +196,7 @@ def plan(data: bytes, extra: frozenset[bytes], header_texts: list[bytes],
         if any(word in text for word in words):
             words.update(_CALLED.findall(text))
     seeds = word_positions(data, frozenset(words))
-    words = _macro_wrappers(data, bodies, opens, seeds) - words
+    words = _macro_wrappers(data, seeds) - words
     if words:
         seeds += word_positions(data, frozenset(words))
     callers = {k for k in (_body_at(bodies, opens, pos) for pos in seeds) if k >= 0}
@@ -232,14 +232,11 @@ def _in_signature(bodies: list[Body], opens: list[int], pos: int) -> bool:
     return k >= 0 and pos < bodies[k][1]
 
 
-def _macro_wrappers(data: bytes, bodies: list[Body], opens: list[int],
-                    seeds: list[int]) -> set[bytes]:
-    """Function-like macros, outside bodies, whose definition spells a seed: wrapper candidates
-    whose callers must be kept like a wrapper function's."""
+def _macro_wrappers(data: bytes, seeds: list[int]) -> set[bytes]:
+    """Function-like macros whose definition spells a seed (at top level or inside a body):
+    wrapper candidates whose callers must be kept like a wrapper function's."""
     names: set[bytes] = set()
     for pos in seeds:
-        if _body_at(bodies, opens, pos) >= 0:
-            continue
         line = data.rfind(b"\n", 0, pos) + 1
         while line > 1 and data[line - 2:line] == b"\\\n":
             line = data.rfind(b"\n", 0, line - 2) + 1
