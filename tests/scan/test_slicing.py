@@ -238,3 +238,16 @@ def test_a_macro_wrapper_defined_inside_a_body_keeps_its_callers(
     (tmp_path / "mb.c").write_bytes(IN_BODY_MACRO)
     found = _scan(tmp_path, monkeypatch, None)
     assert '"mb_cb"' in found and found == _scan(tmp_path, monkeypatch, _no_slicing)
+
+
+def test_signature_names_survive_a_trailing_comment() -> None:
+    """A comment after the parameter list does not hide the function's name (a wrapper
+    whose name is lost would leave its callers blanked)."""
+    data = b"""/* kernel-doc: my_reg() - register(nb) */
+static int my_reg(struct notifier_block *nb) /* wraps the chain */
+{
+\treturn atomic_notifier_chain_register(&panic_notifier_list, nb);
+}
+"""
+    [body] = slicing.find_bodies(data)
+    assert body[3] == (b"my_reg",) and body[4]

@@ -90,7 +90,12 @@ def find_bodies(data: bytes) -> list[Body]:
             prev = end + 1  # not a plain block (or braces in strings): leave it whole
             continue
         sig = max(data.rfind(b";", prev, start) + 1, data.rfind(b"}", prev, start) + 1,
-                  data.rfind(b"*/", prev, start) + 2, _after_directive(data, prev, start), prev)
+                  _after_directive(data, prev, start), prev)
+        comment = data.rfind(b"*/", sig, start)
+        while comment >= 0 and data.find(b"(", comment, start) < 0:
+            comment = data.rfind(b"*/", sig, comment)  # a comment after the ")": look before
+        if comment >= 0:
+            sig = comment + 2  # after the comment that precedes the signature
         names = tuple(dict.fromkeys(_CALLED.findall(data, sig, start)))
         params = _NO_PARAMS.search(data, sig, start) is None
         out.append((sig, start, end, names, params))
