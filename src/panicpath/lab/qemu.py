@@ -78,8 +78,10 @@ def tcg_thread_mode(guests: int, cpus: int, host_cpus: int) -> str:
     return "multi" if guests * cpus <= max(1, host_cpus) else "single"
 
 
-#: Values of ``--tcg-threads`` (``panicpath lab run`` / ``campaign``).
-TCG_THREAD_CHOICES = ("auto", "multi", "single")
+#: QEMU's ``-accel tcg,thread=`` values, and those of ``--tcg-threads``
+#: (``panicpath lab run`` / ``campaign``).
+TCG_THREAD_MODES = ("multi", "single")
+TCG_THREAD_CHOICES = ("auto", *TCG_THREAD_MODES)
 
 
 def resolve_tcg_threads(choice: str, guests: int, cpus: int, host_cpus: int) -> str:
@@ -103,7 +105,7 @@ def qemu_command(
     tcg_threads: str = "multi",
 ) -> list[str]:
     """The QEMU argv for a scenario (serial console on stdio)."""
-    if tcg_threads not in ("multi", "single"):
+    if tcg_threads not in TCG_THREAD_MODES:
         raise ValueError(f"tcg_threads must be multi or single, not {tcg_threads!r}")
     cmd = [
         QEMU, "-machine", "pc", "-accel", f"tcg,thread={tcg_threads}", "-cpu", "max",

@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from panicpath.scan import cache, cparse, prefilter, slicing, sources, workers
 from panicpath.scan.features import MAX_DEPTH
@@ -36,8 +35,6 @@ from panicpath.scan.unit import SourceFile, build_unit
 __all__ = ["ScanInputError", "scan_tree"]
 
 _INCLUDE_DEPTH = 2
-_A = TypeVar("_A")
-_R = TypeVar("_R")
 _CHUNK = 512
 
 
@@ -157,7 +154,7 @@ def _scan_dir(root: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
         matched += _prefilter_dir(root, rest, [], extra, jobs, errors)
     tasks: list[tuple[str, bytes | None]] = [(rel, None) for rel in _largest_first(root,
                                                                                    set(matched))]
-    findings = list(_map(jobs, _unit_task, tasks, _unit_lost))
+    findings = list(workers.fork_map(jobs, _unit_task, tasks, _unit_lost))
     findings.append(FileFindings(errors=tuple(errors), parsed=False))
     return findings, ScanStats(len(files) + len(links), sum(f.parsed for f in findings))
 
@@ -200,8 +197,8 @@ def _prefilter_dir(root: Path, files: list[str], links: list[str], extra: frozen
             else:
                 matched.append(rel)
     chunks = [python_side[i:i + _CHUNK] for i in range(0, len(python_side), _CHUNK)]
-    for hits, _rest, errs in _map(jobs, _filter_task, [(str(root), c, extra) for c in chunks],
-                                          _filter_lost):
+    filter_tasks = [(str(root), c, extra) for c in chunks]
+    for hits, _rest, errs in workers.fork_map(jobs, _filter_task, filter_tasks, _filter_lost):
         matched.extend(hits)
         errors.extend(errs)
     return matched
@@ -223,14 +220,9 @@ def _scan_tar(path: Path, jobs: int, max_depth: int) -> tuple[list[FileFindings]
     _STATE.extra = extra
     cparse.precompile()
     tasks = sorted(collected.candidates.items(), key=lambda t: (-len(t[1] or b""), t[0]))
-    findings = list(_map(jobs, _unit_task, tasks, _unit_lost))
+    findings = list(workers.fork_map(jobs, _unit_task, tasks, _unit_lost))
     findings.append(FileFindings(errors=tuple(errors), parsed=False))
     return findings, ScanStats(collected.files_seen, sum(f.parsed for f in findings))
-
-
-def _map(jobs: int, func: Callable[[_A], _R], items: list[_A],
-         lost: Callable[[_A, str], _R]) -> Iterator[_R]:
-    return workers.fork_map(jobs, func, items, lost)
 
 
 def _unit_lost(arg: tuple[str, bytes | None], why: str) -> FileFindings:
