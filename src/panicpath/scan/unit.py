@@ -47,7 +47,7 @@ class SourceFile:
         return cparse.FileNodes(self.tree)
 
     @cached_property
-    def steps(self) -> tuple[Callable[[Unit], None], ...]:
+    def steps(self) -> tuple[_Step, ...]:
         """What this file adds to a unit's index (see build_unit)."""
         return _file_steps(self)
 
@@ -137,13 +137,13 @@ def build_unit(main: SourceFile, headers: list[SourceFile],
     """Index a file and its included local headers.
 
     Each file's index is a list of steps computed once per parsed file
-    (:func:`index_steps`) and replayed in file order, so a header included by
+    (``SourceFile.steps``) and replayed in file order, so a header included by
     many units is walked once; enum values are computed at replay, from the
     macros and enums the unit has at that point.
     """
     unit = Unit(main=main, files=[main, *headers], blanked=blanked)
     for src in unit.files:
-        for step in index_steps(src):
+        for step in src.steps:
             step(unit)
     return unit
 
@@ -153,13 +153,8 @@ _INDEXED = frozenset({"preproc_def", "preproc_function_def", "enumerator_list",
                       "function_definition", "declaration", "assignment_expression"})
 
 
-def index_steps(src: SourceFile) -> tuple[_Step, ...]:
-    """What ``src`` adds to a unit, in source order (first definition wins, as in C);
-    computed once per parsed file (``SourceFile.steps``)."""
-    return src.steps
-
-
 def _file_steps(src: SourceFile) -> tuple[_Step, ...]:
+    """What ``src`` adds to a unit, in source order (first definition wins, as in C)."""
     steps: list[_Step] = []
     for node in src.nodes.select(_INDEXED):
         if node.type == "preproc_def":
