@@ -19,10 +19,20 @@ the second slot's image; then each repeat times one restored run and two restore
 runs side by side. Restored and booted runs do the same scenario (same probe,
 same settings, same cycle to ``LABMARK CRASH-KERNEL-DONE``).
 
+Campaign-style throughput (``--queue K``, default 2): the two slots of a pair
+each run K cycles back to back, as ``lab campaign --jobs 2`` keeps two guests
+busy, so a slot whose guest ends first starts the next cycle instead of waiting
+for the other guest (the gap is printed: the two guests' cycle times in a pair).
+
 The host is shared: before each timed pair the script samples /proc/stat for
 one second while none of its guests runs and prints how many cores other work
 kept busy, and it prints the CPU seconds a cycle costs (QEMU, and the harness's
-own process), which bound what two guests can gain on two cores.
+own process), which bound what two guests can gain on two cores. Each repeat
+also times the host's own ceiling, the peer every pair ratio is bounded by: a
+CPU-bound loop that shares nothing, once alone and twice side by side (two
+processes), so the ratio two such processes reach is what two cores give here.
+Pair ratios are also printed per repeat (each pair against the one-guest run of
+the same repeat), which cancels the drift of a shared host between repeats.
 """
 
 from __future__ import annotations
@@ -82,6 +92,30 @@ class Series:
         return ", ".join(f"{x:.2f}" for x in self.wall)
 
 
+def _spin(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x += i * i
+
+
+def host_ceiling(loops: int = 40_000_000) -> float:
+    """Throughput of two CPU-bound processes side by side over one alone (<= 2.0)."""
+    def run(k: int) -> float:
+        t0 = time.monotonic()
+        pids = []
+        for _ in range(k):
+            pid = os.fork()
+            if pid == 0:
+                _spin(loops)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        return time.monotonic() - t0
+    one = run(1)
+    return 2 * one / run(2)
+
+
 def bare(prep: Prepared, log: Path, into: Series) -> None:
     """The same guest run by QEMU alone (no QMP, no parsing)."""
     cmd = list(prep.cmd)
@@ -110,7 +144,7 @@ async def _gather(preps: list[Prepared]) -> list[LabRun]:
     return list(await asyncio.gather(*(run_prepared_async(p) for p in preps)))
 
 
-def timed(preps: list[Prepared], snapshot: str, into: Series) -> None:
+def timed(preps: list[Prepared], snapshot: str, into: Series) -> list[LabRun]:
     """Run ``preps`` side by side through the harness; record wall and CPU time."""
     c0, s0, t0 = cpu_children(), cpu_self(), time.monotonic()
     runs = asyncio.run(_gather(preps))
@@ -118,6 +152,23 @@ def timed(preps: list[Prepared], snapshot: str, into: Series) -> None:
     into.qemu_cpu.append(cpu_children() - c0)
     into.self_cpu.append(cpu_self() - s0)
     _check(runs, snapshot)
+    return runs
+
+
+def queued(preps: list[Prepared], k: int, into: Series) -> None:
+    """Each of ``preps`` runs ``k`` cycles back to back, all slots at once."""
+    async def slot(p: Prepared) -> list[LabRun]:
+        return [await run_prepared_async(p) for _ in range(k)]
+
+    async def every() -> list[list[LabRun]]:
+        return list(await asyncio.gather(*(slot(p) for p in preps)))
+
+    c0, s0, t0 = cpu_children(), cpu_self(), time.monotonic()
+    runs = asyncio.run(every())
+    into.wall.append(time.monotonic() - t0)
+    into.qemu_cpu.append(cpu_children() - c0)
+    into.self_cpu.append(cpu_self() - s0)
+    _check([r for rs in runs for r in rs], "none")
 
 
 def cpu_line(label: str, s: Series, guests: int = 1) -> str:
@@ -132,6 +183,8 @@ def main() -> None:
     ap.add_argument("--scenario", type=Path,
                     default=builtin_scenarios_dir() / "kdump_post_notifiers_order.toml")
     ap.add_argument("--out", type=Path, default=Path("/tmp/panicpath-bench-lab"))
+    ap.add_argument("--queue", type=int, default=2,
+                    help="cycles per slot in the campaign-style pair run (0: skip)")
     ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
                     help="skip the snapshot section")
     a = ap.parse_args()
@@ -156,7 +209,9 @@ def main() -> None:
         first = time.monotonic() - t0
         _check([asyncio.run(run_prepared_async(snap[0]))], "saved")  # the pair's mode
         _check(asyncio.run(_gather(snap)), "restored")  # makes slot 1's image
-    h, b, p, r, rp = Series(), Series(), Series(), Series(), Series()
+    h, b, p, r, rp, q = Series(), Series(), Series(), Series(), Series(), Series()
+    ceiling: list[float] = []
+    gaps: list[float] = []
     bg_boot: list[float] = []
     bg_snap: list[float] = []
     load0 = os.getloadavg()
@@ -164,7 +219,11 @@ def main() -> None:
         timed([one], "none", h)
         bare(one, a.out / f"bare{i}.log", b)
         bg_boot.append(busy_cores())
-        timed(boot, "none", p)
+        pair = timed(boot, "none", p)
+        gaps.append(abs(pair[0].result.duration - pair[1].result.duration))
+        if a.queue > 0:
+            queued(boot, a.queue, q)
+        ceiling.append(host_ceiling())
         if snap_one is not None:
             timed([snap_one], "restored", r)
             bg_snap.append(busy_cores())
@@ -184,9 +243,21 @@ def main() -> None:
     print(f"harness overhead      : {100 * (hm - bm) / bm:+6.1f} %   (target <= 10 %)")
     print(f"two guests side by side: {pm:6.2f} s  -> throughput {2 * hm / pm:4.2f}x one guest "
           f"(target >= 1.8x)   runs {p.runs()}")
+    print(f"  per repeat (pair vs that repeat's one guest): "
+          f"{', '.join(f'{2 * x / y:.2f}' for x, y in zip(h.wall, p.wall, strict=True))}x; "
+          f"gap between the pair's two cycles: {', '.join(f'{g:.2f}' for g in gaps)} s")
+    if q.wall:
+        qm = q.median / a.queue
+        print(f"campaign-style, {a.queue} cycles per slot, two slots: {qm:6.2f} s per slot-cycle "
+              f"-> throughput {2 * hm / qm:4.2f}x one guest   runs "
+              f"{', '.join(f'{x:.2f}' for x in q.wall)} s for {2 * a.queue} cycles")
+    print(f"host ceiling: two CPU-bound processes side by side {statistics.median(ceiling):4.2f}x "
+          f"one alone   runs {', '.join(f'{x:.2f}' for x in ceiling)}")
     print(cpu_line("booted", h))
     print(cpu_line("booted, bare", b))
     print(cpu_line("booted, two side by side", p, 2))
+    if q.wall:
+        print(cpu_line("booted, campaign-style", q, 2 * a.queue))
     if a.snapshot:
         rm, rpm = r.median, rp.median
         size = sum(f.stat().st_size for f in snap_one.snapshot.store.root.glob("*.qcow2")

@@ -85,3 +85,49 @@ def test_kernel_that_never_reaches_the_crash_kernel(lab_kernel: KernelFiles,
     assert run.observation.pvpanic_event == "PANICKED"
     assert not run.observation.crash_kernel_booted
     assert gone(r.pid)
+
+
+@pytest.mark.timeout(30)
+def test_console_pipe_is_read_in_batches_not_per_write(tmp_path: Path) -> None:
+    """QEMU writes the console a byte per write(2); the harness must not wake for each.
+
+    A child writes 360 bytes one write at a time over ~0.4 s into a real pipe read
+    through ``_BatchedConsole``: every byte arrives, in order, then EOF, and the
+    pipe is read about once per CONSOLE_BATCH_S (a reader that woke per write
+    would read hundreds of times)."""
+    from panicpath.lab import harness
+
+    payload = b"".join(b"line %03d\n" % i for i in range(40))  # 360 bytes
+
+    async def main() -> tuple[bytes, int, float]:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the writer: one byte per write, 1 ms apart
+            os.close(r)
+            for i in range(len(payload)):
+                os.write(w, payload[i:i + 1])
+                time.sleep(0.001)
+            os._exit(0)
+        os.close(w)
+        reads = 0
+        stream = asyncio.StreamReader()
+
+        class Counting(harness._BatchedConsole):
+            def data_received(self, data: bytes) -> None:
+                nonlocal reads
+                reads += 1
+                super().data_received(data)
+
+        t0 = time.monotonic()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: Counting(stream), os.fdopen(r, "rb", buffering=0))
+        got = await stream.read()  # to EOF
+        took = time.monotonic() - t0
+        transport.close()
+        os.waitpid(pid, 0)
+        return got, reads, took
+
+    got, reads, took = asyncio.run(main())
+    assert got == payload
+    assert reads <= took / harness.CONSOLE_BATCH_S + 3, (reads, took)
+    assert reads < len(payload) / 10

@@ -250,7 +250,7 @@ async def run_guest(plan: GuestPlan, on_event: OnEvent | None = None) -> GuestRe
         os.close(console_w)
     console = asyncio.StreamReader()
     transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(console), os.fdopen(console_r, "rb", buffering=0))
+        lambda: _BatchedConsole(console), os.fdopen(console_r, "rb", buffering=0))
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     tasks: list[asyncio.Task[None]] = []
     qmp: QMPClient | None = None
@@ -315,6 +315,45 @@ def _console_pipe() -> tuple[int, int]:
     return r, w
 
 
+#: How long the harness leaves QEMU's console pipe unread after each read. QEMU's
+#: 16550 model writes the console one byte per write(2) (hw/char/serial.c
+#: serial_xmit, 7.2), so a reader that wakes whenever data is there wakes about
+#: once per 50 bytes, ~3,700 times per cycle, and each wake-up costs the harness
+#: CPU that two guests on two cores take from each other. Pausing makes it one
+#: read per interval; the 1 MiB pipe holds far more than QEMU writes in it, and
+#: lines are timestamped at most this much later (phase timeouts are seconds).
+CONSOLE_BATCH_S = 0.02
+
+
+class _BatchedConsole(asyncio.StreamReaderProtocol):
+    """A StreamReader's protocol that, after each chunk, stops watching the pipe
+    for CONSOLE_BATCH_S (the stream's own flow control is left alone)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        super().__init__(reader)
+        self._pipe: asyncio.ReadTransport | None = None
+        self._held = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(transport, asyncio.ReadTransport)
+        self._pipe = transport
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        pipe = self._pipe
+        if CONSOLE_BATCH_S > 0 and pipe is not None and not self._held and pipe.is_reading():
+            self._held = True
+            pipe.pause_reading()
+            asyncio.get_running_loop().call_later(CONSOLE_BATCH_S, self._release)
+
+    def _release(self) -> None:
+        self._held = False
+        pipe = self._pipe
+        if pipe is not None and not pipe.is_closing():
+            pipe.resume_reading()
+
+
 async def _read_console(console: asyncio.StreamReader,
                         queue: asyncio.Queue[tuple[str, object]]) -> None:
     while True:
@@ -360,10 +399,13 @@ async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
             if run.status is None:
                 run.finish("timeout", f"no progress within the {run.phase} phase timeout")
             return
-        try:
-            kind, payload = await asyncio.wait_for(queue.get(), left)
-        except TimeoutError:
-            continue
+        try:  # lines come in batches (CONSOLE_BATCH_S): take those already queued
+            kind, payload = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                kind, payload = await asyncio.wait_for(queue.get(), left)
+            except TimeoutError:
+                continue
         t = run.now()
         if kind == "eof":
             rc = await _reap(proc)
