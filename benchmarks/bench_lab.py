@@ -243,8 +243,9 @@ def main() -> None:
     print(f"harness overhead      : {100 * (hm - bm) / bm:+6.1f} %   (target <= 10 %)")
     print(f"two guests side by side: {pm:6.2f} s  -> throughput {2 * hm / pm:4.2f}x one guest "
           f"(target >= 1.8x)   runs {p.runs()}")
-    print(f"  per repeat (pair vs that repeat's one guest): "
-          f"{', '.join(f'{2 * x / y:.2f}' for x, y in zip(h.wall, p.wall, strict=True))}x; "
+    per = [2 * x / y for x, y in zip(h.wall, p.wall, strict=True)]
+    print(f"  per repeat (pair vs that repeat's one guest): {', '.join(f'{x:.2f}' for x in per)}x, "
+          f"median {statistics.median(per):.2f}x; "
           f"gap between the pair's two cycles: {', '.join(f'{g:.2f}' for g in gaps)} s")
     if q.wall:
         qm = q.median / a.queue
