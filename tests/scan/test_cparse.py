@@ -105,3 +105,10 @@ def test_walk_ignores_node_types_the_grammar_lacks() -> None:
                                                                    "no_such_node"}))]
     assert calls == ["g(1)", "h(2)"]
     assert list(cparse.walk(root, frozenset({"no_such_node"}))) == []
+
+
+def test_retry_with_errors_left_equals_a_fresh_parse() -> None:
+    """The example hypothesis found: reusing the first parse's nodes recovered from
+    the error left after the repair differently from a fresh parse."""
+    source = b"#ifdef A\n\t.x = f,\n# elif C\nstatic void g(void) {\n"
+    assert str(cparse.parse(source).root_node) == _full_reparse(source)

@@ -102,6 +102,12 @@ def parse(source: bytes, skip: tuple[tuple[int, int], ...] = ()) -> Tree:
         counted = start
         edited.edit(start, end, end, (row, 0), (row, end - start), (row, end - start))
     retry = parser.parse(repaired, edited)
+    if retry.root_node.has_error:
+        # Error recovery may place the errors differently when old nodes are reused
+        # (hypothesis found a four-line file where it did): parse afresh, so the
+        # result is the re-parse this docstring defines. 12 of the 6.1 scan's 19
+        # retries, 0.03 CPU s in all.
+        retry = parser.parse(repaired)
     retry_errors = len(error_nodes(retry.root_node))
     return retry if retry_errors < len(errors) else tree
 
