@@ -318,10 +318,11 @@ def _console_pipe() -> tuple[int, int]:
 #: How long the harness leaves QEMU's console pipe unread after each read. QEMU's
 #: 16550 model writes the console one byte per write(2) (hw/char/serial.c
 #: serial_xmit, 7.2), so a reader that wakes whenever data is there wakes about
-#: once per 50 bytes, ~3,700 times per cycle, and each wake-up costs the harness
-#: CPU that two guests on two cores take from each other. Pausing makes it one
-#: read per interval; the 1 MiB pipe holds far more than QEMU writes in it, and
-#: lines are timestamped at most this much later (phase timeouts are seconds).
+#: once per 50 bytes (1,076 reads and 3,718 event-loop turns in one booted cycle,
+#: cProfile), and each wake-up costs harness CPU that two guests on two cores
+#: need. Pausing makes it one read per interval (112 per cycle); the 1 MiB pipe
+#: holds far more than QEMU writes in it, and lines are timestamped at most this
+#: much later (phase timeouts are seconds). 0 turns the pause off.
 CONSOLE_BATCH_S = 0.02
 
 
