@@ -144,31 +144,23 @@ async def _gather(preps: list[Prepared]) -> list[LabRun]:
     return list(await asyncio.gather(*(run_prepared_async(p) for p in preps)))
 
 
-def timed(preps: list[Prepared], snapshot: str, into: Series) -> list[LabRun]:
-    """Run ``preps`` side by side through the harness; record wall and CPU time."""
-    c0, s0, t0 = cpu_children(), cpu_self(), time.monotonic()
-    runs = asyncio.run(_gather(preps))
-    into.wall.append(time.monotonic() - t0)
-    into.qemu_cpu.append(cpu_children() - c0)
-    into.self_cpu.append(cpu_self() - s0)
-    _check(runs, snapshot)
-    return runs
-
-
-def queued(preps: list[Prepared], k: int, into: Series) -> None:
-    """Each of ``preps`` runs ``k`` cycles back to back, all slots at once."""
+def timed(preps: list[Prepared], snapshot: str, into: Series, k: int = 1) -> list[LabRun]:
+    """Run ``preps`` side by side through the harness, each ``k`` cycles back to back
+    (a slot whose guest ends first starts its next cycle); record wall and CPU time.
+    Runs are returned slot by slot."""
     async def slot(p: Prepared) -> list[LabRun]:
         return [await run_prepared_async(p) for _ in range(k)]
 
-    async def every() -> list[list[LabRun]]:
-        return list(await asyncio.gather(*(slot(p) for p in preps)))
+    async def every() -> list[LabRun]:
+        return [r for rs in await asyncio.gather(*(slot(p) for p in preps)) for r in rs]
 
     c0, s0, t0 = cpu_children(), cpu_self(), time.monotonic()
     runs = asyncio.run(every())
     into.wall.append(time.monotonic() - t0)
     into.qemu_cpu.append(cpu_children() - c0)
     into.self_cpu.append(cpu_self() - s0)
-    _check([r for rs in runs for r in rs], "none")
+    _check(runs, snapshot)
+    return runs
 
 
 def cpu_line(label: str, s: Series, guests: int = 1) -> str:
@@ -222,7 +214,7 @@ def main() -> None:
         pair = timed(boot, "none", p)
         gaps.append(abs(pair[0].result.duration - pair[1].result.duration))
         if a.queue > 0:
-            queued(boot, a.queue, q)
+            timed(boot, "none", q, a.queue)
         ceiling.append(host_ceiling())
         if snap_one is not None:
             timed([snap_one], "restored", r)
