@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from panicpath.check.compare import count
 from panicpath.check.space import Space
 from panicpath.engine import ScenarioError, simulate
 from panicpath.faults import FAULTS
+from panicpath.inputs import InputError
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import HYPERVISORS, Scenario
 from panicpath.names import unknown_name
@@ -28,6 +30,7 @@ from panicpath.policies import POLICIES
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
 from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
+from panicpath.tomlfile import line_of
 
 EXIT_BAD_INPUT = 2
 
@@ -59,9 +62,27 @@ def _parse_params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+OPTION_OF = {"param": "--param", "fault": "--fault"}
+"""The command-line option each kind of InputError came from."""
+
+
+def input_line(text: str, exc: InputError) -> int:
+    """The line of a TOML file that gave the refused value: a parameter's ``name =`` line, a
+    fault's quoted string (1 if neither is found)."""
+    if exc.key == "param":
+        name = exc.value.partition("=")[0]
+        pattern = re.compile(rf'^\s*"?{re.escape(name)}"?\s*=')
+        for i, ln in enumerate(text.splitlines(), 1):
+            if pattern.match(ln):
+                return i
+    return line_of(text, f'"{exc.value}"')
+
+
 def _file_error(path: str, exc: Exception) -> NoReturn:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     msg = str(exc)
+    if isinstance(exc, InputError):
+        bad_input(f"{path}:{input_line(text, exc)}: {msg}")
     line = 1
     for token in msg.split("'")[1::2]:
         for i, ln in enumerate(text.splitlines(), 1):
@@ -111,6 +132,8 @@ def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdum
     except (ScenarioError, CallbackError) as e:
         if scenario_file is not None:
             _file_error(scenario_file, e)
+        if isinstance(e, InputError):
+            bad_input(e.for_option(OPTION_OF[e.key]))
         bad_input(str(e))
     if as_json:
         _emit_json(result.to_json())
@@ -264,6 +287,8 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
 
             cmp = run_compare(space, on_result=tick, workers=workers)
     except (ScenarioError, CallbackError) as e:
+        if space_file is not None:
+            _file_error(space_file, e)
         bad_input(str(e))
     if html_out is not None:
         from panicpath.report.html import write_html

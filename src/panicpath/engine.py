@@ -13,20 +13,18 @@ from dataclasses import dataclass, replace
 from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS, Driver
 from panicpath.faults import FAULTS
+from panicpath.inputs import ScenarioError as ScenarioError
+from panicpath.inputs import check_fault_in_run, check_scenario
 from panicpath.model.callback import LISTS, Callback
 from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
-from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
+from panicpath.model.scenario import HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.model.state import Cpu, Device, Machine, VmbusState
 from panicpath.model.steps import HRTIMER_LOCK, STEPS
 from panicpath.model.trace import TraceEvent
 from panicpath.policies import POLICIES
 from panicpath.policies.base import Policy
 from panicpath.properties import PROPERTIES, measures
-
-
-class ScenarioError(ValueError):
-    """A scenario that names something that does not exist; the message says what is valid."""
 
 
 @dataclass(frozen=True)
@@ -83,16 +81,10 @@ def validate(scn: Scenario) -> Policy:
     for d in scn.drivers:
         if d not in DRIVERS:
             raise ScenarioError(f"unknown driver {d!r}; valid: {', '.join(DRIVERS)}")
-    for f in scn.faults:
-        name = f.partition("=")[0]
-        if name not in FAULTS:
-            raise ScenarioError(f"unknown fault {name!r}; valid: {', '.join(FAULTS)}")
-        if FAULTS[name].needs_other_cpu and scn.cpus < 2:
-            raise ScenarioError(f"fault {name!r} needs at least 2 CPUs (cpus={scn.cpus})")
+    if not 1 <= scn.cpus <= 64:
+        raise ScenarioError(f"cpus={scn.cpus} out of range 1..64")
+    check_scenario(scn)
     policy = POLICIES[scn.policy]
-    for k, _ in scn.params:
-        if k not in BOOT_PARAMS:
-            raise ScenarioError(f"unknown boot parameter {k!r}; valid: {', '.join(BOOT_PARAMS)}")
     lists = (*LISTS, *policy.lists)
     for name, lst, _ in scn.overrides:
         if lst not in lists:
@@ -101,8 +93,6 @@ def validate(scn: Scenario) -> Policy:
     if scn.host_panic_action not in HOST_PANIC_ACTIONS:
         raise ScenarioError(f"unknown host panic action {scn.host_panic_action!r}; valid: "
                             f"{', '.join(HOST_PANIC_ACTIONS)}")
-    if not 1 <= scn.cpus <= 64:
-        raise ScenarioError(f"cpus={scn.cpus} out of range 1..64")
     return policy
 
 
@@ -173,6 +163,8 @@ def build(scn: Scenario) -> Run:
     _boot(run, drivers, placed)
     if policy.setup is not None:
         policy.setup(run)
+    for f in scn.faults:
+        check_fault_in_run(f, run)
     for f in scn.faults:
         name, _, arg = f.partition("=")
         FAULTS[name].apply(run, arg)

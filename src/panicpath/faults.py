@@ -26,6 +26,11 @@ class Fault:
     apply: Callable[[Run, str], None]
     arg_help: str = ""
     needs_other_cpu: bool = False
+    arg: str = ""
+    """What `=ARG` may be (checked by panicpath.inputs before anything runs): "" (no
+    argument), "cpu" (another CPU's id), "lock" (a lock the run's callbacks or steps take),
+    "callback" (a registered callback's name), "ms" (milliseconds) or "device" (a
+    DMA-capable device of the run)."""
 
 
 def _victim(run: Run) -> int:
@@ -71,7 +76,7 @@ def _dma_active(run: Run, arg: str) -> None:
         return
     dma = [d for d in m.devices.values() if d.name in run.dma_devices]
     if not dma:
-        m.devices["pcie-dma"] = Device("pcie-dma", dma_active=True)
+        m.devices[ANONYMOUS_DMA] = Device(ANONYMOUS_DMA, dma_active=True)
     for d in dma:
         d.dma_active = True
 
@@ -89,6 +94,8 @@ def _nmi_context(run: Run, arg: str) -> None:
 
 
 HANGING_NOTIFIER = "hanging-notifier"
+ANONYMOUS_DMA = "pcie-dma"
+"""The device `dma-active` makes busy on a machine without a DMA-capable catalog device."""
 
 
 def _hanging(run: Run, arg: str) -> None:
@@ -106,25 +113,25 @@ def _hanging(run: Run, arg: str) -> None:
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("ipi-deaf-cpu", "Another CPU spins with interrupts off: deaf to ordinary IPIs, "
           "not to NMIs (seed 001, Vitaly Kuznetsov; seed 003).", _ipi_deaf, "CPU id",
-          needs_other_cpu=True),
+          needs_other_cpu=True, arg="cpu"),
     Fault("lock-held-by-stopped-cpu", "Another CPU holds a lock the panic path takes, and is "
           "then stopped (seed 004, Michael Kelley on hyperv_fb's ring-buffer spin lock). "
           "Without an argument: every lock the panic path takes (registered callbacks', "
           "panic_print's timer dump).", _lock_held,
-          "lock name", needs_other_cpu=True),
+          "lock name", needs_other_cpu=True, arg="lock"),
     Fault("corrupted-notifier-list", "The panic notifier list's pointers are corrupt "
           "(seed 000, Eric Biederman).", _corrupt),
     Fault("slow-host", "The host takes minutes to answer (seed 001, CHANNELMSG_UNLOAD).",
-          _slow_host, "milliseconds"),
+          _slow_host, "milliseconds", arg="ms"),
     Fault("dma-active", "A device is still doing DMA into RAM at the panic (seed 002). "
           "Without an argument: every DMA-capable catalog device, else an anonymous PCIe one.",
-          _dma_active, "device name"),
+          _dma_active, "device name", arg="device"),
     Fault("concurrent-panic", "Another CPU panics at the same time and loses the panic_cpu "
           "race (kernel/panic.c panic_smp_self_stop).", _concurrent, "CPU id",
-          needs_other_cpu=True),
+          needs_other_cpu=True, arg="cpu"),
     Fault("nmi-context", "panic() is entered from NMI context (nmi_panic, unknown_nmi_panic): "
           "printk is deferred (lab: nmi_panic.log shows no panic text).", _nmi_context),
     Fault("hanging-callback", "A callback never returns. Without an argument: an extra notifier "
           "at priority 0 that hangs (seed 000: 'somebody eventually would slip a nonsense "
-          "callback').", _hanging, "callback name"),
+          "callback').", _hanging, "callback name", arg="callback"),
 )}

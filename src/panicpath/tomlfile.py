@@ -20,11 +20,13 @@ def read_toml(path: str | Path, error: type[Exception], what: str) -> tuple[dict
     `error` with one line naming the file (`what` completes the non-UTF-8 message)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
+        text = data.decode("utf-8")
     except OSError as e:
         raise error(f"{p}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise error(f"{p}: not UTF-8 text; {what}") from None
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise error(f"{p}:{line}: not UTF-8 text; {what}") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:

@@ -15,8 +15,9 @@ from rich.progress import Progress
 
 from panicpath.arch import ARCHES
 from panicpath.check.fast import ExportError, explore, format_path, to_verdict
-from panicpath.check.itf import format_states, replay, to_itf, write_itf
+from panicpath.check.itf import format_states, replay, scenario_from_meta, to_itf, write_itf
 from panicpath.check.search import Question, Verdict, check, unexercised
+from panicpath.engine import ScenarioError, validate
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
 from panicpath.names import unknown_name
@@ -169,8 +170,22 @@ def replay_command(trace: str) -> None:
         doc = json.loads(Path(trace).read_text(encoding="utf-8"))
         meta = doc["#meta"]
         _ = meta["scenario"], meta["property"], doc["vars"], doc["states"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        scn = scenario_from_meta(meta["scenario"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+            ValueError) as e:
         _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({e})")
-    r = replay(doc)
+    prop = meta["property"]
+    if not isinstance(prop, str) or prop not in PROPERTIES:
+        _bad(f"{trace}: #meta.property {prop!r}: unknown property; valid: "
+             f"{', '.join(PROPERTIES)}")
+    if not isinstance(doc["vars"], list) or not isinstance(doc["states"], list) or not all(
+            isinstance(v, str) for v in doc["vars"]) or not all(
+            isinstance(st, dict) for st in doc["states"]):
+        _bad(f"{trace}: vars must be a list of names and states a list of objects")
+    try:
+        validate(scn)
+        r = replay(doc)
+    except ScenarioError as e:
+        _bad(f"{trace}: #meta.scenario: {e}")
     click.echo(r.message)
     sys.exit(0 if r.same else 1)

@@ -43,11 +43,31 @@ def scenario_meta(s: Scenario) -> dict[str, object]:
 
 
 def scenario_from_meta(d: dict[str, Any]) -> Scenario:
-    """Inverse of scenario_meta."""
-    return Scenario(policy=d["policy"], arch=d["arch"], hypervisor=d["hypervisor"],
-                    kdump=bool(d["kdump"]), params=tuple((k, v) for k, v in d["params"]),
-                    drivers=tuple(d["drivers"]), faults=tuple(d["faults"]), cpus=int(d["cpus"]),
-                    host_panic_action=d.get("host_panic_action", "shutdown"))
+    """Inverse of scenario_meta. A field of the wrong type is TypeError, a missing one
+    KeyError (names and values are then checked by engine.validate)."""
+    def typed(key: str, typ: type, default: object = None) -> Any:
+        value = d.get(key, default) if default is not None else d[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise TypeError(f"scenario.{key} must be {typ.__name__}, got {value!r}")
+        return value
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = typed(key, list)
+        if not all(isinstance(x, str) for x in value):
+            raise TypeError(f"scenario.{key} must be a list of strings")
+        return tuple(value)
+
+    if not isinstance(d, dict):
+        raise TypeError("#meta.scenario must be an object")
+    params = typed("params", list)
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+               for p in params):
+        raise TypeError("scenario.params must be a list of [name, value] string pairs")
+    return Scenario(policy=typed("policy", str), arch=typed("arch", str),
+                    hypervisor=typed("hypervisor", str), kdump=typed("kdump", bool),
+                    params=tuple((k, v) for k, v in params), drivers=strings("drivers"),
+                    faults=strings("faults"), cpus=typed("cpus", int),
+                    host_panic_action=typed("host_panic_action", str, "shutdown"))
 
 
 def full_states(scn: Scenario) -> list[tuple[str, dict[str, object]]]:

@@ -8,7 +8,7 @@ The default space holds every situation the seeds discuss (see SITUATIONS); a TO
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,13 @@ from typing import Any
 from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS
 from panicpath.faults import FAULTS
+from panicpath.inputs import (
+    InputError,
+    catalog_callback_names,
+    check_fault,
+    check_param_value,
+    param_owners,
+)
 from panicpath.model.callback import LISTS, Callback, CallbackError, parse_priority
 from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.policies import POLICIES
@@ -109,6 +116,9 @@ def _param_variants(space: Space, policy: str, hv: str) -> list[tuple[tuple[str,
         tuple(("crash_kexec_post_notifiers", v) for v in space.post_notifiers)]
     own = POLICIES[policy].param_space if space.policy_params else ()
     for name, values in (*own, *space.params):
+        owners = param_owners(name)
+        if owners and policy not in owners:
+            continue  # a proposal's own parameter: the other policies have no such axis
         axes.append(tuple((name, v) for v in values))
     variants = [tuple(p) for p in itertools.product(*axes)]
     if hv == "hyperv" and space.hyperv_params:
@@ -255,7 +265,25 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
         kw["overrides"] = tuple(kw_overrides)
     current = {f.name: getattr(base, f.name) for f in fields(Space)}
     current.update(kw)
-    return Space(**current)
+    space = Space(**current)
+    _check_values(space, at)
+    return space
+
+
+def _check_values(space: Space, at: Callable[[str], str]) -> None:
+    """The declared checks (panicpath.inputs) on every parameter value and fault of the
+    space, before anything runs; errors name the file and the line of the value."""
+    names = catalog_callback_names() | {c.name for c in space.user_callbacks}
+    try:
+        for name, values in space.params:
+            for v in values:
+                check_param_value(name, v, names)
+        for fault_set in space.faults:
+            for f in fault_set:
+                check_fault(f, space.cpus)
+    except InputError as e:
+        key = e.value.partition("=")[0] if e.key == "param" else f'"{e.value}"'
+        raise SpaceError(f"{at(key)}: {e}") from None
 
 
 def _fault_sets(where: str, value: object) -> tuple[tuple[str, ...], ...]:

@@ -5,19 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from panicpath.model.callback import Callback
+from panicpath.model.params import PARAMS, parse_c_int
 
 HYPERVISORS = ("none", "kvm", "hyperv", "xen")
 
-BOOT_PARAMS: dict[str, str] = {
-    "crash_kexec_post_notifiers": "kernel/panic.c core_param (bool, since v3.16 f06e5153f4ae)",
-    "panic_print": "kernel/panic.c panic_print bitmask (since v5.0)",
-    "panic": "kernel/panic.c panic_timeout in seconds; 0 = loop forever, <0 = reboot now",
-    "printk.always_kmsg_dump": "kernel/printk/printk.c always_kmsg_dump",
-    "panic_notifiers_level": "proposal: Piccoli 2022 refactor, lists run before kdump",
-    "panic_notifier_filter": "proposal: Piccoli Jan 2022, comma list of callbacks kept",
-    "hyperv_record_panic_msg": "drivers/hv/hv_common.c sysctl kernel.hyperv_record_panic_msg",
-    "ipmi_msghandler.panic_op": "drivers/char/ipmi/ipmi_msghandler.c panic_op (none/event/string)",
-}
+BOOT_PARAMS: dict[str, str] = {p.name: p.source for p in PARAMS.values()}
 """Boot parameters the model reads; anything else is refused with this list."""
 
 DUMP_TARGETS = ("local-disk", "vmbus-storage", "network")
@@ -60,16 +52,14 @@ class Scenario:
         return value
 
     def int_param(self, name: str, default: int) -> int:
-        """A boot parameter read as the kernel's kstrtoint/bool would (y/n accepted)."""
+        """A numeric boot parameter, parsed as its declaration says (model/params.py: the
+        kernel's kstrtobool or kstrtoint); values are checked before a run starts
+        (panicpath.inputs), so a bad one here is a ValueError."""
         raw = self.param(name)
         if raw is None:
             return default
-        low = raw.strip().lower()
-        if low in ("y", "yes", "true", "on"):
-            return 1
-        if low in ("n", "no", "false", "off"):
-            return 0
-        return int(low, 0)
+        spec = PARAMS.get(name)
+        return spec.parse(raw) if spec is not None else parse_c_int(raw.strip())
 
     @property
     def effective_dump_target(self) -> str:
