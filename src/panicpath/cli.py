@@ -8,6 +8,8 @@ imported only when that subcommand runs or help lists it.
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any
 
 import click
 
@@ -52,6 +54,35 @@ class LazyGroup(click.Group):
                 return None  # an optional part that is not installed never breaks the rest
             raise
         return cmd if isinstance(cmd, click.Command) else None
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Click's main, but a usage error (bad option value, unknown option, missing
+        argument) is one line on stderr and exit 2, like every other bad input."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:
+            e.show()  # a group named alone: its help, as click prints it
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(usage_line(e), err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def usage_line(e: click.ClickException) -> str:
+    """A click error as the one line panicpath prints for bad input: the command, the
+    message folded to one line, where to read the valid forms."""
+    ctx = e.ctx if isinstance(e, click.UsageError) else None
+    path = " ".join(["panicpath", *(ctx.command_path.split()[1:] if ctx is not None else [])])
+    msg = " ".join(e.format_message().split())
+    return f"panicpath: error: {msg} (see `{path} --help`)"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -152,6 +152,9 @@ def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
         bad_input(f"{path}: not a readable scan JSON document ({e})")
     if not isinstance(doc, dict) or "callbacks" not in doc:
         bad_input(f"{path}: no 'callbacks' key; produce it with `panicpath scan TREE --json`")
+    problem = scan_doc_problem(doc)
+    if problem is not None:
+        bad_input(f"{path}: {problem}; produce it with `panicpath scan TREE --json`")
     out = []
     for i, d in enumerate(scan_to_user_callbacks(doc)):
         try:
@@ -159,6 +162,29 @@ def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
         except CallbackError as e:
             bad_input(f"{path}: callback {d.get('name')!r}: {e}")
     return tuple(out)
+
+
+def scan_doc_problem(doc: dict[str, Any]) -> str | None:
+    """What makes a scan document unusable by `--from-scan` (the fields
+    scan.to_model reads, with their types), or None."""
+    from panicpath.model.callback import LISTS
+
+    cbs = doc["callbacks"]
+    if not isinstance(cbs, list):
+        return "'callbacks' must be a list of objects"
+    for i, c in enumerate(cbs):
+        if not isinstance(c, dict):
+            return f"callbacks[{i}] is not an object"
+        if not (c.get("callback") and c.get("list") in LISTS):
+            continue  # unresolved or on another list: not used, as scan.to_model skips it
+        if not isinstance(c["callback"], str):
+            return f"callbacks[{i}].callback must be a string"
+        if not isinstance(c.get("file"), str) or not isinstance(c.get("line"), int):
+            return f"callbacks[{i}] needs file (a string) and line (an integer)"
+        feats = c.get("features", [])
+        if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
+            return f"callbacks[{i}].features must be a list of strings"
+    return None
 
 
 def _vocab(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:

@@ -52,6 +52,36 @@ _TCG_THREADS = click.option(
          "unless the guests side by side have more vCPUs than the host has cores.")
 
 
+_DRY_RUN = click.option(
+    "--dry-run", is_flag=True,
+    help="Check the scenario file(s) and print the model's prediction; boot nothing.")
+
+
+def _dry_run(paths: list[Path], as_json: bool) -> None:
+    """Load and check each scenario, predict it with the model, boot nothing (exit 0; a bad
+    file exits 2 with its one-line error)."""
+    from panicpath.engine import ScenarioError as ModelScenarioError
+
+    predictor = find_predictor()
+    docs: list[dict[str, object]] = []
+    for path in paths:
+        try:
+            sc = load_scenario(path)
+            predicted = predictor(sc) if predictor is not None else None
+        except (ScenarioError, ModelScenarioError) as e:
+            _fail(str(e) if isinstance(e, ScenarioError) else f"{path}: {e}")
+            return
+        if as_json:
+            docs.append({"scenario": sc.name,
+                         "predicted": predicted.to_json() if predicted else None})
+        else:
+            click.echo(f"scenario {sc.name}: valid")
+            if predicted is not None:
+                click.echo("\n".join(_render(predicted, "model")))
+    if as_json:
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+
+
 @click.group(name="lab")
 def lab_group() -> None:
     """Boot, panic and kdump a real kernel under QEMU; diff it against the model."""
@@ -66,9 +96,13 @@ def lab_group() -> None:
               help="Restore the guest from a cached snapshot (taken on first use) "
                    "instead of booting it.")
 @_TCG_THREADS
+@_DRY_RUN
 def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
-            tcg_threads: str) -> None:
+            tcg_threads: str, dry_run: bool) -> None:
     """Run one SCENARIO.toml and compare it with the model."""
+    if dry_run:
+        _dry_run([scenario], as_json)
+        return
     try:
         sc = load_scenario(scenario)
         run = run_scenario(sc, out, snapshot=snapshot, tcg_threads=tcg_threads)
@@ -105,12 +139,18 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
               help="Restore guests from cached snapshots instead of booting them.")
 @_TCG_THREADS
+@_DRY_RUN
 def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
-                 tcg_threads: str) -> None:
+                 tcg_threads: str, dry_run: bool) -> None:
     """Run every scenario file of DIRECTORY and write a conformance report."""
+    if not directory.is_dir():
+        _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
     paths = sorted(directory.glob("*.toml"))
     if not paths:
         _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
+    if dry_run:
+        _dry_run(paths, False)
+        return
     try:
         scenarios: list[LabScenario] = [load_scenario(p) for p in paths]
         from rich.progress import Progress
