@@ -231,3 +231,37 @@ def test_panic_print_headers_before_the_panic_are_not_panic_print() -> None:
     assert p.feed("[    1.0] Mem-Info:") == []
     p.feed("[    2.0] Kernel panic - not syncing: x")
     assert p.feed("[    2.1] Mem-Info:") == [PanicPrintOutput("mem", 0, "console", None)]
+
+
+def test_fault_lines_of_the_probe_become_fault_events() -> None:
+    from panicpath.lab.events import FaultArmed
+
+    p = ConsoleParser()
+    p.feed("[    0.000000] Linux version 6.1.0-57-cloud-amd64 (x)", 0.0)
+    (ev,) = p.feed("[    5.664344] LABPANIC fault ipi-deaf-cpu cpu=1 irqs-off", 7.2)
+    assert isinstance(ev, FaultArmed)
+    assert (ev.fault, ev.get("cpu"), ev.get("irqs-off"), ev.boot, ev.t) == (
+        "ipi-deaf-cpu", "1", "", 0, 7.2)
+    (dma,) = p.feed("LABPANIC fault dma-active cpu=1 phys=0x2a3b000")
+    assert isinstance(dma, FaultArmed) and dma.get("phys") == "0x2a3b000"
+    assert p.feed("LABPANIC faulty line") == []
+
+
+def test_captured_fault_runs_show_what_the_probe_armed() -> None:
+    from panicpath.lab.events import FaultArmed
+
+    deaf = [e for e in read_log(DATA / "fault_ipi_deaf_post.log") if isinstance(e, FaultArmed)]
+    assert [(e.fault, [k for k, _ in e.detail]) for e in deaf] == [
+        ("ipi-deaf-cpu", ["cpu", "registered"]), ("ipi-deaf-cpu", ["cpu", "irqs-off"])]
+    conc = [e for e in read_log(DATA / "fault_concurrent_post.log")
+            if isinstance(e, FaultArmed)]
+    assert [dict(e.detail) for e in conc][-1] == {"cpu": "1", "calls-panic": ""}
+
+
+def test_the_harness_no_progress_line_is_a_hang_event() -> None:
+    from panicpath.lab.events import NoProgress
+
+    events = read_log(DATA / "fault_hanging_post.log")
+    hangs = [e for e in events if isinstance(e, NoProgress)]
+    assert hangs == [NoProgress("panic", 12.0, 0, 13.396)]
+    assert not any(isinstance(e, KernelBooted) and e.boot >= 1 for e in events)

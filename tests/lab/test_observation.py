@@ -122,3 +122,39 @@ def test_compare_is_empty_exactly_for_equal_visible_facts(a: Observation,
         assert a.crash_kernel_booted == b.crash_kernel_booted
         assert [c.name for c in a.callbacks if c.name != "pvpanic"] == [
             c.name for c in b.callbacks if c.name != "pvpanic"]
+
+
+def test_hanging_notifier_with_post_notifiers_is_a_hang() -> None:
+    o = obs("fault_hanging_post.log")
+    assert [c.name for c in o.callbacks] == ["high", "dump-kernel-offset"]
+    assert o.hung and o.faults_armed == ("hanging-callback",)
+    assert not o.crash_kernel_booted and not o.vmcore_seen and not o.end_of_panic_reached
+    assert o.pvpanic_event == "CRASH_LOADED"
+
+
+def test_hanging_notifier_never_runs_when_kdump_comes_first() -> None:
+    o = obs("fault_hanging_kdump_first.log")
+    assert o.callbacks == () and not o.hung
+    assert o.crash_kernel_booted and o.vmcore_seen and o.faults_armed == ("hanging-callback",)
+
+
+def test_ipi_deaf_cpu_is_stopped_by_the_nmi_shootdown() -> None:
+    o = obs("fault_ipi_deaf_post.log")
+    assert [(c.name, c.cpu) for c in o.callbacks] == [
+        ("high", 0), ("dump-kernel-offset", None), ("low", 0)]
+    assert o.faults_armed == ("ipi-deaf-cpu",) and o.crash_kernel_booted and not o.hung
+
+
+def test_corrupted_next_pointer_oopses_after_its_own_notifier() -> None:
+    o = obs("fault_corrupted_list_post.log")
+    assert [c.name for c in o.callbacks] == ["high"]
+    assert o.hung and not o.crash_kernel_booted
+    assert o.faults_armed == ("corrupted-notifier-list",)
+
+
+def test_hang_and_faults_round_trip_through_json() -> None:
+    o = obs("fault_hanging_post.log")
+    assert Observation.from_json(json.loads(json.dumps(o.to_json()))) == o
+    diffs = compare(o, Observation(callbacks=o.callbacks, kernel_offset_printed=True,
+                                   pvpanic_event="CRASH_LOADED", panic_text_on_console=True))
+    assert {d.field for d in diffs} == {"faults_armed", "hung"}

@@ -11,7 +11,14 @@ import pytest
 from panicpath.lab.console import read_log
 from panicpath.lab.observation import compare, observe
 from panicpath.lab.predict import predict, to_model
-from panicpath.lab.scenario import DumperProbe, LabScenario, NotifierProbe
+from panicpath.lab.scenario import (
+    DumperProbe,
+    LabScenario,
+    NotifierProbe,
+    PhaseTimeouts,
+    builtin_scenarios_dir,
+    load_scenario,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -56,3 +63,49 @@ def test_small_crashkernel_loads_no_crash_image() -> None:
     """lab/README: 96M was the smallest reservation that held the crash kernel."""
     assert not to_model(LabScenario(name="x", crashkernel_size="32M")).kdump
     assert to_model(LabScenario(name="x", crashkernel_size="256M")).kdump
+
+
+FAULT_CAPTURES = {
+    "fault_ipi_deaf_post": "ipi_deaf_cpu_post_notifiers",
+    "fault_hanging_post": "hanging_callback_post_notifiers",
+    "fault_hanging_kdump_first": "hanging_callback_kdump_first",
+    "fault_concurrent_post": "concurrent_panic_post_notifiers",
+}
+"""Real runs (panicpath lab run, 6.1.192 under QEMU) of the shipped fault scenarios."""
+
+
+@pytest.mark.parametrize("capture", sorted(FAULT_CAPTURES))
+def test_model_agrees_with_the_real_fault_runs(capture: str) -> None:
+    scenario = load_scenario(builtin_scenarios_dir() / f"{FAULT_CAPTURES[capture]}.toml")
+    observed = observe(read_log(DATA / f"{capture}.log"))
+    assert compare(observed, predict(scenario)) == []
+
+
+def test_faults_reach_the_model_under_their_names() -> None:
+    lab = LabScenario(name="x", notifiers=(NotifierProbe("a", 0),), trigger="nmi",
+                      faults=("ipi-deaf-cpu=1", "hanging-callback=a", "nmi-context",
+                              "lock-held-by-stopped-cpu"))
+    m = to_model(lab)
+    assert m.faults == ("nmi-context", "lock-held-by-stopped-cpu=probe_lock",
+                        "ipi-deaf-cpu=1", "hanging-callback=a")
+    assert m.path_bound_ms == 30_000
+
+
+def test_a_hang_is_predicted_as_hung() -> None:
+    hang = load_scenario(builtin_scenarios_dir() / "hanging_callback_post_notifiers.toml")
+    first = load_scenario(builtin_scenarios_dir() / "hanging_callback_kdump_first.toml")
+    assert predict(hang).hung and not predict(hang).crash_kernel_booted
+    assert not predict(first).hung and predict(first).crash_kernel_booted
+
+
+@pytest.mark.xfail(strict=True, reason="the model's corrupted-notifier-list has no position: "
+                   "it faults at the list head, before pvpanic and 'high' (issue 16)")
+def test_model_agrees_with_the_real_corrupted_list_run() -> None:
+    """The real kernel (fault_corrupted_list_post.log) runs the chain up to and including
+    the block whose next is corrupt (kernel/notifier.c notifier_call_chain() reads
+    nb->next before calling nb, 6.1), then oopses; the model faults at the head."""
+    observed = observe(read_log(DATA / "fault_corrupted_list_post.log"))
+    lab = LabScenario(name="c", post_notifiers=True, faults=("corrupted-notifier-list",),
+                      notifiers=(NotifierProbe("high", 200), NotifierProbe("low", -200)),
+                      timeouts=PhaseTimeouts(panic=12))
+    assert compare(observed, predict(lab)) == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panicpath.lab.probe import render_probe
+from panicpath.lab.kernels import KernelFiles
+from panicpath.lab.probe import build_probe, render_probe
 from panicpath.lab.scenario import parse_scenario
 
 
@@ -36,3 +37,68 @@ def test_no_lock_holder_without_lock_behaviour() -> None:
     s = parse_scenario('name = "x"\n[[notifier]]\nname = "a"\n', Path("x.toml"))
     src = render_probe(s)
     assert "kthread" not in src.split("#include <linux/cpumask.h>")[1]
+
+
+def _faults(faults: str, extra: str = "") -> str:
+    return render_probe(parse_scenario(f'name = "x"\nfaults = [{faults}]\n{extra}',
+                                       Path("x.toml")))
+
+
+def test_probe_faults_follow_the_models_victim_and_arguments() -> None:
+    from panicpath.lab.probe import ProbeFaults, probe_faults
+
+    s = parse_scenario('name = "x"\nfaults = ["ipi-deaf-cpu=2", "concurrent-panic", '
+                       '"hanging-callback", "hanging-callback=b", "corrupted-notifier-list", '
+                       '"dma-active"]\n[machine]\ncpus = 3\n[[notifier]]\nname = "a"\n'
+                       '[[notifier]]\nname = "b"\n', Path("x.toml"))
+    f = probe_faults(s)
+    assert f == ProbeFaults(lock_cpu=None, deaf_cpu=2, concurrent_cpu=1, dma_cpu=1,
+                            hanging=("", "b"), corrupt="a")
+    assert (f.victim_cpus, f.acks, f.extra_hanging) == ((1, 2), 2, True)
+
+
+def test_armed_faults_wait_for_the_arm_parameter() -> None:
+    deaf = _faults('"ipi-deaf-cpu"')
+    assert "module_param_cb(arm, &probe_arm_ops, &probe_armed, 0200);" in deaf
+    assert "local_irq_disable();" in deaf and "cpu == 1 && !irqs_disabled()" in deaf
+    assert "static const int victims[] = { 1 };" in deaf
+    conc = _faults('"concurrent-panic"')
+    assert "while (!READ_ONCE(oops_in_progress))" in conc and "panic(" in conc
+    dma = _faults('"dma-active"')
+    assert "module_param_cb(arm" not in dma and "virt_to_phys(probe_dma_page)" in dma
+
+
+def test_hanging_notifier_is_registered_after_the_scenarios() -> None:
+    src = _faults('"hanging-callback"', '[[notifier]]\nname = "a"\n')
+    regs = [ln.strip() for ln in src.splitlines() if "atomic_notifier_chain_register" in ln]
+    assert regs == ["atomic_notifier_chain_register(&panic_notifier_list, &probe_nb_a);",
+                    "atomic_notifier_chain_register(&panic_notifier_list, &probe_nb_hanging);"]
+    named = _faults('"hanging-callback=a"', '[[notifier]]\nname = "a"\n')
+    body = named[named.index("probe_nb_a_fn("):named.index("static struct notifier_block")]
+    assert body.index("for (;;)") < body.index('probe_mark("a"')
+
+
+def test_lock_behaviour_and_lock_fault_share_one_holder() -> None:
+    lock = render_probe(parse_scenario(
+        'name = "x"\n[[notifier]]\nname = "a"\nbehaviour = "lock"\n', Path("x.toml")))
+    fault = _faults('"lock-held-by-stopped-cpu"')
+    for src in (lock, fault):
+        assert "raw_spin_lock(&probe_lock);" in src
+        assert "LABPANIC fault lock-held-by-stopped-cpu cpu=%d lock=probe_lock" in src
+
+
+def test_corrupted_list_points_next_into_a_guard_page() -> None:
+    src = _faults('"corrupted-notifier-list"', '[[notifier]]\nname = "a"\n')
+    assert "probe_nb_a.next = (struct notifier_block *)(area + PAGE_SIZE);" in src
+
+
+def test_every_fault_at_once_builds_against_the_real_headers(lab_kernel: KernelFiles,
+                                                              tmp_path: Path) -> None:
+    """The generated C compiles (kbuild, the downloaded 6.1 headers) with all faults."""
+    s = parse_scenario(
+        'name = "x"\nfaults = ["ipi-deaf-cpu", "concurrent-panic", "dma-active", '
+        '"lock-held-by-stopped-cpu", "hanging-callback", "hanging-callback=a", '
+        '"corrupted-notifier-list"]\n[[notifier]]\nname = "a"\n'
+        '[[notifier]]\nname = "b"\nbehaviour = "lock"\n', Path("x.toml"))
+    ko = build_probe(s, lab_kernel, tmp_path)
+    assert ko.stat().st_size > 1000

@@ -1,4 +1,5 @@
-"""The four acceptance scenarios on a real kernel under QEMU (two guests at a time).
+"""The shipped scenarios on a real kernel under QEMU (two guests at a time): the four
+acceptance scenarios and the fault scenarios (docs/lab.md "Faults in the guest").
 
 Each asserts what the real kernel did as recorded in
 /work/shared/reference/lab/README.md (Debian 6.1.192, x86_64, TCG), and, when
@@ -14,6 +15,7 @@ import pytest
 
 from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
 from panicpath.lab.conformance import find_predictor
+from panicpath.lab.events import FaultArmed, PanicStarted
 from panicpath.lab.kernels import KernelFiles
 from panicpath.lab.observation import CallbackRun, Observation
 from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario
@@ -31,9 +33,10 @@ def entries(lab_kernel: KernelFiles, tmp_path_factory: pytest.TempPathFactory
     return {e.run.scenario.name: e for e in got}
 
 
-def observed(entries: dict[str, CampaignEntry], name: str) -> Observation:
+def observed(entries: dict[str, CampaignEntry], name: str, status: str = "complete"
+             ) -> Observation:
     e = entries[name]
-    assert e.run.result.status == "complete", e.run.result.summary()
+    assert e.run.result.status == status, e.run.result.summary()
     with pytest.raises(ProcessLookupError):
         os.kill(e.run.result.pid, 0)
     assert Path(e.run.result.log_path).exists()
@@ -82,8 +85,44 @@ def test_nmi_panic_text_only_in_pstore(entries: dict[str, CampaignEntry]) -> Non
     assert o.crash_kernel_booted and o.vmcore_seen
 
 
-@pytest.mark.parametrize("name", ["kdump_no_post_notifiers", "kdump_post_notifiers_order",
-                                  "no_kdump_panic_none", "nmi_ramoops"])
+def test_ipi_deaf_cpu_stopped_by_nmi_with_post_notifiers(entries: dict[str, CampaignEntry]
+                                                         ) -> None:
+    o = observed(entries, "ipi_deaf_cpu_post_notifiers")
+    deaf = [e for e in entries["ipi_deaf_cpu_post_notifiers"].run.result.events
+            if isinstance(e, FaultArmed) and e.get("irqs-off") is not None]
+    assert [e.get("cpu") for e in deaf] == ["1"]
+    assert [(c.name, c.cpu) for c in o.callbacks] == [
+        ("high", 0), ("dump-kernel-offset", None), ("low", 0)]
+    assert o.crash_kernel_booted and o.vmcore_seen and not o.hung
+
+
+def test_hanging_notifier_with_post_notifiers_hangs_the_panic(
+        entries: dict[str, CampaignEntry]) -> None:
+    o = observed(entries, "hanging_callback_post_notifiers", status="hung")
+    assert o.hung and [c.name for c in o.callbacks] == ["high", "dump-kernel-offset"]
+    assert not o.crash_kernel_booted and not o.vmcore_seen and not o.end_of_panic_reached
+
+
+def test_hanging_notifier_without_post_notifiers_is_never_called(
+        entries: dict[str, CampaignEntry]) -> None:
+    o = observed(entries, "hanging_callback_kdump_first")
+    assert o.callbacks == () and o.faults_armed == ("hanging-callback",)
+    assert o.crash_kernel_booted and o.vmcore_seen and not o.hung
+
+
+def test_concurrent_panic_loser_parks_and_kdump_follows(entries: dict[str, CampaignEntry]
+                                                        ) -> None:
+    o = observed(entries, "concurrent_panic_post_notifiers")
+    events = entries["concurrent_panic_post_notifiers"].run.result.events
+    loser = [i for i, e in enumerate(events)
+             if isinstance(e, FaultArmed) and e.get("calls-panic") is not None]
+    panics = [e.message for e in events if isinstance(e, PanicStarted)]
+    assert len(loser) == 1 and panics == ["sysrq triggered crash"]  # only the winner prints
+    assert [(c.name, c.cpu) for c in o.callbacks] == [("high", 0), ("dump-kernel-offset", None)]
+    assert o.crash_kernel_booted and o.vmcore_seen
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in builtin_scenarios_dir().glob("*.toml")))
 def test_model_agrees(entries: dict[str, CampaignEntry], name: str) -> None:
     conf = entries[name].conformance
     if conf.predicted is None:

@@ -78,5 +78,42 @@ def test_missing_file_is_one_line() -> None:
 
 def test_builtin_scenarios_all_load() -> None:
     names = sorted(load_scenario(p).name for p in builtin_scenarios_dir().glob("*.toml"))
-    assert names == ["kdump_no_post_notifiers", "kdump_post_notifiers_order", "nmi_ramoops",
+    assert names == ["concurrent_panic_post_notifiers", "hanging_callback_kdump_first",
+                     "hanging_callback_post_notifiers", "ipi_deaf_cpu_post_notifiers",
+                     "kdump_no_post_notifiers", "kdump_post_notifiers_order", "nmi_ramoops",
                      "no_kdump_panic_none"]
+
+
+def test_faults_are_the_models_names_with_arguments() -> None:
+    s = parse_scenario('name = "x"\nfaults = ["ipi-deaf-cpu=1", "hanging-callback=a", '
+                       '"dma-active"]\n[[notifier]]\nname = "a"\n', P)
+    assert s.faults == ("ipi-deaf-cpu=1", "hanging-callback=a", "dma-active")
+    assert parse_scenario('name = "x"\nfaults = ["concurrent-panic"]\n', P).has_probe
+    nmi = parse_scenario('name = "x"\nfaults = ["nmi-context"]\n[trigger]\nkind = "nmi"\n', P)
+    assert nmi.faults == ("nmi-context",) and not nmi.has_probe
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ('name = "x"\nfaults = ["ipi-deaf"]\n', 2, "fault 'ipi-deaf' is not known; valid: "
+         "ipi-deaf-cpu, lock-held-by-stopped-cpu, corrupted-notifier-list, dma-active"),
+        ('name = "x"\n\nfaults = ["slow-host"]\n', 3, "no hypervisor interface"),
+        ('name = "x"\nfaults = ["nmi-context"]\n', 2, 'set [trigger] kind = "nmi"'),
+        ('name = "x"\nfaults = ["ipi-deaf-cpu"]\n[machine]\ncpus = 1\n', 2,
+         "needs another CPU"),
+        ('name = "x"\nfaults = ["concurrent-panic=0"]\n', 2, "another CPU of the guest, 1..1"),
+        ('name = "x"\nfaults = ["ipi-deaf-cpu=two"]\n', 2, "another CPU of the guest"),
+        ('name = "x"\nfaults = ["hanging-callback=pvpanic"]\n', 2, "its own [[notifier]]"),
+        ('name = "x"\nfaults = ["lock-held-by-stopped-cpu=vmbus"]\n', 2, "probe_lock"),
+        ('name = "x"\nfaults = ["dma-active=bcm-vk"]\n', 2, "no such device"),
+        ('name = "x"\nfaults = ["corrupted-notifier-list"]\n', 2, "add one"),
+        ('name = "x"\nfaults = "ipi-deaf-cpu"\n', 2, "a list of strings"),
+    ],
+)
+def test_faults_the_guest_cannot_have_are_refused_in_one_line(text: str, line: int,
+                                                              fragment: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(text, P)
+    msg = str(exc.value)
+    assert msg.startswith(f"s.toml:{line}: ") and fragment in msg and "\n" not in msg

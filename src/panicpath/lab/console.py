@@ -18,7 +18,8 @@ What is recognised, and where the kernel prints it (Linux 6.1):
   show_state() (``task:``), show_mem() (``Mem-Info:``),
   sysrq_timer_list_show() (``Timer List Version:``), debug_show_all_locks()
   (``Showing all locks held``), ftrace_dump() (``Dumping ftrace buffer``).
-- ``LABPANIC ...``: markers printed by the probe module (panicpath.lab.probe).
+- ``LABPANIC ...``: markers printed by the probe module (panicpath.lab.probe),
+  ``LABPANIC fault NAME key=value ...`` for each fault it put in place.
 - ``LABMARK`` / ``LABINFO`` / ``LABPSTORE``: lines written by the lab's /init.
 """
 
@@ -32,10 +33,12 @@ from pathlib import Path
 from panicpath.lab.events import (
     CrashKernelLoaded,
     Event,
+    FaultArmed,
     KernelBooted,
     KernelOffsetPrinted,
     KmsgDumped,
     LabMark,
+    NoProgress,
     PanicEnded,
     PanicPrintOutput,
     PanicStarted,
@@ -53,6 +56,7 @@ _PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 _PRINTK_LEVEL = re.compile(r"^<\d+>")
 _LOG_LINE = re.compile(r"^\[\s*(?P<t>-?\d+\.\d+)\] ?(?P<text>.*)$")
 _QMP_LINE = re.compile(r"^QMP (?P<name>[A-Z_]+) ?(?P<data>.*)$")
+_NO_PROGRESS = re.compile(r"^# NO-PROGRESS in phase (?P<phase>[a-z-]+) for (?P<s>[\d.]+) s")
 
 _BANNER = re.compile(r"^Linux version (?P<release>\S+)")
 _PANIC = re.compile(r"^Kernel panic - not syncing: (?P<msg>.*)$")
@@ -66,6 +70,7 @@ _RESULT = re.compile(r"^LABPANIC notifier (?P<name>\S+) result=(?P<result>\S+)")
 _KMSG = re.compile(
     r"^LABPANIC kmsg_dump (?:(?P<name>[^\s=]+) )?reason=(?P<code>\d+) \((?P<reason>[^)]*)\)"
 )
+_FAULT = re.compile(r"^LABPANIC fault (?P<fault>[a-z][a-z-]*)(?P<detail>(?: \S+)*)\s*$")
 _MARK = re.compile(r"^LABMARK (?P<name>[A-Z][A-Z0-9-]*)")
 _KEXEC = re.compile(r"^LABINFO kexec -p rc=(?P<rc>-?\d+).*kexec_crash_loaded=(?P<kcl>[01])")
 _VMCORE = re.compile(r"^LABINFO vmcore_size=(?P<size>\d+)")
@@ -124,6 +129,10 @@ class ConsoleParser:
         m = _MARK.match(text)
         if m:
             return [LabMark(m["name"], boot, t)]
+        m = _FAULT.match(text)
+        if m:
+            words = [w.partition("=") for w in m["detail"].split()]
+            return [FaultArmed(m["fault"], tuple((k, v) for k, _, v in words), boot, t)]
         m = _KEXEC.match(text)
         if m:
             return [CrashKernelLoaded(m["rc"] == "0" and m["kcl"] == "1", boot, t)]
@@ -191,6 +200,9 @@ def parse_log_line(parser: ConsoleParser, line: str) -> list[Event]:
         return [qmp_event(q["name"], data if isinstance(data, dict) else None, t)]
     if text.startswith(("QMP-SEND", "QMP-REPLY")):
         return []
+    n = _NO_PROGRESS.match(text)
+    if n:  # written by the harness (panicpath.lab.harness _Run.timed_out)
+        return [NoProgress(n["phase"], float(n["s"]), max(parser.boot, 0), t)]
     return parser.feed(text, t)
 
 

@@ -159,6 +159,35 @@ class PstoreLine:
 
 
 @dataclass(frozen=True)
+class FaultArmed:
+    """The probe module put one of the scenario's faults in place (panicpath.lab.probe):
+    ``LABPANIC fault NAME DETAIL``, e.g. ``LABPANIC fault ipi-deaf-cpu cpu=1 irqs-off``
+    or ``LABPANIC fault dma-active cpu=1 phys=0x...``; ``detail`` holds the
+    ``key=value`` words."""
+
+    fault: str
+    detail: tuple[tuple[str, str], ...]
+    boot: int
+    t: float | None = None
+
+    def get(self, key: str) -> str | None:
+        """Value of one detail key, or None."""
+        return dict(self.detail).get(key)
+
+
+@dataclass(frozen=True)
+class NoProgress:
+    """Written by the harness, not the guest: the kernel had panicked and then did not
+    reach the crash kernel or the end of panic() within the ``phase`` timeout of
+    ``timeout_s`` seconds (panicpath.lab.harness): the lab's observation of a hang."""
+
+    phase: str
+    timeout_s: float
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
 class QmpEvent:
     """An asynchronous QMP event (GUEST_PANICKED, GUEST_CRASHLOADED, SHUTDOWN,
     ...) with its data dictionary rendered as sorted (key, value) pairs."""
@@ -186,5 +215,7 @@ Event = (
     | VmcoreSeen
     | PstoreRecord
     | PstoreLine
+    | FaultArmed
+    | NoProgress
     | QmpEvent
 )

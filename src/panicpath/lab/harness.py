@@ -22,7 +22,11 @@ done), the console lines of the boot the snapshot was taken in are replayed into
 the log (with times before 0) and the parser, so that the run's events are those
 of a booted run, and the ``WAITING`` mark they end with sends ``go_lines``.
 
-Each phase has its own timeout. Whatever happens (success, timeout, QEMU
+Each phase has its own timeout. When the panic phase times out after the kernel
+panicked (``Kernel panic``, or QMP GUEST_PANICKED/GUEST_CRASHLOADED), the run
+ends as ``hung``, an outcome like ``complete`` (``GuestResult.ok``): a
+``NoProgress`` event records it for the observation (panicpath.lab.observation
+``hung``), to be compared with the model's ``path-bounded``. Whatever happens (success, timeout, QEMU
 dying, an exception, cancellation) the QEMU process is killed by its own pid
 before ``run_guest`` returns.
 """
@@ -48,6 +52,7 @@ from panicpath.lab.events import (
     Event,
     KernelBooted,
     LabMark,
+    NoProgress,
     PanicEnded,
     PanicStarted,
     QmpEvent,
@@ -57,7 +62,8 @@ from panicpath.lab.scenario import PhaseTimeouts
 from panicpath.lab.snapshot import SNAPSHOT_TAG, ConsoleLines
 
 Phase = Literal["boot", "load", "panic", "crash-kernel", "done"]
-Status = Literal["complete", "timeout", "qemu-exited", "no-crash-kernel", "setup-failed"]
+Status = Literal["complete", "hung", "timeout", "qemu-exited", "no-crash-kernel",
+                 "setup-failed"]
 SnapshotOutcome = Literal["none", "saved", "save-failed", "restored", "restore-failed"]
 
 #: Seconds to keep listening after the end of a run without a crash kernel,
@@ -98,7 +104,8 @@ class GuestResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "complete"
+        """The run produced an observation: it completed, or the panicked kernel hung."""
+        return self.status in ("complete", "hung")
 
     def summary(self) -> str:
         """One line: status, phase, detail, log."""
@@ -197,6 +204,21 @@ class _Run:
         else:
             self.finish("complete", why)
         self.linger_until = time.monotonic() + LINGER_S
+
+    def timed_out(self, pid: int) -> None:
+        """The current phase's timeout expired: a hang when the kernel had panicked and
+        was in the panic phase, a harness timeout otherwise."""
+        if self.status is not None:
+            return
+        limit = self.plan.timeouts.panic
+        if self.phase == "panic" and self.panic_started:
+            t = round(self.now(), 3)
+            self.write(t, f"# NO-PROGRESS in phase panic for {limit:g} s after the panic")
+            self.handle(NoProgress("panic", limit, max(self.parser.boot, 0), t), pid)
+            self.finish("hung", f"the kernel panicked and then made no progress within the "
+                                f"panic phase timeout ({limit:g} s)")
+        else:
+            self.finish("timeout", f"no progress within the {self.phase} phase timeout")
 
     def exited(self, rc: int | None) -> None:
         """QEMU's output ended (it exited)."""
@@ -397,8 +419,7 @@ async def _loop(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
         stop = run.linger_until if run.linger_until is not None else run.deadline
         left = stop - time.monotonic()
         if left <= 0:
-            if run.status is None:
-                run.finish("timeout", f"no progress within the {run.phase} phase timeout")
+            run.timed_out(proc.pid)
             return
         try:  # lines come in batches (CONSOLE_BATCH_S): take those already queued
             kind, payload = queue.get_nowait()

@@ -20,6 +20,12 @@ list on both sides; the predicted side may list them or not.
 (a panic from NMI context defers printk, kernel/printk/printk_safe.c, and kexec
 happens before the flush) they come from the pstore record the crash kernel
 reads back, which is the kernel's own log order.
+
+``faults_armed`` names the scenario's faults the probe module said it put in place
+(``LABPANIC fault NAME ...``, panicpath.lab.probe), sorted; ``hung`` is the lab's
+observation of a hang: the kernel panicked and then reached neither the crash
+kernel nor the end of panic() within the panic phase timeout (the harness's
+``NoProgress`` event), which the model states as ``path-bounded`` false.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from typing import Literal, cast
 
 from panicpath.lab.events import (
     Event,
+    FaultArmed,
     KernelBooted,
     KernelOffsetPrinted,
     KmsgDumped,
+    NoProgress,
     PanicEnded,
     PanicPrintOutput,
     PanicStarted,
@@ -76,12 +84,15 @@ class Observation:
     panic_text_on_console: bool = False
     panic_text_in_pstore: bool = False
     end_of_panic_reached: bool = False
+    faults_armed: tuple[str, ...] = ()
+    hung: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able dict (callbacks as a list of dicts)."""
         d = asdict(self)
         d["callbacks"] = [asdict(c) for c in self.callbacks]
         d["kmsg_dump_reasons"] = list(self.kmsg_dump_reasons)
+        d["faults_armed"] = list(self.faults_armed)
         return d
 
     @classmethod
@@ -90,8 +101,10 @@ class Observation:
         raw = dict(d)
         cbs = cast(list[dict[str, object]], raw.pop("callbacks", []))
         reasons = cast(list[str], raw.pop("kmsg_dump_reasons", []))
+        faults = cast(list[str], raw.pop("faults_armed", []))
         callbacks = tuple(CallbackRun(**c) for c in cbs)  # type: ignore[arg-type]
-        return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons), **raw)  # type: ignore[arg-type]
+        return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons),
+                   faults_armed=tuple(faults), **raw)  # type: ignore[arg-type]
 
 
 def _callback(ev: Event) -> CallbackRun | None:
@@ -127,6 +140,9 @@ def observe(events: Iterable[Event]) -> Observation:
         panic_text_on_console=any(isinstance(e, PanicStarted) for e in console),
         panic_text_in_pstore=any(isinstance(e, PanicStarted) for e in pstore),
         end_of_panic_reached=any(isinstance(e, PanicEnded) for e in evs),
+        faults_armed=tuple(sorted({e.fault for e in evs
+                                   if isinstance(e, FaultArmed) and e.boot == 0})),
+        hung=any(isinstance(e, NoProgress) and e.phase == "panic" for e in evs),
     )
 
 
@@ -150,7 +166,7 @@ class Difference:
 _SCALARS = (
     "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
     "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
-    "end_of_panic_reached",
+    "end_of_panic_reached", "faults_armed", "hung",
 )
 
 

@@ -6,6 +6,16 @@ interface), the probe module's notifiers and dumpers as user callbacks in their
 registration order, and `pvpanic`, `ramoops` and the platform's
 `dump-kernel-offset` as catalog drivers. The trace is then read back into the
 same observable facts the console parser extracts.
+
+The scenario's faults go to the model under the same names and arguments, CPU
+ids as the guest numbers them (the model's panic CPU 0 is the guest's trigger
+CPU; a fault without a CPU acts on CPU 1 in both). Two differ in what the bare
+name means: the lab's ``lock-held-by-stopped-cpu`` holds only the probe's lock,
+so the model gets ``=probe_lock`` (without an argument the model would also hold
+the locks of the platform's steps), and ``nmi-context`` is the NMI trigger, which
+adds it anyway. The lab's bound on the panic path is its panic phase timeout, so
+the model's ``path_bound_ms`` is that timeout and ``hung`` is ``path-bounded``
+false.
 """
 
 from __future__ import annotations
@@ -56,15 +66,18 @@ def to_model(lab: LabScenario) -> Scenario:
     faults: list[str] = []
     if lab.trigger == "nmi":
         faults.append("nmi-context")
-    if uses_lock:
+    if uses_lock or any(f.partition("=")[0] == "lock-held-by-stopped-cpu" for f in lab.faults):
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
+    faults += [f for f in lab.faults
+               if f.partition("=")[0] not in ("nmi-context", "lock-held-by-stopped-cpu")]
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB
     return Scenario(policy="linux-6.1", arch="x86_64", hypervisor="none",
                     kdump=loaded, params=tuple(params), drivers=drivers,
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
-                    host_panic_action=action, name=lab.name)
+                    host_panic_action=action, name=lab.name,
+                    path_bound_ms=int(lab.timeouts.panic * 1000))
 
 
 def _mib(size: str) -> int:
@@ -125,6 +138,9 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
         panic_text_on_console=any(PANIC_MSG in line for line in log_seen),
         panic_text_in_pstore=in_pstore,
         end_of_panic_reached=any("end Kernel panic" in line for line in log_seen),
+        faults_armed=tuple(sorted({f.partition("=")[0] for f in result.scenario.faults}
+                                  - {"nmi-context"})),
+        hung=not result.properties["path-bounded"],
     )
 
 

@@ -10,6 +10,16 @@ NOTIFY_STOP (kernel/notifier.c notifier_call_chain() stops walking the chain),
 spin with ``mdelay``, or take a raw spinlock that a kthread bound to another
 CPU took at load time and never released.
 
+The scenario's faults (``faults = [...]``, the model's names, panicpath.faults)
+are produced by the same module (``ProbeFaults``, docs/lab.md "Faults in the
+guest"): a kthread bound to each CPU a fault acts on (the model's victim, the
+first CPU after the panic CPU 0, unless the fault names one) holds ``probe_lock``
+or writes a page from load time, and disables interrupts (``ipi-deaf-cpu``) or
+calls ``panic()`` (``concurrent-panic``) once ``/init`` arms the module right
+before the trigger; ``hanging-callback`` is a notifier that never returns;
+``corrupted-notifier-list`` points a notifier block's ``next`` at unmapped
+memory. Each prints ``LABPANIC fault NAME ...`` when in place.
+
 Built modules are stripped of debug information and cached by (kernel release,
 source hash).
 """
@@ -19,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -32,6 +43,79 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _BUILD_VERSION = "2\n"
 
 
+#: The CPU a fault acts on when it names none: the model's victim, the first CPU that
+#: is not the panic CPU (panicpath.faults._victim); /init triggers on CPU 0.
+VICTIM_CPU = 1
+#: The extra notifier of ``hanging-callback`` without an argument (panicpath.faults).
+HANGING_NOTIFIER = "hanging-notifier"
+#: Faults that act right before the trigger, once /init writes the "arm" parameter.
+ARMED_FAULTS = ("ipi-deaf-cpu", "concurrent-panic")
+
+
+@dataclass(frozen=True)
+class ProbeFaults:
+    """What the probe module does for a scenario's faults (CPU ids as the guest numbers
+    them; None = not asked)."""
+
+    lock_cpu: int | None = None
+    deaf_cpu: int | None = None
+    concurrent_cpu: int | None = None
+    dma_cpu: int | None = None
+    hanging: tuple[str, ...] = ()
+    """Scenario notifiers that hang; "" for the extra ``hanging-notifier``."""
+    corrupt: str | None = None
+    """The notifier whose ``next`` points at unmapped memory."""
+
+    @property
+    def extra_hanging(self) -> bool:
+        return "" in self.hanging
+
+    @property
+    def victim_cpus(self) -> tuple[int, ...]:
+        """One kthread per CPU that a fault acts on."""
+        cpus = (self.lock_cpu, self.deaf_cpu, self.concurrent_cpu, self.dma_cpu)
+        return tuple(sorted({c for c in cpus if c is not None}))
+
+    @property
+    def any_victim(self) -> bool:
+        return bool(self.victim_cpus)
+
+    @property
+    def acks(self) -> int:
+        """Victims that must act before ``arm`` returns."""
+        return sum(c is not None for c in (self.deaf_cpu, self.concurrent_cpu))
+
+    @property
+    def needs_arm(self) -> bool:
+        return self.acks > 0
+
+
+def _cpu(arg: str) -> int:
+    return int(arg) if arg else VICTIM_CPU
+
+
+def probe_faults(scenario: LabScenario) -> ProbeFaults:
+    """The probe's share of a scenario's faults (``nmi-context`` is the NMI trigger)."""
+    got: dict[str, str] = {}
+    hanging: list[str] = []
+    for item in scenario.faults:
+        name, _, arg = item.partition("=")
+        if name == "hanging-callback":
+            hanging.append(arg)
+        got[name] = arg
+    lock = "lock-held-by-stopped-cpu" in got or any(
+        n.behaviour == "lock" for n in scenario.notifiers)
+    return ProbeFaults(
+        lock_cpu=VICTIM_CPU if lock else None,
+        deaf_cpu=_cpu(got["ipi-deaf-cpu"]) if "ipi-deaf-cpu" in got else None,
+        concurrent_cpu=_cpu(got["concurrent-panic"]) if "concurrent-panic" in got else None,
+        dma_cpu=VICTIM_CPU if "dma-active" in got else None,
+        hanging=tuple(dict.fromkeys(hanging)),
+        corrupt=(scenario.notifiers[0].name if "corrupted-notifier-list" in got
+                 and scenario.notifiers else None),
+    )
+
+
 def render_probe(scenario: LabScenario) -> str:
     """The probe module's C source for a scenario."""
     env = jinja2.Environment(
@@ -42,11 +126,13 @@ def render_probe(scenario: LabScenario) -> str:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
+    faults = probe_faults(scenario)
     return env.get_template("probe.c.j2").render(
         scenario=scenario.name,
         notifiers=scenario.notifiers,
         dumpers=scenario.dumpers,
-        uses_lock=any(n.behaviour == "lock" for n in scenario.notifiers),
+        uses_lock=faults.lock_cpu is not None,
+        f=faults,
     )
 
 

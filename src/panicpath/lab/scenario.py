@@ -101,16 +101,20 @@ class LabScenario:
     panic_action: PanicAction = "shutdown"
     timeouts: PhaseTimeouts = field(default_factory=PhaseTimeouts)
     path: Path | None = None
+    faults: tuple[str, ...] = ()
+    """The model's faults (panicpath.faults), ``NAME`` or ``NAME=ARG``, that the probe
+    produces in the guest (panicpath.lab.probe)."""
 
     @property
     def has_probe(self) -> bool:
         """Whether a probe module must be built and loaded."""
-        return bool(self.notifiers or self.dumpers)
+        return bool(self.notifiers or self.dumpers or
+                    any(f != "nmi-context" for f in self.faults))
 
 
 _TOP_KEYS = {
     "name", "description", "kernel", "crash_kernel", "boot", "notifier", "kmsg_dumper",
-    "devices", "trigger", "machine", "timeouts",
+    "devices", "trigger", "machine", "timeouts", "faults",
 }
 _TABLE_KEYS: dict[str, set[str]] = {
     "kernel": {"flavour"},
@@ -290,14 +294,59 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         panic=r.get_num(to, "timeouts", "panic", 30, 1, 3600),
         crash_kernel=r.get_num(to, "timeouts", "crash_kernel", 60, 1, 3600),
     )
+    faults = _faults(r, doc, notifiers, cpus, trigger)
     return LabScenario(
         name=name, description=description, flavour=flavour, crash_kernel=crash_loaded,
         crashkernel_size=reserve, post_notifiers=post, panic_print=panic_print,
         panic_timeout=panic_timeout, extra_params=tuple(cast(list[str], extra)),
         notifiers=notifiers, dumpers=dumpers, pvpanic=pvpanic, ramoops=ramoops,
         trigger=trigger, cpus=cpus, memory_mib=memory, panic_action=action,
-        timeouts=timeouts, path=path,
+        timeouts=timeouts, path=path, faults=faults,
     )
+
+
+#: Why the guest cannot have a model fault (docs/lab.md "Faults in the guest").
+_NO_GUEST_FAULT = {
+    "slow-host": "slow-host needs a Hyper-V host answering CHANNELMSG_UNLOAD; the lab's "
+                 "QEMU guest has no hypervisor interface",
+}
+
+
+def _faults(r: _Reader, doc: Mapping[str, object], notifiers: tuple[NotifierProbe, ...],
+            cpus: int, trigger: Trigger) -> tuple[str, ...]:
+    """``faults = [...]``: model fault names (panicpath.faults.FAULTS), ``NAME=ARG``
+    allowed, refused with one line when the guest cannot have them."""
+    from panicpath.faults import FAULTS
+
+    value = doc.get("faults", [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise r.fail(None, "faults", "faults must be a list of fault names",
+                     'a list of strings, e.g. ["ipi-deaf-cpu"]')
+    usable = [f for f in FAULTS if f not in _NO_GUEST_FAULT]
+    names = {n.name for n in notifiers}
+    for item in value:
+        fault, _, arg = item.partition("=")
+        why = _NO_GUEST_FAULT.get(fault)
+        if fault not in FAULTS:
+            why = f"fault '{fault}' is not known"
+        elif FAULTS[fault].needs_other_cpu and cpus < 2:
+            why = f"{fault} needs another CPU (machine.cpus >= 2)"
+        elif fault in ("ipi-deaf-cpu", "concurrent-panic") and arg and not (
+                arg.isdigit() and 1 <= int(arg) < cpus):
+            why = f"{item}: the CPU must be another CPU of the guest, 1..{cpus - 1}"
+        elif fault == "lock-held-by-stopped-cpu" and arg not in ("", "probe_lock"):
+            why = f"{item}: the probe can hold only its own lock, probe_lock"
+        elif fault == "hanging-callback" and arg and arg not in names:
+            why = f"{item}: the probe can make only its own [[notifier]] hang"
+        elif fault == "dma-active" and arg:
+            why = f"{item}: the guest has no such device; dma-active takes no argument here"
+        elif fault == "corrupted-notifier-list" and (arg or not notifiers):
+            why = "corrupted-notifier-list corrupts the first [[notifier]]'s next: add one"
+        elif fault == "nmi-context" and trigger != "nmi":
+            why = 'nmi-context is a panic entered from an NMI: set [trigger] kind = "nmi"'
+        if why:
+            raise r.fail(None, "faults", why, ", ".join(usable))
+    return tuple(cast(list[str], value))
 
 
 def _array(r: _Reader, doc: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
@@ -338,7 +387,15 @@ def load_scenario(path: Path) -> LabScenario:
     except OSError as e:
         raise ScenarioError(path, None, f"cannot read ({e.strerror})",
                             "a readable TOML scenario file") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(path, text_line(path.read_bytes(), e.start),
+                            "not UTF-8 text", "a TOML scenario file in UTF-8") from None
     return parse_scenario(text, path)
+
+
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line of byte `offset` in `data` (where a decoding error starts)."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def builtin_scenarios_dir() -> Path:

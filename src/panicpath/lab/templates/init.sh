@@ -91,11 +91,21 @@ fi
 if [ "$PROBE" = "1" ]; then
   insmod /lab/panicpath_probe.ko && echo "LABINFO probe loaded"
 fi
+# Faults that act just before the panic (panicpath.lab.probe ARMED_FAULTS) wait for
+# a write to the probe's "arm" parameter: for sysrq in the same shell as the
+# trigger, for nmi before READY (the host injects the NMI when it sees READY).
+ARM=/sys/module/panicpath_probe/parameters/arm
+[ -e $ARM ] || ARM=
+[ "$TRIGGER" = nmi ] && [ -n "$ARM" ] && echo 1 > $ARM
 echo "LABMARK READY"
 case "$TRIGGER" in
   sysrq)
     echo "LABMARK TRIGGER-PANIC" > /dev/kmsg
-    taskset 1 sh -c 'echo c > /proc/sysrq-trigger'
+    if [ -n "$ARM" ]; then
+      taskset 1 sh -c "echo 1 > $ARM; echo c > /proc/sysrq-trigger"
+    else
+      taskset 1 sh -c 'echo c > /proc/sysrq-trigger'
+    fi
     ;;
 esac
 # nmi: the host injects it over QMP once READY is seen.
