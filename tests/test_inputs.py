@@ -144,7 +144,7 @@ def test_names_a_fault_may_take_are_those_of_the_run() -> None:
 
 
 def test_a_proposals_parameter_is_refused_on_other_policies() -> None:
-    with pytest.raises(InputError, match="policy linux-6.1 has no panic_notifiers_level"):
+    with pytest.raises(InputError, match=r"policy linux-6\.1 has no panic_notifiers_level"):
         simulate(Scenario(params=(("panic_notifiers_level", "2"),)))
     simulate(Scenario(policy="mladek-2", params=(("panic_notifiers_level", "2"),)))
 

@@ -13,11 +13,14 @@ from typing import Any
 
 import click
 
+from panicpath.names import one_line
+
 #: Subcommand name -> "module:attribute" of its click command.
 SUBCOMMANDS: dict[str, str] = {
     "run": "panicpath.commands:run",
     "compare": "panicpath.commands:compare",
     "answers": "panicpath.commands:answers",
+    "inputs": "panicpath.commands:inputs_cmd",
     "policies": "panicpath.commands:policies",
     "drivers": "panicpath.commands:drivers",
     "faults": "panicpath.commands:faults",
@@ -82,7 +85,7 @@ def usage_line(e: click.ClickException) -> str:
     ctx = e.ctx if isinstance(e, click.UsageError) else None
     path = " ".join(["panicpath", *(ctx.command_path.split()[1:] if ctx is not None else [])])
     msg = " ".join(e.format_message().split())
-    return f"panicpath: error: {msg} (see `{path} --help`)"
+    return one_line(f"panicpath: error: {msg} (see `{path} --help`)")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

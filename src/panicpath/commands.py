@@ -25,7 +25,7 @@ from panicpath.faults import FAULTS
 from panicpath.inputs import InputError
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import HYPERVISORS, Scenario
-from panicpath.names import unknown_name
+from panicpath.names import one_line, unknown_name
 from panicpath.policies import POLICIES
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
@@ -37,7 +37,7 @@ EXIT_BAD_INPUT = 2
 
 def bad_input(msg: str) -> NoReturn:
     """One line on stderr, exit code 2, no traceback."""
-    click.echo(f"panicpath: error: {msg}", err=True)
+    click.echo(f"panicpath: error: {one_line(msg)}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -175,6 +175,9 @@ def scan_doc_problem(doc: dict[str, Any]) -> str | None:
     for i, c in enumerate(cbs):
         if not isinstance(c, dict):
             return f"callbacks[{i}] is not an object"
+        for key in ("callback", "list"):
+            if not isinstance(c.get(key), str | None):
+                return f"callbacks[{i}].{key} must be a string or null"
         if not (c.get("callback") and c.get("list") in LISTS):
             continue  # unresolved or on another list: not used, as scan.to_model skips it
         if not isinstance(c["callback"], str):
@@ -182,8 +185,10 @@ def scan_doc_problem(doc: dict[str, Any]) -> str | None:
         if not isinstance(c.get("file"), str) or not isinstance(c.get("line"), int):
             return f"callbacks[{i}] needs file (a string) and line (an integer)"
         feats = c.get("features", [])
-        if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
-            return f"callbacks[{i}].features must be a list of strings"
+        if not isinstance(feats, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("kind"), str)
+                and isinstance(f.get("detail"), str) for f in feats):
+            return f"callbacks[{i}].features must be a list of {{kind, detail}} objects"
     return None
 
 
@@ -338,15 +343,19 @@ def answers(check_only: bool, output: str) -> None:
     """Regenerate docs/answers.md: the seeds' questions, each answered by a table."""
     from panicpath.report.answers import render_answers
 
-    text = render_answers()
+    _generated(render_answers(), output, check_only, "panicpath answers")
+
+
+def _generated(text: str, output: str, check_only: bool, command: str) -> None:
+    """Write a generated document, or with `check_only` exit 1 when the file is stale."""
     path = Path(output)
     if check_only:
         try:
             current = path.read_text(encoding="utf-8")
-        except OSError as e:
-            bad_input(f"{output}: cannot read: {e.strerror}")
+        except (OSError, UnicodeDecodeError) as e:
+            bad_input(f"{output}: cannot read: {getattr(e, 'strerror', None) or e}")
         if current != text:
-            click.echo(f"{output} is stale: run `panicpath answers`", err=True)
+            click.echo(f"{output} is stale: run `{command}`", err=True)
             sys.exit(1)
         click.echo(f"{output} is up to date")
         return
@@ -355,3 +364,16 @@ def answers(check_only: bool, output: str) -> None:
     except OSError as e:
         bad_input(f"{output}: cannot write: {e.strerror}")
     click.echo(f"wrote {output}")
+
+
+@click.command(name="inputs")
+@click.option("--check", "check_only", is_flag=True,
+              help="Exit 1 if the file differs from what would be generated.")
+@click.option("--output", default="docs/inputs.md", show_default=True,
+              type=click.Path(dir_okay=False))
+def inputs_cmd(check_only: bool, output: str) -> None:
+    """Regenerate docs/inputs.md: every input and what it accepts, from the declarations
+    the validation uses."""
+    from panicpath.report.inputs import render_inputs
+
+    _generated(render_inputs(), output, check_only, "panicpath inputs")

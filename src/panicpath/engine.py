@@ -18,7 +18,7 @@ from panicpath.inputs import check_fault_in_run, check_scenario
 from panicpath.model.callback import LISTS, Callback
 from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
-from panicpath.model.scenario import HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
+from panicpath.model.scenario import DUMP_TARGETS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.model.state import Cpu, Device, Machine, VmbusState
 from panicpath.model.steps import HRTIMER_LOCK, STEPS
 from panicpath.model.trace import TraceEvent
@@ -90,6 +90,11 @@ def validate(scn: Scenario) -> Policy:
         if lst not in lists:
             raise ScenarioError(f"placement of {name!r}: unknown list {lst!r} for policy "
                                 f"{policy.name}; valid: {', '.join(lists)}")
+    if scn.dump_target and scn.dump_target not in DUMP_TARGETS:
+        raise ScenarioError(f"unknown dump target {scn.dump_target!r}; valid: "
+                            f"{', '.join(DUMP_TARGETS)}")
+    if not 1 <= scn.path_bound_ms <= 86_400_000:
+        raise ScenarioError(f"path_bound_ms={scn.path_bound_ms} out of range 1..86400000")
     if scn.host_panic_action not in HOST_PANIC_ACTIONS:
         raise ScenarioError(f"unknown host panic action {scn.host_panic_action!r}; valid: "
                             f"{', '.join(HOST_PANIC_ACTIONS)}")

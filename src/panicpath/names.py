@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(msg: str) -> str:
+    """`msg` safe to print as one line: control characters and line separators a name in
+    the message may carry (a TOML key "a\\rb") are shown escaped, as repr() would."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], msg)
 
 
 def unknown_name(*checks: tuple[str, Iterable[str], Collection[str]]) -> str | None:

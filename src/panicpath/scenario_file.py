@@ -16,12 +16,25 @@ from panicpath.model.callback import (
     parse_need,
     parse_priority,
 )
-from panicpath.model.scenario import Scenario
+from panicpath.model.scenario import DUMP_TARGETS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.tomlfile import line_of, read_toml
 
 TOP_KEYS = ("name", "policy", "arch", "hypervisor", "kdump", "cpus", "drivers", "faults",
             "params", "callback", "platform_drivers", "dump_target", "host_panic_action",
             "path_bound_ms", "placement")
+SCALAR_KEYS: tuple[tuple[str, type, str], ...] = (
+    ("name", str, "a label"),
+    ("policy", str, "a policy (panicpath policies); default linux-6.1"),
+    ("arch", str, "an architecture (panicpath arches); default x86_64"),
+    ("hypervisor", str, f"{', '.join(HYPERVISORS)}; default none"),
+    ("kdump", bool, "whether a crash kernel is loaded; default true"),
+    ("cpus", int, "1..64; default 2"),
+    ("platform_drivers", bool, "the platform's own drivers; default true"),
+    ("dump_target", str, f"{', '.join(DUMP_TARGETS)}; default by hypervisor"),
+    ("host_panic_action", str, f"{', '.join(HOST_PANIC_ACTIONS)}; default shutdown"),
+    ("path_bound_ms", int, "1..86400000; default 60000"))
+"""The top-level keys that hold one value: TOML type and what is accepted (the engine's
+validate checks the values; docs/inputs.md lists them)."""
 CALLBACK_KEYS = ("name", "list", "priority", "needs", "effects", "order", "max_reason", "source",
                  "forces_post_notifiers")
 
@@ -45,6 +58,12 @@ def user_callback(d: dict[str, Any], order: int, extra_lists: tuple[str, ...] = 
     effects = d.get("effects", [])
     if not isinstance(needs, list) or not isinstance(effects, list):
         raise CallbackError("needs and effects must be lists of strings")
+    cb_order = d.get("order", order)
+    if not isinstance(cb_order, int) or isinstance(cb_order, bool):
+        raise CallbackError(f"order {cb_order!r} is not an integer (registration order)")
+    forces = d.get("forces_post_notifiers", False)
+    if not isinstance(forces, bool):
+        raise CallbackError(f"forces_post_notifiers {forces!r} is not true or false")
     max_reason = str(d.get("max_reason", "UNDEF"))
     from panicpath.model.callback import KMSG_DUMP_REASONS
 
@@ -57,9 +76,9 @@ def user_callback(d: dict[str, Any], order: int, extra_lists: tuple[str, ...] = 
         priority=parse_priority(d.get("priority", 0)),
         needs=tuple(parse_need(str(n)) for n in needs),
         effects=tuple(parse_effect(str(e)) for e in effects),
-        order=int(d.get("order", order)),
+        order=cb_order,
         max_reason=max_reason,
-        forces_post_notifiers=bool(d.get("forces_post_notifiers", False)),
+        forces_post_notifiers=forces,
         sources=(str(d.get("source", "user callback")),),
     )
 
@@ -83,6 +102,10 @@ def scenario_from_dict(data: dict[str, Any], where: str = "<scenario>", text: st
     if not isinstance(params_raw, dict):
         raise fail("params", "[params] must be a table of name = value")
     params = tuple((str(k), _param_str(v)) for k, v in params_raw.items())
+    for key in ("callback", "placement"):
+        tables = data.get(key, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            raise fail(key, f"{key} must be an array of tables ([[{key}]])")
     callbacks = []
     for i, cbd in enumerate(data.get("callback", [])):
         try:
@@ -90,11 +113,9 @@ def scenario_from_dict(data: dict[str, Any], where: str = "<scenario>", text: st
         except CallbackError as e:
             raise fail(str(cbd.get("name", "[[callback]]")), str(e)) from None
     kw: dict[str, Any] = {}
-    for key, typ in (("name", str), ("policy", str), ("arch", str), ("hypervisor", str),
-                     ("kdump", bool), ("cpus", int), ("platform_drivers", bool),
-                     ("dump_target", str), ("host_panic_action", str), ("path_bound_ms", int)):
+    for key, typ, _ in SCALAR_KEYS:
         if key in data:
-            if not isinstance(data[key], typ):
+            if not isinstance(data[key], typ) or (typ is int and isinstance(data[key], bool)):
                 raise fail(key, f"{key} must be a {typ.__name__}, got {data[key]!r}")
             kw[key] = data[key]
     for key in ("drivers", "faults"):
@@ -108,7 +129,7 @@ def scenario_from_dict(data: dict[str, Any], where: str = "<scenario>", text: st
         try:
             placements.append((str(pl["callback"]), str(pl["list"]),
                                parse_priority(pl.get("priority", 0))))
-        except (KeyError, CallbackError) as e:
+        except (KeyError, TypeError, CallbackError) as e:
             raise fail("placement", f"placement needs callback, list, priority: {e}") from None
     return Scenario(params=params, user_callbacks=tuple(callbacks), overrides=tuple(placements),
                     **kw)

@@ -20,7 +20,7 @@ from panicpath.check.search import Question, Verdict, check, unexercised
 from panicpath.engine import ScenarioError, validate
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
-from panicpath.names import unknown_name
+from panicpath.names import one_line, unknown_name
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
 
@@ -31,7 +31,7 @@ EXIT_INTERNAL = 1
 
 
 def _bad(msg: str) -> NoReturn:
-    click.echo(f"panicpath: error: {msg}", err=True)
+    click.echo(f"panicpath: error: {one_line(msg)}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 

@@ -18,6 +18,7 @@ from panicpath.check.cli import (
     question_options,
 )
 from panicpath.check.promela import ExportError, SpinError, promela, spin_verdict
+from panicpath.names import one_line
 
 
 @click.group(name="export")
@@ -45,10 +46,14 @@ def promela_command(policy: str, prop: str, arches: tuple[str, ...],
     try:
         text = promela(q)
     except ExportError as e:
-        click.echo(f"panicpath: error: {e}", err=True)
+        click.echo(f"panicpath: error: {one_line(str(e))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as e:
+            click.echo(f"panicpath: error: {out}: cannot write: {e.strerror}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     elif not run_spin:
         click.echo(text, nl=False)
     if not run_spin:
@@ -57,7 +62,7 @@ def promela_command(policy: str, prop: str, arches: tuple[str, ...],
         with tempfile.TemporaryDirectory(prefix="panicpath-spin-") as work:
             r = spin_verdict(q, Path(work))
     except SpinError as e:
-        click.echo(f"panicpath: error: {e}", err=True)
+        click.echo(f"panicpath: error: {one_line(str(e))}", err=True)
         sys.exit(EXIT_INTERNAL)
     verdict = "holds" if r.holds else "VIOLATED"
     click.echo(f"SPIN: {policy}: {prop} {verdict} (up to {max_faults} faults); {r.states} states "

@@ -42,32 +42,38 @@ def scenario_meta(s: Scenario) -> dict[str, object]:
             "faults": list(s.faults), "cpus": s.cpus, "host_panic_action": s.host_panic_action}
 
 
+META_FIELDS: tuple[tuple[str, str], ...] = (
+    ("policy", "string"), ("arch", "string"), ("hypervisor", "string"), ("kdump", "boolean"),
+    ("params", "list of [name, value] string pairs"), ("drivers", "list of strings"),
+    ("faults", "list of strings"), ("cpus", "integer"),
+    ("host_panic_action", "string (optional, default shutdown)"))
+"""The fields of ``#meta.scenario`` and their JSON types (scenario_from_meta checks them)."""
+
+_JSON_TYPES: dict[str, type] = {"string": str, "boolean": bool, "integer": int, "list": list}
+
+
 def scenario_from_meta(d: dict[str, Any]) -> Scenario:
-    """Inverse of scenario_meta. A field of the wrong type is TypeError, a missing one
-    KeyError (names and values are then checked by engine.validate)."""
-    def typed(key: str, typ: type, default: object = None) -> Any:
-        value = d.get(key, default) if default is not None else d[key]
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise TypeError(f"scenario.{key} must be {typ.__name__}, got {value!r}")
-        return value
-
-    def strings(key: str) -> tuple[str, ...]:
-        value = typed(key, list)
-        if not all(isinstance(x, str) for x in value):
-            raise TypeError(f"scenario.{key} must be a list of strings")
-        return tuple(value)
-
+    """Inverse of scenario_meta. A field of the wrong type (META_FIELDS) is TypeError, a
+    missing one KeyError (names and values are then checked by engine.validate)."""
     if not isinstance(d, dict):
         raise TypeError("#meta.scenario must be an object")
-    params = typed("params", list)
-    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
-               for p in params):
-        raise TypeError("scenario.params must be a list of [name, value] string pairs")
-    return Scenario(policy=typed("policy", str), arch=typed("arch", str),
-                    hypervisor=typed("hypervisor", str), kdump=typed("kdump", bool),
-                    params=tuple((k, v) for k, v in params), drivers=strings("drivers"),
-                    faults=strings("faults"), cpus=typed("cpus", int),
-                    host_panic_action=typed("host_panic_action", str, "shutdown"))
+    v: dict[str, Any] = {}
+    for key, text in META_FIELDS:
+        typ = _JSON_TYPES[text.split()[0]]
+        value = d.get(key, "shutdown") if "optional" in text else d[key]
+        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if ok and "strings" in text:
+            ok = all(isinstance(x, str) for x in value)
+        if ok and "pairs" in text:
+            ok = all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                     for p in value)
+        if not ok:
+            raise TypeError(f"scenario.{key} must be {text.split(' (')[0]}, got {value!r}")
+        v[key] = value
+    return Scenario(policy=v["policy"], arch=v["arch"], hypervisor=v["hypervisor"],
+                    kdump=v["kdump"], params=tuple((k, x) for k, x in v["params"]),
+                    drivers=tuple(v["drivers"]), faults=tuple(v["faults"]), cpus=v["cpus"],
+                    host_panic_action=v["host_panic_action"])
 
 
 def full_states(scn: Scenario) -> list[tuple[str, dict[str, object]]]:

@@ -162,9 +162,24 @@ def size(scn: Scenario) -> tuple[int, int, int, int]:
     return (len(scn.faults), len(scn.drivers), params, 0 if scn.kdump else 1)
 
 
-SPACE_KEYS = ("policies", "arches", "hypervisors", "kdump", "post_notifiers", "faults", "cpus",
-              "driver_sets", "params", "policy_params", "callback", "placement",
-              "host_panic_action", "hyperv_params")
+SPACE_KEYS: dict[str, str] = {
+    "policies": "a list of policy names",
+    "arches": "a list of arch names",
+    "hypervisors": "a list of hypervisor names",
+    "kdump": "a non-empty list of true/false",
+    "post_notifiers": 'a non-empty list of "0"/"1"',
+    "faults": '"none", "single" (default: no fault, then each one), or a list of fault '
+              'sets, e.g. [[], ["slow-host"]]; arguments as for run --fault',
+    "cpus": "an integer 2..64",
+    "driver_sets": "a table: arch = a list of driver lists",
+    "params": "a table: boot parameter = a non-empty list of values (see Boot parameters)",
+    "policy_params": "true or false: also each policy's own parameter values",
+    "callback": "an array of [[callback]] tables (see User callbacks)",
+    "placement": "an array of [[placement]] tables: callback, list, priority",
+    "host_panic_action": "shutdown, pause or none",
+    "hyperv_params": "true or false: Hyper-V with and without hyperv_record_panic_msg",
+}
+"""The keys of a space file and what each accepts (errors and docs/inputs.md)."""
 
 
 SINGULAR = {"policies": "policy", "arches": "arch", "hypervisors": "hypervisor",
@@ -237,6 +252,10 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
                              f"{data['host_panic_action']!r}; valid: "
                              f"{', '.join(HOST_PANIC_ACTIONS)}")
         kw["host_panic_action"] = data["host_panic_action"]
+    for key in ("callback", "placement"):
+        tables = data.get(key, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+            raise SpaceError(f"{at(key)}: {key} must be an array of tables ([[{key}]])")
     callbacks = []
     for i, cbd in enumerate(data.get("callback", [])):
         if not isinstance(cbd, dict):

@@ -23,10 +23,11 @@ from panicpath.lab.observation import Observation
 from panicpath.lab.qemu import TCG_THREAD_CHOICES
 from panicpath.lab.runner import run_scenario
 from panicpath.lab.scenario import LabScenario, ScenarioError, load_scenario
+from panicpath.names import one_line
 
 
 def _fail(message: str) -> None:
-    click.echo(f"panicpath lab: {message}", err=True)
+    click.echo(f"panicpath lab: {one_line(message)}", err=True)
     sys.exit(2)
 
 

@@ -34,7 +34,6 @@ PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-fai
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 _SIZE = re.compile(r"^\d+[MG]$")
-_INT_MAX = 2**31 - 1
 
 
 class ScenarioError(Exception):
@@ -112,21 +111,82 @@ class LabScenario:
                     any(f != "nmi-context" for f in self.faults))
 
 
-_TOP_KEYS = {
-    "name", "description", "kernel", "crash_kernel", "boot", "notifier", "kmsg_dumper",
-    "devices", "trigger", "machine", "timeouts", "faults",
+@dataclass(frozen=True)
+class Field:
+    """What one key of a lab scenario accepts: the declaration the reader checks against
+    and docs/inputs.md is generated from."""
+
+    kind: str
+    """bool, int, seconds, choice, size, ident, text, params, faults, table (an array of
+    tables)."""
+    default: object = None
+    lo: float = 0
+    hi: float = 0
+    choices: tuple[str, ...] = ()
+    note: str = ""
+
+    def accepts(self) -> str:
+        """In words, for errors and docs."""
+        text = {
+            "bool": "true or false",
+            "int": f"an integer {self.lo:g}..{self.hi:g}",
+            "seconds": f"seconds, {self.lo:g}..{self.hi:g}",
+            "choice": "one of " + ", ".join(self.choices),
+            "size": 'a size such as "256M" (digits and M or G)',
+            "ident": "a C identifier of lower-case letters, digits and _ (1-32 chars)",
+            "text": "a string",
+            "params": 'a list of kernel parameters without spaces, e.g. ["loglevel=7"]',
+            "faults": "a list of the model's fault names (NAME or NAME=ARG) the guest can have",
+            "table": "an array of tables",
+        }[self.kind]
+        if self.default is not None and self.kind != "table":
+            shown = str(self.default).lower() if isinstance(self.default, bool) else self.default
+            text += f"; default {shown}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+LAB_FIELDS: dict[str, Field] = {
+    "name": Field("text", note="non-empty; default: the file's stem"),
+    "description": Field("text", ""),
+    "faults": Field("faults", note="see docs/lab.md, Faults in the guest"),
+    "kernel.flavour": Field("choice", "cloud-amd64", choices=FLAVOURS),
+    "crash_kernel.loaded": Field("bool", True),
+    "crash_kernel.reserve": Field("size", "256M",
+                                  note="96M is the smallest that boots the crash kernel"),
+    "boot.crash_kexec_post_notifiers": Field("bool", False),
+    "boot.panic_print": Field("int", 0, 0, 0x7F),
+    "boot.panic": Field("int", 0, -1, 3600),
+    "boot.extra": Field("params", note="default none"),
+    "notifier": Field("table", note="[[notifier]]: a probe panic notifier"),
+    "notifier.name": Field("ident"),
+    "notifier.priority": Field("int", 0, -(2**31), 2**31 - 1),
+    "notifier.behaviour": Field("choice", "return", choices=BEHAVIOURS),
+    "notifier.spin_ms": Field("int", 0, 0, 600_000, note="1.. with behaviour spin"),
+    "notifier.lock_timeout_ms": Field("int", 0, 0, 600_000),
+    "kmsg_dumper": Field("table", note="[[kmsg_dumper]]: a probe kmsg dumper"),
+    "kmsg_dumper.name": Field("ident"),
+    "devices.pvpanic": Field("bool", True),
+    "devices.ramoops": Field("bool", False),
+    "trigger.kind": Field("choice", "sysrq", choices=TRIGGERS),
+    "machine.cpus": Field("int", 2, 1, 8),
+    "machine.memory_mib": Field("int", 1024, 256, 8192,
+                                note="at least the crashkernel reservation + 256"),
+    "machine.panic_action": Field("choice", "shutdown", choices=PANIC_ACTIONS),
+    "timeouts.boot": Field("seconds", 60, 1, 3600),
+    "timeouts.load": Field("seconds", 30, 1, 3600),
+    "timeouts.panic": Field("seconds", 30, 1, 3600),
+    "timeouts.crash_kernel": Field("seconds", 60, 1, 3600),
 }
-_TABLE_KEYS: dict[str, set[str]] = {
-    "kernel": {"flavour"},
-    "crash_kernel": {"loaded", "reserve"},
-    "boot": {"crash_kexec_post_notifiers", "panic_print", "panic", "extra"},
-    "notifier": {"name", "priority", "behaviour", "spin_ms", "lock_timeout_ms"},
-    "kmsg_dumper": {"name"},
-    "devices": {"pvpanic", "ramoops"},
-    "trigger": {"kind"},
-    "machine": {"cpus", "memory_mib", "panic_action"},
-    "timeouts": {"boot", "load", "panic", "crash_kernel"},
-}
+"""Every key of a lab scenario file ("table.key" for keys inside a table)."""
+
+LAB_KEYS: dict[str, str] = {k: f.accepts() for k, f in LAB_FIELDS.items()}
+"""What each key accepts, in words (docs/inputs.md)."""
+
+_TOP_KEYS = {k.partition(".")[0] for k in LAB_FIELDS}
+_TABLE_KEYS: dict[str, set[str]] = {}
+for _k in LAB_FIELDS:
+    if "." in _k:
+        _TABLE_KEYS.setdefault(_k.partition(".")[0], set()).add(_k.partition(".")[2])
 
 
 def _locate(text: str, table: str | None, key: str | None, index: int = 0) -> int | None:
@@ -178,34 +238,35 @@ class _Reader:
                 raise self.fail(name, key, f"unknown key '{key}' in [{name}]",
                                 ", ".join(sorted(_TABLE_KEYS[name])), index)
 
-    def get_bool(self, t: Mapping[str, object], table: str, key: str, default: bool) -> bool:
-        v = t.get(key, default)
+    def get_bool(self, t: Mapping[str, object], table: str, key: str) -> bool:
+        f = LAB_FIELDS[f"{table}.{key}"]
+        v = t.get(key, f.default)
         if not isinstance(v, bool):
             raise self.fail(table, key, f"{table}.{key} = {v!r} is not a boolean", "true, false")
         return v
 
-    def get_int(self, t: Mapping[str, object], table: str, key: str, default: int,
-                lo: int, hi: int, index: int = 0) -> int:
-        v = t.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+    def get_int(self, t: Mapping[str, object], table: str, key: str, index: int = 0) -> int:
+        f = LAB_FIELDS[f"{table}.{key}"]
+        v = t.get(key, f.default)
+        if isinstance(v, bool) or not isinstance(v, int) or not f.lo <= v <= f.hi:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
-                            f"an integer from {lo} to {hi}", index)
+                            f"an integer from {f.lo:g} to {f.hi:g}", index)
         return v
 
-    def get_num(self, t: Mapping[str, object], table: str, key: str, default: float,
-                lo: float, hi: float) -> float:
-        v = t.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+    def get_num(self, t: Mapping[str, object], table: str, key: str) -> float:
+        f = LAB_FIELDS[f"{table}.{key}"]
+        v = t.get(key, f.default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not f.lo <= v <= f.hi:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
-                            f"a number of seconds from {lo:g} to {hi:g}")
+                            f"a number of seconds from {f.lo:g} to {f.hi:g}")
         return float(v)
 
-    def get_choice(self, t: Mapping[str, object], table: str, key: str, default: str,
-                   choices: tuple[str, ...], index: int = 0) -> str:
-        v = t.get(key, default)
-        if v not in choices:
+    def get_choice(self, t: Mapping[str, object], table: str, key: str, index: int = 0) -> str:
+        f = LAB_FIELDS[f"{table}.{key}"]
+        v = t.get(key, f.default)
+        if v not in f.choices:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is not known",
-                            ", ".join(choices), index)
+                            ", ".join(f.choices), index)
         return str(v)
 
     def get_ident(self, t: Mapping[str, object], table: str, index: int) -> str:
@@ -238,19 +299,19 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         raise r.fail(None, "description", "description is not a string", "a string")
 
     kernel = r.table(doc, "kernel")
-    flavour = cast(Flavour, r.get_choice(kernel, "kernel", "flavour", "cloud-amd64", FLAVOURS))
+    flavour = cast(Flavour, r.get_choice(kernel, "kernel", "flavour"))
 
     ck = r.table(doc, "crash_kernel")
-    crash_loaded = r.get_bool(ck, "crash_kernel", "loaded", True)
+    crash_loaded = r.get_bool(ck, "crash_kernel", "loaded")
     reserve = ck.get("reserve", "256M")
     if not isinstance(reserve, str) or not _SIZE.match(reserve):
         raise r.fail("crash_kernel", "reserve", f"crash_kernel.reserve = {reserve!r} is not a size",
                      "a size such as \"256M\" (96M is the smallest that boots the crash kernel)")
 
     boot = r.table(doc, "boot")
-    post = r.get_bool(boot, "boot", "crash_kexec_post_notifiers", False)
-    panic_print = r.get_int(boot, "boot", "panic_print", 0, 0, 0x7F)
-    panic_timeout = r.get_int(boot, "boot", "panic", 0, -1, 3600)
+    post = r.get_bool(boot, "boot", "crash_kexec_post_notifiers")
+    panic_print = r.get_int(boot, "boot", "panic_print")
+    panic_timeout = r.get_int(boot, "boot", "panic")
     extra = boot.get("extra", [])
     if not isinstance(extra, list) or not all(
         isinstance(x, str) and x and " " not in x for x in extra
@@ -267,17 +328,16 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
                      "a distinct name for every [[notifier]] and [[kmsg_dumper]]")
 
     dev = r.table(doc, "devices")
-    pvpanic = r.get_bool(dev, "devices", "pvpanic", True)
-    ramoops = r.get_bool(dev, "devices", "ramoops", False)
+    pvpanic = r.get_bool(dev, "devices", "pvpanic")
+    ramoops = r.get_bool(dev, "devices", "ramoops")
 
     trig = r.table(doc, "trigger")
-    trigger = cast(Trigger, r.get_choice(trig, "trigger", "kind", "sysrq", TRIGGERS))
+    trigger = cast(Trigger, r.get_choice(trig, "trigger", "kind"))
 
     mach = r.table(doc, "machine")
-    cpus = r.get_int(mach, "machine", "cpus", 2, 1, 8)
-    memory = r.get_int(mach, "machine", "memory_mib", 1024, 256, 8192)
-    action = cast(PanicAction, r.get_choice(mach, "machine", "panic_action", "shutdown",
-                                            PANIC_ACTIONS))
+    cpus = r.get_int(mach, "machine", "cpus")
+    memory = r.get_int(mach, "machine", "memory_mib")
+    action = cast(PanicAction, r.get_choice(mach, "machine", "panic_action"))
     reserve_mib = int(reserve[:-1]) * (1024 if reserve.endswith("G") else 1)
     if crash_loaded and memory < reserve_mib + 256:
         raise r.fail("machine", "memory_mib",
@@ -289,10 +349,10 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
 
     to = r.table(doc, "timeouts")
     timeouts = PhaseTimeouts(
-        boot=r.get_num(to, "timeouts", "boot", 60, 1, 3600),
-        load=r.get_num(to, "timeouts", "load", 30, 1, 3600),
-        panic=r.get_num(to, "timeouts", "panic", 30, 1, 3600),
-        crash_kernel=r.get_num(to, "timeouts", "crash_kernel", 60, 1, 3600),
+        boot=r.get_num(to, "timeouts", "boot"),
+        load=r.get_num(to, "timeouts", "load"),
+        panic=r.get_num(to, "timeouts", "panic"),
+        crash_kernel=r.get_num(to, "timeouts", "crash_kernel"),
     )
     faults = _faults(r, doc, notifiers, cpus, trigger)
     return LabScenario(
@@ -362,10 +422,10 @@ def _notifiers(r: _Reader, doc: Mapping[str, object]) -> tuple[NotifierProbe, ..
     out = []
     for i, t in enumerate(_array(r, doc, "notifier")):
         name = r.get_ident(t, "notifier", i)
-        prio = r.get_int(t, "notifier", "priority", 0, -_INT_MAX - 1, _INT_MAX, i)
-        beh = cast(Behaviour, r.get_choice(t, "notifier", "behaviour", "return", BEHAVIOURS, i))
-        spin = r.get_int(t, "notifier", "spin_ms", 0, 0, 600_000, i)
-        lock_to = r.get_int(t, "notifier", "lock_timeout_ms", 0, 0, 600_000, i)
+        prio = r.get_int(t, "notifier", "priority", i)
+        beh = cast(Behaviour, r.get_choice(t, "notifier", "behaviour", i))
+        spin = r.get_int(t, "notifier", "spin_ms", i)
+        lock_to = r.get_int(t, "notifier", "lock_timeout_ms", i)
         if beh == "spin" and spin == 0:
             raise r.fail("notifier", "behaviour", f"notifier '{name}' spins but has no spin_ms",
                          "spin_ms = 1..600000 with behaviour = \"spin\"", i)

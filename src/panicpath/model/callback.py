@@ -143,19 +143,26 @@ def parse_priority(value: object) -> int:
     """An int, or a C-like expression ``INT_MIN + 10`` / ``INT_MAX`` / ``-200``."""
     if isinstance(value, bool):
         raise CallbackError(f"priority {value!r} is not an integer")
+    out: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        out = value
+    elif isinstance(value, str):
         m = _PRIORITY_RE.match(value)
         if m:
             if m.group(4) is not None:
-                return int(m.group(4))
-            base = {"INT_MAX": INT_MAX, "INT_MIN": INT_MIN, None: 0}[m.group(1)]
-            if m.group(2):
-                delta = int(m.group(3))
-                return base + delta if m.group(2) == "+" else base - delta
-            if m.group(1):
-                return base
-    raise CallbackError(
-        f"priority {value!r} is not an integer or INT_MAX/INT_MIN +/- N"
-    )
+                out = int(m.group(4))
+            else:
+                base = {"INT_MAX": INT_MAX, "INT_MIN": INT_MIN, None: 0}[m.group(1)]
+                if m.group(2):
+                    delta = int(m.group(3))
+                    out = base + delta if m.group(2) == "+" else base - delta
+                elif m.group(1):
+                    out = base
+    if out is None:
+        raise CallbackError(
+            f"priority {value!r} is not an integer or INT_MAX/INT_MIN +/- N"
+        )
+    if not INT_MIN <= out <= INT_MAX:
+        raise CallbackError(f"priority {value!r} is outside the C int range "
+                            f"(struct notifier_block.priority): INT_MIN..INT_MAX")
+    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from panicpath.names import one_line
 from panicpath.scan.jsonio import scan_result_to_json
 from panicpath.scan.runner import scan_tree
 from panicpath.scan.sources import ScanInputError
@@ -23,7 +24,7 @@ def scan_command(path: Path, as_json: bool, jobs: int, no_cache: bool) -> None:
     try:
         result = scan_tree(path, jobs, use_cache=not no_cache)
     except ScanInputError as exc:
-        click.echo(f"panicpath scan: {exc}", err=True)
+        click.echo(f"panicpath scan: {one_line(str(exc))}", err=True)
         raise SystemExit(2) from None
     for error in result.errors:
         click.echo(f"panicpath scan: {error.file}: {error.message}", err=True)
