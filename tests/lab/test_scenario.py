@@ -96,14 +96,14 @@ def test_faults_are_the_models_names_with_arguments() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        ('name = "x"\nfaults = ["ipi-deaf"]\n', 2, "fault 'ipi-deaf' is not known; valid: "
-         "ipi-deaf-cpu, lock-held-by-stopped-cpu, corrupted-notifier-list, dma-active"),
+        ('name = "x"\nfaults = ["ipi-deaf"]\n', 2, "fault 'ipi-deaf': unknown fault 'ipi-deaf'; valid: "
+         "ipi-deaf-cpu, lock-held-by-stopped-cpu, corrupted-notifier-list"),
         ('name = "x"\n\nfaults = ["slow-host"]\n', 3, "no hypervisor interface"),
         ('name = "x"\nfaults = ["nmi-context"]\n', 2, 'set [trigger] kind = "nmi"'),
         ('name = "x"\nfaults = ["ipi-deaf-cpu"]\n[machine]\ncpus = 1\n', 2,
-         "needs another CPU"),
-        ('name = "x"\nfaults = ["concurrent-panic=0"]\n', 2, "another CPU of the guest, 1..1"),
-        ('name = "x"\nfaults = ["ipi-deaf-cpu=two"]\n', 2, "another CPU of the guest"),
+         "needs at least 2 CPUs"),
+        ('name = "x"\nfaults = ["concurrent-panic=0"]\n', 2, "CPU 0 is the panic CPU; valid: 1..1"),
+        ('name = "x"\nfaults = ["ipi-deaf-cpu=two"]\n', 2, "'two' is not a CPU id"),
         ('name = "x"\nfaults = ["hanging-callback=pvpanic"]\n', 2, "its own [[notifier]]"),
         ('name = "x"\nfaults = ["lock-held-by-stopped-cpu=vmbus"]\n', 2, "probe_lock"),
         ('name = "x"\nfaults = ["dma-active=bcm-vk"]\n', 2, "no such device"),

@@ -384,16 +384,17 @@ def _faults(r: _Reader, doc: Mapping[str, object], notifiers: tuple[NotifierProb
                      'a list of strings, e.g. ["ipi-deaf-cpu"]')
     usable = [f for f in FAULTS if f not in _NO_GUEST_FAULT]
     names = {n.name for n in notifiers}
+    from panicpath.inputs import InputError, check_fault
+
     for item in value:
         fault, _, arg = item.partition("=")
         why = _NO_GUEST_FAULT.get(fault)
-        if fault not in FAULTS:
-            why = f"fault '{fault}' is not known"
-        elif FAULTS[fault].needs_other_cpu and cpus < 2:
-            why = f"{fault} needs another CPU (machine.cpus >= 2)"
-        elif fault in ("ipi-deaf-cpu", "concurrent-panic") and arg and not (
-                arg.isdigit() and 1 <= int(arg) < cpus):
-            why = f"{item}: the CPU must be another CPU of the guest, 1..{cpus - 1}"
+        try:
+            check_fault(item, cpus)  # the model's declaration: names, CPU ids, no-arg faults
+        except InputError as e:
+            raise r.fail(None, "faults", f"{e.key} {e.value!r}: {e.problem}", e.valid) from None
+        if why:
+            pass
         elif fault == "lock-held-by-stopped-cpu" and arg not in ("", "probe_lock"):
             why = f"{item}: the probe can hold only its own lock, probe_lock"
         elif fault == "hanging-callback" and arg and arg not in names:
