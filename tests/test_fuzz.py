@@ -184,6 +184,7 @@ def base(command: str) -> tuple[list[str], list[tuple[str, str]], tuple[int, ...
         "scan": (["scan", fx["tree"], "--json", "--no-cache"], [("--jobs", "1")], (0,)),
         "lab run": (["lab", "run", fx["lab"], "--dry-run"], [], (0,)),
         "lab campaign": (["lab", "campaign", fx["labdir"], "--dry-run"], [], (0,)),
+        "lab kernels": (["lab", "kernels", "--json"], [], (0,)),
         "answers": (["answers", "--check"], [("--output", str(WORK / "answers.md"))], (0, 1)),
         "inputs": (["inputs", "--check"], [("--output", str(WORK / "inputs.md"))], (0, 1)),
         "policies": (["policies"], [], (0,)),
@@ -224,7 +225,8 @@ def test_every_command_and_option_is_fuzzed() -> None:
     test_option_values from its declaration."""
     assert set(leaf_commands()) == {
         "run", "compare", "check", "export promela", "replay", "scan", "lab run",
-        "lab campaign", "answers", "inputs", "policies", "drivers", "faults", "properties", "arches"}
+        "lab campaign", "lab kernels", "answers", "inputs", "policies", "drivers", "faults",
+        "properties", "arches"}
     assert {c.split()[0] for c in leaf_commands()} == set(SUBCOMMANDS)
     for command in leaf_commands():
         base(command)

@@ -57,3 +57,21 @@ def test_campaign_passes_tcg_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_bad_tcg_threads_value_is_refused() -> None:
     result = CliRunner().invoke(cli.lab_group, ["run", str(SCENARIO), "--tcg-threads", "many"])
     assert result.exit_code == 2 and "many" in result.output
+
+
+def test_lab_kernels_lists_what_the_archive_carries() -> None:
+    """`lab kernels --json` reads the archive through the private apt state (for real):
+    bookworm's 6.1 on every arch, the other suites' series on x86_64, nothing invented."""
+    import json
+
+    r = CliRunner().invoke(cli.lab_group, ["kernels", "--json"])
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)["kernels"]
+    seen = {(k["release"], k["arch"], k["flavour"]) for k in rows}
+    for arch, flavour in (("x86_64", "cloud-amd64"), ("arm64", "cloud-arm64"),
+                          ("ppc64el", "powerpc64le")):
+        assert ("6.1", arch, flavour) in seen
+    assert {"5.10", "6.1", "6.12"} <= {k["release"] for k in rows if k["arch"] == "x86_64"}
+    six_one = next(k for k in rows if (k["release"], k["arch"]) == ("6.1", "x86_64"))
+    assert six_one["suite"].startswith("bookworm") and six_one["abi"].startswith("6.1.0-")
+    assert all(k["abi"].endswith(f"-{k['flavour']}") for k in rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from panicpath.lab.scenario import (
     builtin_scenarios_dir,
     load_scenario,
     parse_scenario,
+    with_kernel,
 )
 
 P = Path("s.toml")
@@ -80,7 +82,8 @@ def test_builtin_scenarios_all_load() -> None:
     names = sorted(load_scenario(p).name for p in builtin_scenarios_dir().glob("*.toml"))
     assert names == ["concurrent_panic_post_notifiers", "hanging_callback_kdump_first",
                      "hanging_callback_post_notifiers", "ipi_deaf_cpu_post_notifiers",
-                     "kdump_no_post_notifiers", "kdump_post_notifiers_order", "nmi_ramoops",
+                     "kdump_no_post_notifiers", "kdump_post_notifiers_order",
+                     "lock_held_by_stopped_cpu_post_notifiers", "nmi_ramoops",
                      "no_kdump_panic_none"]
 
 
@@ -117,3 +120,30 @@ def test_faults_the_guest_cannot_have_are_refused_in_one_line(text: str, line: i
         parse_scenario(text, P)
     msg = str(exc.value)
     assert msg.startswith(f"s.toml:{line}: ") and fragment in msg and "\n" not in msg
+
+
+def test_kernel_release_and_arch_default_and_parse() -> None:
+    """[kernel] release and arch (issue 15): defaults 6.1 on x86_64; each arch's first
+    flavour is its default; a flavour of another arch is refused."""
+    d = parse_scenario('name = "x"\n', P)
+    assert (d.release, d.arch, d.flavour) == ("6.1", "x86_64", "cloud-amd64")
+    a = parse_scenario('name = "x"\n[kernel]\nrelease = "6.12"\narch = "arm64"\n', P)
+    assert (a.release, a.arch, a.flavour) == ("6.12", "arm64", "cloud-arm64")
+    p = parse_scenario('name = "x"\n[kernel]\narch = "ppc64el"\n', P)
+    assert p.flavour == "powerpc64le"
+    for text, fragment in (('[kernel]\narch = "arm64"\nflavour = "amd64"', "not a flavour of arm64"),
+                           ('[kernel]\nrelease = "6"', "is not a series"),
+                           ('[kernel]\nrelease = 6.1', "is not a series"),
+                           ('[kernel]\narch = "riscv64"', "is not known")):
+        with pytest.raises(ScenarioError, match=re.escape(fragment)) as exc:
+            parse_scenario(f'name = "x"\n{text}\n', P)
+        assert str(exc.value).startswith("s.toml:")
+
+
+def test_with_kernel_overrides_release_and_arch() -> None:
+    sc = parse_scenario('name = "x"\n[kernel]\nflavour = "amd64"\n', P)
+    moved = with_kernel(sc, "6.12", "arm64")
+    assert (moved.release, moved.arch, moved.flavour) == ("6.12", "arm64", "cloud-arm64")
+    assert with_kernel(sc, "5.10").flavour == "amd64"
+    with pytest.raises(ScenarioError, match="--release: 'latest' is not a kernel series"):
+        with_kernel(sc, "latest")

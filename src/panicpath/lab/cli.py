@@ -22,7 +22,7 @@ from panicpath.lab.kernels import LabSetupError
 from panicpath.lab.observation import Observation
 from panicpath.lab.qemu import TCG_THREAD_CHOICES
 from panicpath.lab.runner import run_scenario
-from panicpath.lab.scenario import LabScenario, ScenarioError, load_scenario
+from panicpath.lab.scenario import ARCHES, LabScenario, ScenarioError, load_scenario, with_kernel
 from panicpath.names import one_line
 
 
@@ -53,12 +53,25 @@ _TCG_THREADS = click.option(
          "unless the guests side by side have more vCPUs than the host has cores.")
 
 
+_RELEASE = click.option("--release", default=None, metavar="SERIES",
+                        help="Kernel series to boot, overriding the file's [kernel] release "
+                             "(e.g. 5.10, 6.1, 6.12; see `panicpath lab kernels`).")
+_ARCH = click.option("--arch", default=None, type=click.Choice(ARCHES),
+                     help="Guest architecture, overriding the file's [kernel] arch.")
+
+
+def _load(path: Path, release: str | None, arch: str | None) -> LabScenario:
+    """A scenario file with the command line's kernel overrides applied."""
+    return with_kernel(load_scenario(path), release, arch)
+
+
 _DRY_RUN = click.option(
     "--dry-run", is_flag=True,
     help="Check the scenario file(s) and print the model's prediction; boot nothing.")
 
 
-def _dry_run(paths: list[Path], as_json: bool) -> None:
+def _dry_run(paths: list[Path], as_json: bool, release: str | None = None,
+             arch: str | None = None) -> None:
     """Load and check each scenario, predict it with the model, boot nothing (exit 0; a bad
     file exits 2 with its one-line error)."""
     from panicpath.engine import ScenarioError as ModelScenarioError
@@ -67,7 +80,7 @@ def _dry_run(paths: list[Path], as_json: bool) -> None:
     docs: list[dict[str, object]] = []
     for path in paths:
         try:
-            sc = load_scenario(path)
+            sc = _load(path, release, arch)
             predicted = predictor(sc) if predictor is not None else None
         except (ScenarioError, ModelScenarioError) as e:
             _fail(str(e) if isinstance(e, ScenarioError) else f"{path}: {e}")
@@ -98,14 +111,16 @@ def lab_group() -> None:
                    "instead of booting it.")
 @_TCG_THREADS
 @_DRY_RUN
+@_RELEASE
+@_ARCH
 def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
-            tcg_threads: str, dry_run: bool) -> None:
+            tcg_threads: str, dry_run: bool, release: str | None, arch: str | None) -> None:
     """Run one SCENARIO.toml and compare it with the model."""
     if dry_run:
-        _dry_run([scenario], as_json)
+        _dry_run([scenario], as_json, release, arch)
         return
     try:
-        sc = load_scenario(scenario)
+        sc = _load(scenario, release, arch)
         run = run_scenario(sc, out, snapshot=snapshot, tcg_threads=tcg_threads)
     except (ScenarioError, LabSetupError) as e:
         _fail(str(e))
@@ -141,8 +156,11 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
               help="Restore guests from cached snapshots instead of booting them.")
 @_TCG_THREADS
 @_DRY_RUN
+@_RELEASE
+@_ARCH
 def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
-                 tcg_threads: str, dry_run: bool) -> None:
+                 tcg_threads: str, dry_run: bool, release: str | None,
+                 arch: str | None) -> None:
     """Run every scenario file of DIRECTORY and write a conformance report."""
     if not directory.is_dir():
         _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
@@ -150,10 +168,10 @@ def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
     if not paths:
         _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
     if dry_run:
-        _dry_run(paths, False)
+        _dry_run(paths, False, release, arch)
         return
     try:
-        scenarios: list[LabScenario] = [load_scenario(p) for p in paths]
+        scenarios: list[LabScenario] = [_load(p, release, arch) for p in paths]
         from rich.progress import Progress
 
         with Progress(transient=True) as progress:
@@ -174,3 +192,31 @@ def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
     click.echo(f"report: {js} {html}")
     bad = [e for e in entries if not e.run.result.ok or e.conformance.agree is False]
     sys.exit(1 if bad else 0)
+
+
+@lab_group.command("kernels")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def kernels_cmd(as_json: bool) -> None:
+    """The kernel series and architectures the archive carries, and which are cached."""
+    from dataclasses import asdict
+
+    from panicpath.lab.kernels import carried_kernels
+
+    try:
+        rows = carried_kernels()
+    except LabSetupError as e:
+        _fail(str(e))
+        return
+    if as_json:
+        click.echo(json.dumps({"kernels": [asdict(k) for k in rows]}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="kernels the archive carries", header_style="bold")
+    for col in ("release", "arch", "flavour", "suite", "version", "abi", "cached"):
+        t.add_column(col)
+    for k in rows:
+        t.add_row(k.release, k.arch, k.flavour, k.suite, k.version, k.abi,
+                  "yes" if k.cached else "-")
+    Console().print(t)

@@ -18,16 +18,26 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
-Flavour = Literal["cloud-amd64", "amd64"]
+Flavour = Literal["cloud-amd64", "amd64", "cloud-arm64", "arm64", "powerpc64le"]
+Arch = Literal["x86_64", "arm64", "ppc64el"]
 Behaviour = Literal["return", "stop", "spin", "lock"]
 Trigger = Literal["sysrq", "nmi"]
 PanicAction = Literal["shutdown", "pause", "none", "exit-failure"]
 
-FLAVOURS: tuple[Flavour, ...] = ("cloud-amd64", "amd64")
+ARCH_FLAVOURS: dict[Arch, tuple[Flavour, ...]] = {
+    "x86_64": ("cloud-amd64", "amd64"),
+    "arm64": ("cloud-arm64", "arm64"),
+    "ppc64el": ("powerpc64le",),
+}
+"""The guest architectures and the Debian kernel flavours each has (the first is the
+default); panicpath.lab.archive.FLAVOURS is the same table for the kernel supply."""
+ARCHES: tuple[Arch, ...] = tuple(ARCH_FLAVOURS)
+FLAVOURS: tuple[Flavour, ...] = tuple(f for fl in ARCH_FLAVOURS.values() for f in fl)
+_RELEASE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}$")
 BEHAVIOURS: tuple[Behaviour, ...] = ("return", "stop", "spin", "lock")
 TRIGGERS: tuple[Trigger, ...] = ("sysrq", "nmi")
 PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-failure")
@@ -84,6 +94,9 @@ class LabScenario:
     name: str
     description: str = ""
     flavour: Flavour = "cloud-amd64"
+    release: str = "6.1"
+    """The kernel series (Debian's linux-image of that series, panicpath.lab.archive)."""
+    arch: Arch = "x86_64"
     crash_kernel: bool = True
     crashkernel_size: str = "256M"
     post_notifiers: bool = False
@@ -133,6 +146,7 @@ class Field:
             "seconds": f"seconds, {self.lo:g}..{self.hi:g}",
             "choice": "one of " + ", ".join(self.choices),
             "size": 'a size such as "256M" (digits and M or G)',
+            "release": 'a kernel series such as "6.1" or "6.12"',
             "ident": "a C identifier of lower-case letters, digits and _ (1-32 chars)",
             "text": "a string",
             "params": 'a list of kernel parameters without spaces, e.g. ["loglevel=7"]',
@@ -149,7 +163,12 @@ LAB_FIELDS: dict[str, Field] = {
     "name": Field("text", note="non-empty; default: the file's stem"),
     "description": Field("text", ""),
     "faults": Field("faults", note="see docs/lab.md, Faults in the guest"),
-    "kernel.flavour": Field("choice", "cloud-amd64", choices=FLAVOURS),
+    "kernel.release": Field("release", "6.1",
+                            note="a series the archive carries: panicpath lab kernels"),
+    "kernel.arch": Field("choice", "x86_64", choices=ARCHES),
+    "kernel.flavour": Field("choice", None, choices=FLAVOURS,
+                            note="one of the arch's: x86_64 cloud-amd64 (default) or amd64, "
+                                 "arm64 cloud-arm64 (default) or arm64, ppc64el powerpc64le"),
     "crash_kernel.loaded": Field("bool", True),
     "crash_kernel.reserve": Field("size", "256M",
                                   note="96M is the smallest that boots the crash kernel"),
@@ -299,7 +318,15 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         raise r.fail(None, "description", "description is not a string", "a string")
 
     kernel = r.table(doc, "kernel")
-    flavour = cast(Flavour, r.get_choice(kernel, "kernel", "flavour"))
+    release = kernel.get("release", "6.1")
+    if not isinstance(release, str) or not _RELEASE.match(release):
+        raise r.fail("kernel", "release", f"kernel.release = {release!r} is not a series",
+                     'a series such as "5.10", "6.1", "6.12" (panicpath lab kernels)')
+    arch = cast(Arch, r.get_choice(kernel, "kernel", "arch"))
+    flavour = cast(Flavour, kernel.get("flavour", ARCH_FLAVOURS[arch][0]))
+    if flavour not in ARCH_FLAVOURS[arch]:
+        raise r.fail("kernel", "flavour", f"kernel.flavour = {flavour!r} is not a flavour "
+                     f"of {arch}", ", ".join(ARCH_FLAVOURS[arch]))
 
     ck = r.table(doc, "crash_kernel")
     crash_loaded = r.get_bool(ck, "crash_kernel", "loaded")
@@ -356,7 +383,8 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     )
     faults = _faults(r, doc, notifiers, cpus, trigger)
     return LabScenario(
-        name=name, description=description, flavour=flavour, crash_kernel=crash_loaded,
+        name=name, description=description, flavour=flavour, release=release, arch=arch,
+        crash_kernel=crash_loaded,
         crashkernel_size=reserve, post_notifiers=post, panic_print=panic_print,
         panic_timeout=panic_timeout, extra_params=tuple(cast(list[str], extra)),
         notifiers=notifiers, dumpers=dumpers, pvpanic=pvpanic, ramoops=ramoops,
@@ -457,6 +485,22 @@ def load_scenario(path: Path) -> LabScenario:
 def text_line(data: bytes, offset: int) -> int:
     """The 1-based line of byte `offset` in `data` (where a decoding error starts)."""
     return data.count(b"\n", 0, offset) + 1
+
+
+def with_kernel(sc: LabScenario, release: str | None = None,
+                arch: str | None = None) -> LabScenario:
+    """`sc` on another kernel series or architecture (``lab run --release/--arch``); a
+    flavour that the new arch does not have becomes that arch's default. Bad values raise
+    ScenarioError naming the option."""
+    if release is not None and not _RELEASE.match(release):
+        raise ScenarioError("--release", None, f"{release!r} is not a kernel series",
+                            '"5.10", "6.1", "6.12", ... (panicpath lab kernels)')
+    if arch is not None and arch not in ARCH_FLAVOURS:
+        raise ScenarioError("--arch", None, f"unknown arch {arch!r}", ", ".join(ARCHES))
+    new_arch = arch if arch is not None else sc.arch
+    flavour = sc.flavour if sc.flavour in ARCH_FLAVOURS[new_arch] else \
+        ARCH_FLAVOURS[new_arch][0]
+    return replace(sc, release=release or sc.release, arch=new_arch, flavour=flavour)
 
 
 def builtin_scenarios_dir() -> Path:
