@@ -34,4 +34,22 @@ POLICIES: dict[str, Policy] = {
     )
 }
 
-__all__ = ["POLICIES", "Op", "Policy"]
+MAINLINE_SINCE = (6, 17)
+"""The first release linux-mainline models: vpanic() (3f045de7f557, v6.17; see its
+docstring and docs/kernel-history.md)."""
+
+
+def policy_for_release(release: tuple[int, int]) -> Policy:
+    """The kernel-version policy in force for a kernel release (the lab predicts a guest
+    with it): linux-mainline from MAINLINE_SINCE on, else the newest kernel policy whose
+    version is not after the release (5.10 runs linux-5.0, 6.12 linux-6.3)."""
+    if release >= MAINLINE_SINCE:
+        return POLICIES["linux-mainline"]
+    kernels = [p for p in POLICIES.values()
+               if p.kind == "kernel" and p.version <= release and p.name != "linux-mainline"]
+    if not kernels:
+        raise KeyError(f"no kernel policy covers {release[0]}.{release[1]}")
+    return max(kernels, key=lambda p: p.version)
+
+
+__all__ = ["MAINLINE_SINCE", "POLICIES", "Op", "Policy", "policy_for_release"]
