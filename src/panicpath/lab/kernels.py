@@ -1,47 +1,81 @@
-"""Kernel supply: a Debian kernel image and its headers, from the package registry.
+"""Kernel supply: a Debian kernel image and its headers, per release, arch and flavour.
 
-The ABI name (``6.1.0-56-cloud-amd64``) changes with Debian point releases, so
-it is never written down: it is read from the dependency of the metapackage
-(``apt-cache depends linux-image-cloud-amd64``). The image, the headers and the
-packages the headers depend on (``linux-headers-…-common``, ``linux-kbuild-6.1``)
-are fetched with ``apt-get download`` into a cache directory and unpacked with
-``dpkg-deb -x`` into one root, where the headers' relative symlinks resolve.
+The kernels come from panicpath's private apt state (:mod:`panicpath.lab.archive`),
+which lists every suite and architecture the lab uses without touching the
+machine's apt set-up. A release series (``6.1``) maps to the suite that carries
+it, and the ABI name (``6.1.0-57-cloud-arm64``, which changes with Debian point
+releases) is read from the flavour metapackage's dependency in that suite, so
+neither is written down (:func:`panicpath.lab.archive.choose_kernel`).
 
-Cache: ``$PANICPATH_CACHE`` or ``~/.cache/panicpath``, then ``kernels/RELEASE``.
-A lock file serialises concurrent suppliers (two campaign jobs, two pytest
-processes); a ``.complete`` stamp marks a finished unpack.
+Fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x`` into one root
+(where the headers' relative symlinks resolve): the image and every package of
+that upload it depends on (7.x splits the image into ``linux-binary-*`` and
+``linux-modules-*``), the headers with their ``linux-headers-*-common``, and
+the host architecture's ``linux-kbuild-*`` (the build tools run on the host even
+when the guest is arm64 or ppc64el).
+
+Cache: ``$PANICPATH_CACHE`` or ``~/.cache/panicpath``, then ``kernels/ABI`` (the ABI
+name names release series, flavour and so arch); ``kernel.json`` there records
+release, arch, flavour, suite and version. A lock file serialises concurrent
+suppliers (two campaign jobs, two pytest processes); a ``.complete`` stamp
+marks a finished unpack.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
+import json
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from panicpath.lab.scenario import Flavour
+from panicpath.lab.archive import (
+    DEB_ARCHES,
+    FLAVOURS,
+    HOST_DEB_ARCH,
+    Archive,
+    KernelChoice,
+    LabSetupError,
+    abi_from_depends,
+    choose_kernel,
+    newest_per_series,
+    parse_depends_field,
+    parse_show_field,
+)
+from panicpath.lab.archive import cache_dir as cache_dir
 
-
-class LabSetupError(Exception):
-    """Something the lab needs is missing; ``str()`` says what and the command to fix it."""
+__all__ = ["CarriedKernel", "KernelFiles", "LabSetupError", "cache_dir", "carried_kernels",
+           "ensure_kernel", "kernel_packages", "parse_depends"]
 
 
 @dataclass(frozen=True)
 class KernelFiles:
-    """An unpacked kernel: image, modules and the headers' build directory."""
+    """An unpacked kernel: image, modules and the headers' build directory.
+
+    ``release`` is the ABI name (``uname -r``); ``series`` the release series
+    (``6.1``); ``arch`` the lab architecture (x86_64, arm64, ppc64el)."""
 
     flavour: str
     release: str
     root: Path
+    arch: str = "x86_64"
+    series: str = "6.1"
 
     @property
     def vmlinuz(self) -> Path:
-        return self.root / "boot" / f"vmlinuz-{self.release}"
+        """The bootable image: ``vmlinuz-*`` (x86_64 bzImage, arm64 gzip'd Image), or
+        ppc64el's ``vmlinux-*`` (an ELF, which QEMU's pseries machine loads as is)."""
+        name = "vmlinux" if self.arch == "ppc64el" else "vmlinuz"
+        return self.root / "boot" / f"{name}-{self.release}"
+
+    @property
+    def config(self) -> Path:
+        """The kernel's build configuration (``/boot/config-ABI``)."""
+        return self.root / "boot" / f"config-{self.release}"
 
     @property
     def modules(self) -> Path:
@@ -51,28 +85,6 @@ class KernelFiles:
     def build(self) -> Path:
         """The out-of-tree module build directory (``make -C`` target)."""
         return self.root / "usr" / "src" / f"linux-headers-{self.release}"
-
-
-def cache_dir() -> Path:
-    """The lab's cache root."""
-    env = os.environ.get("PANICPATH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "panicpath"
-
-
-def _run(cmd: list[str], fix: str, cwd: Path | None = None) -> str:
-    if shutil.which(cmd[0]) is None:
-        raise LabSetupError(f"{cmd[0]} not found; run: {fix}")
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        err = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise LabSetupError(f"`{' '.join(cmd)}` failed: {err}; run: {fix}")
-    return proc.stdout
-
-
-def depends(package: str) -> list[str]:
-    """Direct ``Depends:`` of a package, as apt-cache reports them."""
-    out = _run(["apt-cache", "depends", package], "apt-get update")
-    return parse_depends(out)
 
 
 def parse_depends(apt_cache_output: str) -> list[str]:
@@ -86,30 +98,56 @@ def parse_depends(apt_cache_output: str) -> list[str]:
     return names
 
 
-def resolve_release(flavour: Flavour) -> str:
-    """The current ABI name of a flavour, from its metapackage's dependency."""
-    meta = f"linux-image-{flavour}"
-    prefix = "linux-image-"
-    for dep in depends(meta):
-        if dep.startswith(prefix) and dep.endswith(f"-{flavour}"):
-            return dep[len(prefix):]
-    raise LabSetupError(
-        f"apt-cache knows no kernel behind {meta}; run: apt-get update "
-        f"(Debian bookworm main must be in /etc/apt/sources.list)"
-    )
+def _upload_member(name: str, choice: KernelChoice) -> str | None:
+    """Which architecture a dependency of the image or headers is fetched for: the
+    guest's (``guest``) for packages of this ABI (``linux-modules-ABI``,
+    ``linux-headers-…-common``), the host's (``host``) for ``linux-kbuild-*``;
+    None for anything else (linux-base, gcc, initramfs-tools)."""
+    series_abi = choice.abi.removesuffix(f"-{choice.flavour}")    # 6.1.0-57, 7.3.4+deb13
+    if name.startswith("linux-kbuild-"):
+        return "host"
+    if name.startswith(("linux-image-", "linux-headers-", "linux-binary-", "linux-modules-",
+                        "linux-base-")) and series_abi in name:
+        return "guest"
+    return None
 
 
-def packages_for(release: str) -> list[str]:
-    """Image, headers and the headers' own kernel-package dependencies."""
-    headers = f"linux-headers-{release}"
-    extra = [d for d in depends(headers) if d.startswith(("linux-headers-", "linux-kbuild-"))]
-    for d in list(extra):
-        extra += [x for x in depends(d) if x.startswith(("linux-headers-", "linux-kbuild-"))]
-    seen: list[str] = []
-    for p in [f"linux-image-{release}", headers, *extra]:
-        if p not in seen:
-            seen.append(p)
-    return seen
+def kernel_packages(archive: Archive, choice: KernelChoice) -> list[str]:
+    """``apt-get download`` specs (``PKG:ARCH/SUITE``) of the image, the headers and
+    the packages of that upload they need, found by following ``Depends:``."""
+    specs: list[str] = []
+    seen: set[str] = set()
+    queue = [f"linux-image-{choice.abi}", f"linux-headers-{choice.abi}"]
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        member = _upload_member(name, choice)
+        arch = HOST_DEB_ARCH if member == "host" else choice.deb_arch
+        stanza = ""
+        for a in (arch, "all"):
+            spec = f"{name}:{a}/{choice.suite}"
+            try:
+                stanza = archive.apt_cache("show", spec)
+            except LabSetupError:
+                continue
+            if stanza.strip():
+                # an arch:all package downloads only as PKG:all (apt-get download
+                # PKG:arm64 of linux-headers-*-common: "Release … was not found")
+                if parse_show_field(stanza, "Architecture") == "all":
+                    spec = f"{name}:all/{choice.suite}"
+                specs.append(spec)
+                break
+        else:
+            raise LabSetupError(f"{name} is not in {choice.suite} for {arch}; run: "
+                                f"remove CACHE/apt to rebuild panicpath's private apt state")
+        if member == "host":
+            continue
+        for dep in parse_depends_field(parse_show_field(stanza, "Depends")):
+            if _upload_member(dep, choice) is not None:
+                queue.append(dep)
+    return specs
 
 
 def _relocate_headers(files: KernelFiles) -> None:
@@ -133,23 +171,38 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_kernel(flavour: Flavour, cache: Path | None = None) -> KernelFiles:
-    """The unpacked kernel of a flavour, downloading and unpacking it once."""
-    release = resolve_release(flavour)
-    base = (cache or cache_dir()) / "kernels" / release
-    files = KernelFiles(flavour, release, base / "root")
+def _run(cmd: list[str], fix: str) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise LabSetupError(f"{cmd[0]} not found; run: {fix}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        err = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise LabSetupError(f"`{' '.join(cmd)}` failed: {err}; run: {fix}")
+
+
+def ensure_kernel(flavour: str, cache: Path | None = None, *, release: str = "6.1",
+                  arch: str = "x86_64", archive: Archive | None = None) -> KernelFiles:
+    """The unpacked kernel of a release series, arch and flavour, downloading and
+    unpacking it once. ``ensure_kernel("cloud-amd64")`` is the lab's x86_64 6.1
+    cloud kernel. Unknown arch or flavour, or a release the archive does not carry
+    for that arch: :class:`LabSetupError` naming what is carried."""
+    root = cache or cache_dir()
+    archive = archive or Archive(root / "apt")
+    choice = choose_kernel(archive, release, arch, flavour)
+    base = root / "kernels" / choice.abi
+    files = KernelFiles(flavour, choice.abi, base / "root", arch, release)
     stamp = base / ".complete"
     if stamp.exists():
         return files
-    with _locked(base.parent / f"{release}.lock"):
+    with _locked(base.parent / f"{choice.abi}.lock"):
         if stamp.exists():
             return files
         debs = base / "debs"
         debs.mkdir(parents=True, exist_ok=True)
-        for pkg in packages_for(release):
-            if not any(debs.glob(f"{pkg}_*.deb")):
-                _run(["apt-get", "download", pkg],
-                     f"apt-get update && apt-get download {pkg}", cwd=debs)
+        specs = kernel_packages(archive, choice)
+        missing = [s for s in specs if not any(debs.glob(f"{s.split(':')[0]}_*.deb"))]
+        if missing:
+            archive.download(missing, debs)
         if files.root.exists():
             shutil.rmtree(files.root)
         for deb in sorted(debs.glob("*.deb")):
@@ -159,6 +212,50 @@ def ensure_kernel(flavour: Flavour, cache: Path | None = None) -> KernelFiles:
                                                                "linux-headers")):
             if not needed.exists():
                 raise LabSetupError(f"{needed} missing after unpacking; run: rm -rf {base} "
-                                    f"and retry ({pkg}-{release} may be incomplete)")
-        stamp.write_text(release + "\n")
+                                    f"and retry ({pkg}-{choice.abi} may be incomplete)")
+        (base / "kernel.json").write_text(json.dumps(asdict(choice), indent=1) + "\n")
+        stamp.write_text(choice.abi + "\n")
     return files
+
+
+@dataclass(frozen=True)
+class CarriedKernel:
+    """A kernel the archive carries, and whether the lab's cache holds it unpacked."""
+
+    release: str
+    arch: str
+    flavour: str
+    suite: str
+    version: str
+    abi: str
+    cached: bool
+
+
+def carried_kernels(cache: Path | None = None,
+                    archive: Archive | None = None) -> list[CarriedKernel]:
+    """Every (release series, arch, flavour) the archive carries, oldest release first,
+    each with its suite, version, ABI name and whether it is cached (unpacked under
+    ``CACHE/kernels/ABI``). For ``panicpath lab kernels [--json]``:
+    ``[dataclasses.asdict(k) for k in carried_kernels()]``."""
+    root = cache or cache_dir()
+    archive = archive or Archive(root / "apt")
+    rows: list[tuple[str, str, str, str, str]] = []
+    for arch, flavours in FLAVOURS.items():
+        for flavour in flavours:
+            carried = newest_per_series(archive.madison(f"linux-image-{flavour}",
+                                                        DEB_ARCHES[arch]))
+            rows += [(s, arch, flavour, r.suite, r.version) for s, r in carried.items()]
+    specs = [f"linux-image-{f}:{DEB_ARCHES[a]}={v}" for _, a, f, _, v in rows]
+    stanzas = [s for s in archive.apt_cache("show", *specs).split("\n\n") if s.strip()]
+    depends = {(parse_show_field(s, "Package"), parse_show_field(s, "Architecture"),
+                parse_show_field(s, "Version")): parse_show_field(s, "Depends") for s in stanzas}
+    out = []
+    for series, arch, flavour, suite, version in rows:
+        abi = abi_from_depends(depends[(f"linux-image-{flavour}", DEB_ARCHES[arch], version)],
+                               flavour)
+        cached = (root / "kernels" / abi / ".complete").exists()
+        out.append(CarriedKernel(series, arch, flavour, suite, version, abi, cached))
+    arch_order = list(FLAVOURS)
+    out.sort(key=lambda k: (tuple(int(x) for x in k.release.split(".")),
+                            arch_order.index(k.arch), FLAVOURS[k.arch].index(k.flavour)))
+    return out
