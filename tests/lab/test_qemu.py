@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from panicpath.lab.qemu import kernel_cmdline, qemu_command, ramoops_address, tcg_thread_mode
+from panicpath.lab.initramfs import ensure_initrds
+from panicpath.lab.kernels import ensure_kernel
+from panicpath.lab.qemu import (
+    MACHINES,
+    kernel_cmdline,
+    machine_problems,
+    qemu_command,
+    ramoops_address,
+    tcg_thread_mode,
+)
 from panicpath.lab.scenario import parse_scenario
 
 
@@ -70,3 +80,65 @@ def test_tcg_threads_per_vcpu_only_while_the_host_has_a_core_for_each() -> None:
     assert cmd[cmd.index("-accel") + 1] == "tcg,thread=single"
     with pytest.raises(ValueError, match="multi or single"):
         qemu_command(s, Path("/k"), Path("/i"), "", None, "many")
+
+
+def test_x86_64_argv_is_the_one_the_lab_always_used() -> None:
+    s = parse_scenario('name = "x"\n', Path("x.toml"))
+    assert qemu_command(s, Path("/k"), Path("/i"), "c", None) == [
+        "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
+        "-m", "1024", "-smp", "2", "-nodefaults", "-display", "none", "-no-reboot",
+        "-serial", "stdio", "-monitor", "none", "-kernel", "/k", "-initrd", "/i",
+        "-append", "c", "-action", "panic=shutdown", "-device", "pvpanic"]
+    assert qemu_command(s, Path("/k"), Path("/i"), "c", None, machine=MACHINES["x86_64"]) == \
+        qemu_command(s, Path("/k"), Path("/i"), "c", None)
+    assert kernel_cmdline(s, probe=False).startswith("console=ttyS0 ")
+
+
+def test_arm64_and_ppc64el_machines() -> None:
+    s = parse_scenario('name = "x"\n[devices]\npvpanic = false\n', Path("x.toml"))
+    arm = qemu_command(s, Path("/k"), Path("/i"), "c", None, machine=MACHINES["arm64"])
+    assert arm[:7] == ["qemu-system-aarch64", "-machine", "virt", "-accel", "tcg,thread=multi",
+                       "-cpu", "max,pauth-impdef=on"]
+    ppc = qemu_command(s, Path("/k"), Path("/i"), "c", None, machine=MACHINES["ppc64el"])
+    assert ppc[:3] == ["qemu-system-ppc64", "-machine", "pseries"]
+    assert "-device" not in arm + ppc
+    assert kernel_cmdline(s, probe=False, machine=MACHINES["arm64"]).split()[0] == \
+        "console=ttyAMA0"
+    assert kernel_cmdline(s, probe=False, machine=MACHINES["ppc64el"]).split()[0] == \
+        "console=hvc0"
+
+
+def test_scenarios_needing_what_a_machine_lacks_are_refused() -> None:
+    default = parse_scenario('name = "x"\n', Path("x.toml"))       # pvpanic on by default
+    nmi = parse_scenario('name = "x"\n[devices]\npvpanic = false\nramoops = true\n'
+                         '[trigger]\nkind = "nmi"\n', Path("x.toml"))
+    assert machine_problems(default, MACHINES["x86_64"]) == []
+    assert machine_problems(nmi, MACHINES["x86_64"]) == []
+    assert machine_problems(default, MACHINES["arm64"]) == [
+        "[devices] pvpanic: arm64 has no pvpanic device or driver"]
+    assert [p.split(":")[0] for p in machine_problems(nmi, MACHINES["ppc64el"])] == [
+        '[trigger] kind = "nmi"', "[devices] ramoops"]
+    with pytest.raises(ValueError, match=r"arm64 cannot run this scenario: \[devices\] pvpanic"):
+        qemu_command(default, Path("/k"), Path("/i"), "c", None, machine=MACHINES["arm64"])
+
+
+@pytest.mark.qemu
+def test_arm64_6_1_boots_loads_a_crash_kernel_and_kexecs_on_sysrq(tmp_path: Path) -> None:
+    """Debian's arm64 6.1 cloud kernel with the lab's initramfs (arm64 busybox and kexec
+    from the private archive) under qemu-system-aarch64: /init loads the crash kernel,
+    sysrq panics, the panic hands over to it (machine_kexec, arch/arm64/kernel/
+    machine_kexec.c, 6.1) and its /init powers the VM off."""
+    kernel = ensure_kernel("cloud-arm64", release="6.1", arch="arm64")
+    initrds = ensure_initrds(kernel)
+    s = parse_scenario('name = "x"\n[crash_kernel]\nreserve = "96M"\n[devices]\n'
+                       'pvpanic = false\n', Path("x.toml"))
+    arm = MACHINES["arm64"]
+    cmd = qemu_command(s, kernel.vmlinuz, initrds.first,
+                       kernel_cmdline(s, probe=False, machine=arm), None, machine=arm)
+    proc = subprocess.run(cmd, capture_output=True, timeout=180, check=False)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, out[-2000:]
+    assert "crashkernel reserved:" in out and "(96 MB)" in out
+    assert "kexec_crash_loaded=1" in out
+    assert "Kernel panic - not syncing: sysrq triggered crash" in out
+    assert "Starting crashdump kernel..." in out

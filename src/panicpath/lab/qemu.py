@@ -17,6 +17,7 @@ socket with ``wait=on`` so the guest does not start before the harness listens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from panicpath.lab.scenario import LabScenario
@@ -25,19 +26,68 @@ QEMU = "qemu-system-x86_64"
 RAMOOPS_SIZE_MIB = 1
 
 
+@dataclass(frozen=True)
+class Machine:
+    """How QEMU emulates one lab architecture, and what that machine offers a scenario.
+
+    ``cpu``: arm64 uses ``max`` with ``pauth-impdef=on``: QEMU 7.2's ``max`` emulates
+    pointer authentication with the architected QARMA5 cipher, which under TCG made
+    Debian's 6.1 arm64 kernel take 33 s for a boot -> panic -> kdump cycle that took
+    11 s with the implementation-defined (cheap) cipher (docs/lab.md, "Other kernels
+    and architectures"). ``nmi``: QMP ``inject-nmi`` reaches the guest as an NMI the
+    kernel can panic on (x86 ``unknown_nmi_panic``; measured for the others in
+    docs/lab.md). ``pvpanic``: the ``-device`` that a pvpanic driver binds (x86 ISA;
+    Debian's arm64 and ppc64el kernels have no CONFIG_PVPANIC). ``memmap``: the kernel
+    takes ``memmap=SIZE$ADDR`` to reserve the ramoops region (arch/x86/kernel/e820.c
+    parse_memmap_one(), 6.1; no such parameter on arm64 or powerpc)."""
+
+    arch: str
+    qemu: str
+    machine: str
+    cpu: str
+    console: str
+    nmi: bool
+    pvpanic: str | None
+    memmap: bool
+
+
+MACHINES = {
+    "x86_64": Machine("x86_64", QEMU, "pc", "max", "ttyS0", nmi=True, pvpanic="pvpanic",
+                      memmap=True),
+    "arm64": Machine("arm64", "qemu-system-aarch64", "virt", "max,pauth-impdef=on", "ttyAMA0",
+                     nmi=False, pvpanic=None, memmap=False),
+    "ppc64el": Machine("ppc64el", "qemu-system-ppc64", "pseries", "power9", "hvc0",
+                       nmi=False, pvpanic=None, memmap=False),
+}
+X86_64 = MACHINES["x86_64"]
+
+
+def machine_problems(scenario: LabScenario, machine: Machine) -> list[str]:
+    """What a scenario needs that the machine lacks, one phrase each (empty: none)."""
+    out = []
+    if scenario.pvpanic and machine.pvpanic is None:
+        out.append(f"[devices] pvpanic: {machine.arch} has no pvpanic device or driver")
+    if scenario.trigger == "nmi" and not machine.nmi:
+        out.append(f"[trigger] kind = \"nmi\": QMP inject-nmi does not panic {machine.arch}")
+    if scenario.ramoops and not machine.memmap:
+        out.append(f"[devices] ramoops: {machine.arch}'s kernel has no memmap= to reserve it")
+    return out
+
+
 def ramoops_address(scenario: LabScenario) -> int:
     """Physical address of the ramoops region: 16 MiB below the top of RAM."""
     return (scenario.memory_mib - 16) * 1024 * 1024
 
 
-def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False) -> str:
+def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False,
+                   machine: Machine = X86_64) -> str:
     """The first kernel's command line for a scenario.
 
     ``wait``: the command line of a guest meant for a snapshot (panicpath.lab.snapshot):
     ``/init`` stops at ``LABMARK WAITING`` and reads the run-time settings from the
     console, so the parameters a running kernel can change (post notifiers,
     panic_print, panic, unknown_nmi_panic), the trigger and the probe are left out."""
-    params = ["console=ttyS0"]
+    params = [f"console={machine.console}"]
     if not wait:
         params.append(f"panic={scenario.panic_timeout}")
     if scenario.crash_kernel:
@@ -103,20 +153,26 @@ def qemu_command(
     cmdline: str,
     qmp_socket: Path | None,
     tcg_threads: str = "multi",
+    machine: Machine = X86_64,
 ) -> list[str]:
-    """The QEMU argv for a scenario (serial console on stdio)."""
+    """The QEMU argv for a scenario (console on stdio: the serial port, or pseries'
+    hypervisor console, whose ``-serial`` backend QEMU connects to ``spapr-vty``)."""
     if tcg_threads not in TCG_THREAD_MODES:
         raise ValueError(f"tcg_threads must be multi or single, not {tcg_threads!r}")
+    problems = machine_problems(scenario, machine)
+    if problems:
+        raise ValueError(f"{machine.arch} cannot run this scenario: {'; '.join(problems)}")
     cmd = [
-        QEMU, "-machine", "pc", "-accel", f"tcg,thread={tcg_threads}", "-cpu", "max",
+        machine.qemu, "-machine", machine.machine, "-accel", f"tcg,thread={tcg_threads}",
+        "-cpu", machine.cpu,
         "-m", str(scenario.memory_mib), "-smp", str(scenario.cpus),
         "-nodefaults", "-display", "none", "-no-reboot",
         "-serial", "stdio", "-monitor", "none",
         "-kernel", str(vmlinuz), "-initrd", str(initrd), "-append", cmdline,
         "-action", f"panic={scenario.panic_action}",
     ]
-    if scenario.pvpanic:
-        cmd += ["-device", "pvpanic"]
+    if scenario.pvpanic and machine.pvpanic:
+        cmd += ["-device", machine.pvpanic]
     if qmp_socket is not None:
         cmd += ["-qmp", f"unix:{qmp_socket},server=on,wait=on"]
     return cmd
