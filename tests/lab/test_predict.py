@@ -70,6 +70,7 @@ FAULT_CAPTURES = {
     "fault_hanging_post": "hanging_callback_post_notifiers",
     "fault_hanging_kdump_first": "hanging_callback_kdump_first",
     "fault_concurrent_post": "concurrent_panic_post_notifiers",
+    "fault_lock_held_post": "lock_held_by_stopped_cpu_post_notifiers",
 }
 """Real runs (panicpath lab run, 6.1.192 under QEMU) of the shipped fault scenarios."""
 
@@ -79,6 +80,35 @@ def test_model_agrees_with_the_real_fault_runs(capture: str) -> None:
     scenario = load_scenario(builtin_scenarios_dir() / f"{FAULT_CAPTURES[capture]}.toml")
     observed = observe(read_log(DATA / f"{capture}.log"))
     assert compare(observed, predict(scenario)) == []
+
+
+OTHER_FAULT_RUNS = {
+    "fault_ipi_deaf_nmi_ramoops": LabScenario(
+        name="deaf-nmi", post_notifiers=True, trigger="nmi", ramoops=True,
+        notifiers=(NotifierProbe("high", 200),), faults=("ipi-deaf-cpu", "nmi-context"),
+        timeouts=PhaseTimeouts(panic=20)),
+    "fault_hanging_named_post": LabScenario(
+        name="hang-low", post_notifiers=True, faults=("hanging-callback=low",),
+        notifiers=(NotifierProbe("high", 200), NotifierProbe("low", -200)),
+        timeouts=PhaseTimeouts(panic=12)),
+}
+"""Real runs of scenarios that are not shipped (kept short in CI)."""
+
+
+@pytest.mark.parametrize("capture", sorted(OTHER_FAULT_RUNS))
+def test_model_agrees_with_other_real_fault_runs(capture: str) -> None:
+    observed = observe(read_log(DATA / f"{capture}.log"))
+    assert compare(observed, predict(OTHER_FAULT_RUNS[capture])) == []
+
+
+def test_a_lock_without_timeout_hangs_and_one_with_a_timeout_is_skipped() -> None:
+    """probe_take_lock(): raw_spin_lock() forever at 0 ms, raw_spin_trylock() otherwise."""
+    lab = load_scenario(builtin_scenarios_dir() / "lock_held_by_stopped_cpu_post_notifiers.toml")
+    needs = {cb.name: [(n.kind, n.arg) for n in cb.needs] for cb in to_model(lab).user_callbacks}
+    assert needs == {"trying": [("trylock", "probe_lock")], "waiting": [("lock", "probe_lock")],
+                     "low": []}
+    o = predict(lab)
+    assert [c.name for c in o.callbacks] == ["trying", "waiting"] and o.hung
 
 
 def test_faults_reach_the_model_under_their_names() -> None:

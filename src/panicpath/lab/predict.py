@@ -50,8 +50,12 @@ def to_model(lab: LabScenario) -> Scenario:
         elif n.behaviour == "spin":
             effects.insert(0, Effect("spin", str(n.spin_ms)))
         elif n.behaviour == "lock":
+            # templates/probe.c.j2 probe_take_lock(): raw_spin_lock() when the timeout is
+            # 0 (waits forever for a holder that never releases), else raw_spin_trylock()
+            # every ms up to the timeout, then gives up (the model's trylock: the work is
+            # skipped; the time spent trying is not modelled).
             uses_lock = True
-            needs = (Need("trylock", PROBE_LOCK),)
+            needs = (Need("lock" if n.lock_timeout_ms == 0 else "trylock", PROBE_LOCK),)
             effects.insert(0, Effect("spin", str(n.lock_timeout_ms)))
         callbacks.append(Callback(name=n.name, list="panic_notifier_list", priority=n.priority,
                                   order=100 + i, needs=needs, effects=tuple(effects),
@@ -107,13 +111,23 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
         nothing."""
         return text in console or (in_pstore and stored_at is not None and at < stored_at)
 
+    live = PANIC_MSG in console
+
+    def entered(at: int) -> bool:
+        """A probe notifier prints its marker first thing (templates/probe.c.j2
+        probe_mark(), before its behaviour and before a hanging-callback fault hangs
+        it), so it is observable once the model entered it, whether its lock need then
+        failed or hung it: when the panic CPU's printk reaches the console (the panic
+        message does) or ramoops stored the log after it."""
+        return live or (in_pstore and stored_at is not None and at < stored_at)
+
     callbacks: list[CallbackRun] = []
     reasons: list[str] = []
     reason = "PANIC"
     for i, e in enumerate(result.trace):
         if e.event == "kmsg_dump" and e.kind == "step":
             reason = e.effect.split()[1].rstrip(":")
-        elif e.kind == "notifier" and e.event in probes and seen(f"LABPANIC notifier {e.event}", i):
+        elif e.kind in ("notifier", "hang") and e.event in probes and entered(i):
             callbacks.append(CallbackRun(e.event, "notifier", probes[e.event], e.cpu, loaded))
         elif e.kind == "notifier" and e.event == KERNEL_OFFSET and seen("Kernel Offset", i):
             callbacks.append(CallbackRun(KERNEL_OFFSET, "notifier", 0))

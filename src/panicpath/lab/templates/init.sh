@@ -92,11 +92,16 @@ if [ "$PROBE" = "1" ]; then
   insmod /lab/panicpath_probe.ko && echo "LABINFO probe loaded"
 fi
 # Faults that act just before the panic (panicpath.lab.probe ARMED_FAULTS) wait for
-# a write to the probe's "arm" parameter: for sysrq in the same shell as the
-# trigger, for nmi before READY (the host injects the NMI when it sees READY).
+# a write to the probe's "arm" parameter, made on CPU 0 by the shell that then
+# triggers (sysrq) or says READY (nmi: the host injects the NMI when it sees it) and
+# spins there: once armed, a victim CPU runs nothing else, so nothing that follows
+# may need it (a process woken onto it, a tty write waiting for the UART interrupt
+# it takes: READY goes through printk).
 ARM=/sys/module/panicpath_probe/parameters/arm
 [ -e $ARM ] || ARM=
-[ "$TRIGGER" = nmi ] && [ -n "$ARM" ] && echo 1 > $ARM
+if [ "$TRIGGER" = nmi ] && [ -n "$ARM" ]; then
+  taskset 1 sh -c "echo 1 > $ARM; echo 'LABMARK READY' > /dev/kmsg; while :; do :; done"
+fi
 echo "LABMARK READY"
 case "$TRIGGER" in
   sysrq)
