@@ -11,6 +11,8 @@ APT_PKGS=(qemu-system-x86 qemu-utils busybox-static kexec-tools cpio xz-utils
           linux-source-6.1 spin chromium
           gcc-12 make  # lab: build the probe module against the downloaded linux-headers
           ripgrep  # scan: fast byte pre-filter on a directory (falls back to grep without it)
+          qemu-system-arm qemu-system-ppc  # lab: arm64 (-M virt) and ppc64el (-M pseries) guests
+          gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu  # lab: cross-built probe modules
           )
 missing=()
 for p in "${APT_PKGS[@]}"; do
