@@ -185,6 +185,7 @@ def base(command: str) -> tuple[list[str], list[tuple[str, str]], tuple[int, ...
         "lab run": (["lab", "run", fx["lab"], "--dry-run"], [], (0,)),
         "lab campaign": (["lab", "campaign", fx["labdir"], "--dry-run"], [], (0,)),
         "lab kernels": (["lab", "kernels", "--json"], [], (0,)),
+        "lab matrix": (["lab", "matrix", fx["labdir"], "--dry-run"], [], (0,)),
         "answers": (["answers", "--check"], [("--output", str(WORK / "answers.md"))], (0, 1)),
         "inputs": (["inputs", "--check"], [("--output", str(WORK / "inputs.md"))], (0, 1)),
         "policies": (["policies"], [], (0,)),
@@ -225,7 +226,7 @@ def test_every_command_and_option_is_fuzzed() -> None:
     test_option_values from its declaration."""
     assert set(leaf_commands()) == {
         "run", "compare", "check", "export promela", "replay", "scan", "lab run",
-        "lab campaign", "lab kernels", "answers", "inputs", "policies", "drivers", "faults",
+        "lab campaign", "lab kernels", "lab matrix", "answers", "inputs", "policies", "drivers", "faults",
         "properties", "arches"}
     assert {c.split()[0] for c in leaf_commands()} == set(SUBCOMMANDS)
     for command in leaf_commands():

@@ -19,10 +19,18 @@ import click
 from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
 from panicpath.lab.conformance import Conformance, conformance, find_predictor
 from panicpath.lab.kernels import LabSetupError
+from panicpath.lab.matrix import Cell
 from panicpath.lab.observation import Observation
 from panicpath.lab.qemu import TCG_THREAD_CHOICES
 from panicpath.lab.runner import run_scenario
-from panicpath.lab.scenario import ARCHES, LabScenario, ScenarioError, load_scenario, with_kernel
+from panicpath.lab.scenario import (
+    ARCHES,
+    RELEASE_RE,
+    LabScenario,
+    ScenarioError,
+    load_scenario,
+    with_kernel,
+)
 from panicpath.names import one_line
 
 
@@ -220,3 +228,88 @@ def kernels_cmd(as_json: bool) -> None:
         t.add_row(k.release, k.arch, k.flavour, k.suite, k.version, k.abi,
                   "yes" if k.cached else "-")
     Console().print(t)
+
+
+def _csv(value: str, valid: tuple[str, ...] | None, option: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if not items:
+        _fail(f"{option} {value!r}: empty; valid: a comma list")
+    for v in items:
+        if valid is not None and v not in valid:
+            _fail(f"{option} {value!r}: unknown {option[2:-2]} {v!r}; valid: {', '.join(valid)}")
+        if valid is None and not RELEASE_RE.match(v):
+            _fail(f"{option} {value!r}: {v!r} is not a kernel series; valid: series such as "
+                  "5.10,6.1,6.12 (panicpath lab kernels)")
+    return items
+
+
+@lab_group.command("matrix")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--releases", default="6.1", show_default=True, metavar="SERIES,...",
+              help="Kernel series, comma-separated (see `panicpath lab kernels`).")
+@click.option("--arches", default="x86_64", show_default=True, metavar="ARCH,...",
+              help=f"Guest architectures, comma-separated ({', '.join(ARCHES)}).")
+@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="QEMU guests at once.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("lab-matrix"),
+              show_default=True, help="Directory for logs, matrix.json and matrix.html.")
+@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Write the HTML page here (default: OUT/matrix.html).")
+@click.option("--json", "as_json", is_flag=True, help="Print the cells as JSON.")
+@click.option("--snapshot/--no-snapshot", default=True, show_default=True,
+              help="Restore guests from cached snapshots instead of booting them.")
+@_TCG_THREADS
+@_DRY_RUN
+def matrix_cmd(directory: Path, releases: str, arches: str, jobs: int, out: Path,
+               html_out: Path | None, as_json: bool, snapshot: bool, tcg_threads: str,
+               dry_run: bool) -> None:
+    """Every scenario of DIRECTORY on every (release, arch) cell it applies to."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from panicpath.lab.kernels import carried_kernels
+    from panicpath.lab.matrix import Cell, plan, run_matrix, write_report
+
+    rels = _csv(releases, None, "--releases")
+    archs = _csv(arches, ARCHES, "--arches")
+    if not directory.is_dir():
+        _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
+    try:
+        scenarios = [load_scenario(p) for p in paths]
+        carried = frozenset((k.release, k.arch) for k in carried_kernels())
+    except (ScenarioError, LabSetupError) as e:
+        _fail(str(e))
+        return
+    cells = plan(scenarios, rels, archs, carried)
+    if dry_run:
+        planned = [Cell(sc.name, sc.release, sc.arch, reason) for sc, reason in cells]
+        _print_cells(planned, as_json)
+        return
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("cells", total=len(cells))
+        results = run_matrix(cells, jobs, out, find_predictor(),
+                             lambda c: progress.advance(task), snapshot, tcg_threads)
+    try:
+        js, html = write_report(results, out, html_out)
+    except OSError as e:
+        _fail(f"{html_out or out}: cannot write: {e.strerror}")
+        return
+    _print_cells(results, as_json)
+    if not as_json:
+        click.echo(f"report: {js} {html}")
+    bad = [c for c in results if c.status not in ("agree", "n/a")]
+    sys.exit(1 if bad else 0)
+
+
+def _print_cells(cells: list[Cell], as_json: bool) -> None:
+    """The cells as JSON, or one line each."""
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in cells], indent=2))
+        return
+    for c in cells:
+        why = f"  ({c.reason})" if c.reason else ""
+        click.echo(f"{c.scenario:34} {c.release:5} {c.arch:8} {c.status}{why}")

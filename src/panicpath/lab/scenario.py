@@ -37,7 +37,7 @@ ARCH_FLAVOURS: dict[Arch, tuple[Flavour, ...]] = {
 default); panicpath.lab.archive.FLAVOURS is the same table for the kernel supply."""
 ARCHES: tuple[Arch, ...] = tuple(ARCH_FLAVOURS)
 FLAVOURS: tuple[Flavour, ...] = tuple(f for fl in ARCH_FLAVOURS.values() for f in fl)
-_RELEASE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}$")
+RELEASE_RE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}$")
 BEHAVIOURS: tuple[Behaviour, ...] = ("return", "stop", "spin", "lock")
 TRIGGERS: tuple[Trigger, ...] = ("sysrq", "nmi")
 PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-failure")
@@ -319,7 +319,7 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
 
     kernel = r.table(doc, "kernel")
     release = kernel.get("release", "6.1")
-    if not isinstance(release, str) or not _RELEASE.match(release):
+    if not isinstance(release, str) or not RELEASE_RE.match(release):
         raise r.fail("kernel", "release", f"kernel.release = {release!r} is not a series",
                      'a series such as "5.10", "6.1", "6.12" (panicpath lab kernels)')
     arch = cast(Arch, r.get_choice(kernel, "kernel", "arch"))
@@ -492,7 +492,7 @@ def with_kernel(sc: LabScenario, release: str | None = None,
     """`sc` on another kernel series or architecture (``lab run --release/--arch``); a
     flavour that the new arch does not have becomes that arch's default. Bad values raise
     ScenarioError naming the option."""
-    if release is not None and not _RELEASE.match(release):
+    if release is not None and not RELEASE_RE.match(release):
         raise ScenarioError("--release", None, f"{release!r} is not a kernel series",
                             '"5.10", "6.1", "6.12", ... (panicpath lab kernels)')
     if arch is not None and arch not in ARCH_FLAVOURS:
