@@ -36,6 +36,8 @@ class Conformance:
     observed: Observation
     predicted: Observation | None
     differences: tuple[Difference, ...]
+    predicted_with: dict[str, object] | None = None
+    """``{"policy", "arch", "drivers"}`` of the model run behind `predicted`."""
 
     @property
     def agree(self) -> bool | None:
@@ -50,6 +52,7 @@ class Conformance:
             "predicted": None if self.predicted is None else self.predicted.to_json(),
             "agree": self.agree,
             "differences": [d.to_json() for d in self.differences],
+            "predicted_with": self.predicted_with,
         }
 
 
@@ -59,4 +62,6 @@ def conformance(scenario: LabScenario, observed: Observation,
     if predictor is None:
         return Conformance(scenario.name, observed, None, ())
     predicted = predictor(scenario)
-    return Conformance(scenario.name, observed, predicted, tuple(compare(observed, predicted)))
+    with_ = getattr(importlib.import_module(predictor.__module__), "predicted_with", None)
+    return Conformance(scenario.name, observed, predicted, tuple(compare(observed, predicted)),
+                       with_(scenario) if callable(with_) else None)
