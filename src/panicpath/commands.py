@@ -283,7 +283,8 @@ def arches_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
               help="Also write a single static HTML report to this file.")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: CPUs).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: CPUs).")
 def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tuple[str, ...],
             no_faults: bool, space_file: str | None, as_json: bool, html_out: str | None,
             workers: int | None) -> None:
@@ -294,8 +295,6 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
                        ("hypervisor", hypervisors, HYPERVISORS))
     if msg is not None:
         bad_input(msg)
-    if workers is not None and workers < 1:
-        bad_input(f"--workers {workers}: must be at least 1")
     space = Space(policies=tuple(POLICIES))
     if space_file is not None:
         try:

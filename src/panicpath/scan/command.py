@@ -16,7 +16,7 @@ from panicpath.scan.sources import ScanInputError
 @click.command("scan")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the scan as JSON.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes for parsing.")
 @click.option("--no-cache", is_flag=True, help="Do not use or fill the tarball scan cache.")
 def scan_command(path: Path, as_json: bool, jobs: int, no_cache: bool) -> None:
