@@ -265,3 +265,11 @@ def test_the_harness_no_progress_line_is_a_hang_event() -> None:
     hangs = [e for e in events if isinstance(e, NoProgress)]
     assert hangs == [NoProgress("panic", 12.0, 0, 13.396)]
     assert not any(isinstance(e, KernelBooted) and e.boot >= 1 for e in events)
+
+
+def test_stop_nmi_line_is_an_event_of_the_panicking_kernel() -> None:
+    from panicpath.lab.events import StopNmiSent
+
+    stops = [e for e in read_log(DATA / "fault_ipi_deaf_no_kdump.log")
+             if isinstance(e, StopNmiSent)]
+    assert len(stops) == 1 and stops[0].boot == 0 and stops[0].source == "console"

@@ -158,3 +158,11 @@ def test_hang_and_faults_round_trip_through_json() -> None:
     diffs = compare(o, Observation(callbacks=o.callbacks, kernel_offset_printed=True,
                                    pvpanic_event="CRASH_LOADED", panic_text_on_console=True))
     assert {d.field for d in diffs} == {"faults_armed", "hung"}
+
+
+def test_a_deaf_cpu_makes_smp_send_stop_fall_back_to_the_nmi() -> None:
+    o = obs("fault_ipi_deaf_no_kdump.log")
+    assert o.stop_needed_nmi and o.end_of_panic_reached and not o.crash_kernel_booted
+    assert [c.name for c in o.callbacks] == ["high", "dump-kernel-offset", "low"]
+    assert not obs("mod_cloud-amd64_M1_nokdump_pvnone.log").stop_needed_nmi
+    assert not obs("fault_ipi_deaf_post.log").stop_needed_nmi  # the NMI shootdown prints no such line

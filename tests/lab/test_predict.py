@@ -71,6 +71,7 @@ FAULT_CAPTURES = {
     "fault_hanging_kdump_first": "hanging_callback_kdump_first",
     "fault_concurrent_post": "concurrent_panic_post_notifiers",
     "fault_lock_held_post": "lock_held_by_stopped_cpu_post_notifiers",
+    "fault_ipi_deaf_no_kdump": "ipi_deaf_cpu_no_kdump",
 }
 """Real runs (panicpath lab run, 6.1.192 under QEMU) of the shipped fault scenarios."""
 

@@ -96,6 +96,14 @@ def test_ipi_deaf_cpu_stopped_by_nmi_with_post_notifiers(entries: dict[str, Camp
     assert o.crash_kernel_booted and o.vmcore_seen and not o.hung
 
 
+def test_ipi_deaf_cpu_without_kdump_needs_the_stop_nmi(entries: dict[str, CampaignEntry]
+                                                       ) -> None:
+    o = observed(entries, "ipi_deaf_cpu_no_kdump")
+    assert o.stop_needed_nmi and o.end_of_panic_reached and o.pvpanic_event == "PANICKED"
+    assert [(c.name, c.cpu) for c in o.callbacks] == [
+        ("high", 0), ("dump-kernel-offset", None), ("low", 0)]
+
+
 def test_hanging_notifier_with_post_notifiers_hangs_the_panic(
         entries: dict[str, CampaignEntry]) -> None:
     o = observed(entries, "hanging_callback_post_notifiers", status="hung")

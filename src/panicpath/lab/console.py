@@ -12,6 +12,8 @@ What is recognised, and where the kernel prints it (Linux 6.1):
   a second banner is the crash kernel (boot index 1).
 - ``Kernel panic - not syncing:`` and ``---[ end Kernel panic``:
   kernel/panic.c panic().
+- ``Shutting down cpus with NMI``: arch/x86/kernel/smp.c native_stop_other_cpus(),
+  when the REBOOT_VECTOR IPI did not stop every CPU within 1 s.
 - ``Kernel Offset:``: arch/x86/kernel/setup.c dump_kernel_offset(), a panic
   notifier of priority 0 registered by register_kernel_offset_dumper().
 - panic_print sections: kernel/panic.c panic_print_sys_info() calling
@@ -48,6 +50,7 @@ from panicpath.lab.events import (
     PstoreRecord,
     QmpEvent,
     Source,
+    StopNmiSent,
     VmcoreSeen,
 )
 from panicpath.lab.qmp import qmp_event
@@ -62,6 +65,7 @@ _BANNER = re.compile(r"^Linux version (?P<release>\S+)")
 _PANIC = re.compile(r"^Kernel panic - not syncing: (?P<msg>.*)$")
 _END = re.compile(r"^---\[ end Kernel panic - not syncing: (?P<msg>.*?) \]---")
 _OFFSET = re.compile(r"^Kernel Offset: (?P<text>.*)$")
+_STOP_NMI = "Shutting down cpus with NMI"
 _NOTIFIER = re.compile(
     r"^LABPANIC notifier (?P<name>\S+) prio=(?P<prio>-?\d+) cpu=(?P<cpu>\d+)"
     r" kexec_crash_loaded=(?P<kcl>[01])"
@@ -173,6 +177,8 @@ class ConsoleParser:
         m = _OFFSET.match(text)
         if m:
             return [KernelOffsetPrinted(m["text"], boot, source, t)]
+        if text.startswith(_STOP_NMI):
+            return [StopNmiSent(boot, source, t)]
         panicked = self._panicked if source == "console" else self._pstore_panicked
         if panicked:
             for header, kind in PANIC_PRINT_HEADERS:

@@ -131,6 +131,17 @@ class PanicPrintOutput:
 
 
 @dataclass(frozen=True)
+class StopNmiSent:
+    """``Shutting down cpus with NMI``: smp_send_stop()'s REBOOT_VECTOR IPI left CPUs
+    running for 1 s, so it sends them an NMI (arch/x86/kernel/smp.c
+    native_stop_other_cpus(), pr_emerg, 6.1.192)."""
+
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
 class VmcoreSeen:
     """The crash kernel's ``/init`` found ``/proc/vmcore`` of ``size`` bytes."""
 
@@ -212,6 +223,7 @@ Event = (
     | KmsgDumped
     | KernelOffsetPrinted
     | PanicPrintOutput
+    | StopNmiSent
     | VmcoreSeen
     | PstoreRecord
     | PstoreLine

@@ -26,6 +26,9 @@ reads back, which is the kernel's own log order.
 observation of a hang: the kernel panicked and then reached neither the crash
 kernel nor the end of panic() within the panic phase timeout (the harness's
 ``NoProgress`` event), which the model states as ``path-bounded`` false.
+``stop_needed_nmi``: x86 smp_send_stop() had to send NMIs because a CPU ignored the
+REBOOT_VECTOR IPI for 1 s (``Shutting down cpus with NMI``), e.g. a CPU with
+interrupts off.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from panicpath.lab.events import (
     PanicPrintOutput,
     PanicStarted,
     ProbeNotifierRan,
+    StopNmiSent,
     VmcoreSeen,
 )
 from panicpath.lab.qmp import PvpanicEvent, pvpanic_event
@@ -86,6 +90,7 @@ class Observation:
     end_of_panic_reached: bool = False
     faults_armed: tuple[str, ...] = ()
     hung: bool = False
+    stop_needed_nmi: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able dict (callbacks as a list of dicts)."""
@@ -143,6 +148,7 @@ def observe(events: Iterable[Event]) -> Observation:
         faults_armed=tuple(sorted({e.fault for e in evs
                                    if isinstance(e, FaultArmed) and e.boot == 0})),
         hung=any(isinstance(e, NoProgress) and e.phase == "panic" for e in evs),
+        stop_needed_nmi=any(isinstance(e, StopNmiSent) for e in chosen),
     )
 
 
@@ -166,7 +172,7 @@ class Difference:
 _SCALARS = (
     "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
     "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
-    "end_of_panic_reached", "faults_armed", "hung",
+    "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi",
 )
 
 

@@ -113,21 +113,27 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
 
     live = PANIC_MSG in console
 
-    def entered(at: int) -> bool:
-        """A probe notifier prints its marker first thing (templates/probe.c.j2
-        probe_mark(), before its behaviour and before a hanging-callback fault hangs
-        it), so it is observable once the model entered it, whether its lock need then
-        failed or hung it: when the panic CPU's printk reaches the console (the panic
-        message does) or ramoops stored the log after it."""
+    def logged(at: int) -> bool:
+        """Whether a line the kernel prints at trace entry ``at`` is observable: the panic
+        CPU's printk reaches the console (the panic message does), or ramoops stored
+        the log after it. A probe notifier prints its marker first thing
+        (templates/probe.c.j2 probe_mark(), before its behaviour and before a
+        hanging-callback fault hangs it), so it is observable once the model entered
+        it, whether its lock need then failed or hung it."""
         return live or (in_pstore and stored_at is not None and at < stored_at)
 
     callbacks: list[CallbackRun] = []
     reasons: list[str] = []
     reason = "PANIC"
+    stop_nmi = False
     for i, e in enumerate(result.trace):
-        if e.event == "kmsg_dump" and e.kind == "step":
+        if e.event == "smp_send_stop" and "NMI sent" in e.effect and logged(i):
+            # arch/x86/kernel/smp.c native_stop_other_cpus() prints "Shutting down cpus
+            # with NMI" when it sends the NMI (the model's x86_64 smp_send_stop effect)
+            stop_nmi = True
+        elif e.event == "kmsg_dump" and e.kind == "step":
             reason = e.effect.split()[1].rstrip(":")
-        elif e.kind in ("notifier", "hang") and e.event in probes and entered(i):
+        elif e.kind in ("notifier", "hang") and e.event in probes and logged(i):
             callbacks.append(CallbackRun(e.event, "notifier", probes[e.event], e.cpu, loaded))
         elif e.kind == "notifier" and e.event == KERNEL_OFFSET and seen("Kernel Offset", i):
             callbacks.append(CallbackRun(KERNEL_OFFSET, "notifier", 0))
@@ -155,6 +161,7 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
         faults_armed=tuple(sorted({f.partition("=")[0] for f in result.scenario.faults}
                                   - {"nmi-context"})),
         hung=not result.properties["path-bounded"],
+        stop_needed_nmi=stop_nmi,
     )
 
 
