@@ -26,7 +26,7 @@ from panicpath.lab.initramfs import (
     resolve_in,
     symlink,
 )
-from panicpath.lab.kernels import KernelFiles, LabSetupError, ensure_kernel
+from panicpath.lab.kernels import KernelFiles, LabSetupError, carried_kernels, ensure_kernel
 
 
 def test_newc_archive_lists_and_extracts_with_cpio(tmp_path: Path) -> None:
@@ -122,3 +122,15 @@ def test_x86_64_base_archive_keeps_the_pvpanic_modules(lab_kernel: KernelFiles) 
     names = [e.name for e in base_entries(lab_kernel)]
     assert f"lib/modules/{lab_kernel.release}/pvpanic-mmio.ko" in names
     assert "lib64/ld-linux-x86-64.so.2" in names
+
+
+def test_arm64_7x_compressed_modules_go_in_plain() -> None:
+    """Debian's 6.12 and later modules are .ko.xz; the archive carries them plain."""
+    newest = max((k for k in carried_kernels() if k.arch == "arm64"
+                  and k.flavour == "cloud-arm64"),
+                 key=lambda k: tuple(int(x) for x in k.release.split(".")))
+    kernel = ensure_kernel("cloud-arm64", release=newest.release, arch="arm64")
+    assert (kernel.modules / "fs/pstore/ramoops.ko.xz").exists()
+    entries = {e.name: e for e in base_entries(kernel)}
+    ramoops = entries[f"lib/modules/{kernel.release}/ramoops.ko"].data
+    assert elf_info(ramoops).machine == 183

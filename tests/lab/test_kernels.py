@@ -13,6 +13,7 @@ import pytest
 
 from panicpath.lab.archive import Archive, KernelChoice, choose_kernel
 from panicpath.lab.kernels import (
+    KernelFiles,
     LabSetupError,
     _upload_member,
     cache_dir,
@@ -130,3 +131,21 @@ def test_ensure_kernel_bad_input_is_one_line() -> None:
         with pytest.raises(LabSetupError, match=msg) as e:
             ensure_kernel(**kw)  # type: ignore[arg-type]
         assert "\n" not in str(e.value) and re.search(r"; (valid: |it carries: )", str(e.value))
+
+
+def test_image_files_in_boot_or_in_the_7x_modules_directory(tmp_path: Path) -> None:
+    old = KernelFiles("powerpc64le", "6.1.0-57-powerpc64le", tmp_path / "a", "ppc64el", "6.1")
+    (old.root / "boot").mkdir(parents=True)
+    (old.root / "boot/vmlinux-6.1.0-57-powerpc64le").touch()
+    (old.root / "lib/modules/6.1.0-57-powerpc64le/kernel").mkdir(parents=True)
+    assert old.vmlinuz == old.root / "boot/vmlinux-6.1.0-57-powerpc64le"
+    assert old.modules == old.root / "lib/modules/6.1.0-57-powerpc64le/kernel"
+    new = KernelFiles("powerpc64le", "7.2.13+deb14-powerpc64le", tmp_path / "b", "ppc64el", "7.2")
+    mods = new.root / "usr/lib/modules/7.2.13+deb14-powerpc64le"
+    (mods / "kernel").mkdir(parents=True)
+    (mods / "vmlinuz").touch()
+    (mods / "config").touch()
+    assert (new.vmlinuz, new.config, new.modules) == (mods / "vmlinuz", mods / "config",
+                                                      mods / "kernel")
+    empty = KernelFiles("cloud-arm64", "6.1.0-57-cloud-arm64", tmp_path / "c", "arm64")
+    assert empty.vmlinuz == empty.root / "boot/vmlinuz-6.1.0-57-cloud-arm64"   # for errors

@@ -406,7 +406,8 @@ class Archive:
         (an upload may have replaced the version the lists name)."""
         dest.mkdir(parents=True, exist_ok=True)
         cmd = ["apt-get", *self.options(), "-q", "download", *specs]
-        fix = f"apt-get download {' '.join(specs)} (panicpath's private apt state)"
+        fix = ("retry later, or choose another release (the private lists were refreshed; "
+               "a 404 is a file the archive lists but does not serve)")
         self.ensure()
         try:
             _tool(cmd, fix, cwd=dest)

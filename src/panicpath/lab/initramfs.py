@@ -31,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
+import lzma
 import os
 import re
 import shutil
@@ -338,13 +339,27 @@ def base_entries(kernel: KernelFiles, tools: GuestTools | None = None) -> list[E
     mods = f"lib/modules/{kernel.release}"
     for rel, symbol in MODULES:
         src = kernel.modules / rel
-        if not src.exists():
+        found = next((p for p in (src, src.with_name(src.name + ".xz"),
+                                  src.with_name(src.name + ".gz")) if p.exists()), None)
+        if found is None:
             if kernel.config.exists() and _config_value(kernel, symbol) != "m":
                 continue
             raise LabSetupError(f"{src} missing from linux-image-{kernel.release}; "
                                 f"run: rm -rf {kernel.root.parent} and retry")
-        out.append(regular(f"{mods}/{src.name}", src.read_bytes()))
+        out.append(regular(f"{mods}/{src.name}", module_bytes(found)))
     return _with_parents(out)
+
+
+def module_bytes(path: Path) -> bytes:
+    """A module's ELF bytes: Debian compresses modules from 6.12 on
+    (``CONFIG_MODULE_COMPRESS_XZ``: ``ramoops.ko.xz``); the initramfs keeps them plain,
+    so that ``/init``'s ``insmod NAME.ko`` is the same for every kernel."""
+    data = path.read_bytes()
+    if path.suffix == ".xz":
+        return lzma.decompress(data)
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    return data
 
 
 def aligned(archive: bytes) -> bytes:

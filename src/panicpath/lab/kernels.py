@@ -65,21 +65,32 @@ class KernelFiles:
     arch: str = "x86_64"
     series: str = "6.1"
 
+    def _either(self, boot_name: str, modules_name: str) -> Path:
+        """A file of the image package: under ``/boot`` (Debian up to 6.12) or, from the
+        7.x packages on, in ``/usr/lib/modules/ABI/`` (where the 7.x image package puts
+        ``vmlinuz``, ``config`` and ``System.map``); the first when neither exists."""
+        first = self.root / "boot" / boot_name
+        second = self.root / "usr" / "lib" / "modules" / self.release / modules_name
+        return second if not first.exists() and second.exists() else first
+
     @property
     def vmlinuz(self) -> Path:
-        """The bootable image: ``vmlinuz-*`` (x86_64 bzImage, arm64 gzip'd Image), or
-        ppc64el's ``vmlinux-*`` (an ELF, which QEMU's pseries machine loads as is)."""
+        """The bootable image: ``vmlinuz`` (x86_64 bzImage, arm64 Image), or ppc64el's
+        ``vmlinux`` (an ELF, which QEMU's pseries machine loads as is; the 7.x packages
+        call it ``vmlinuz`` too)."""
         name = "vmlinux" if self.arch == "ppc64el" else "vmlinuz"
-        return self.root / "boot" / f"{name}-{self.release}"
+        return self._either(f"{name}-{self.release}", "vmlinuz")
 
     @property
     def config(self) -> Path:
         """The kernel's build configuration (``/boot/config-ABI``)."""
-        return self.root / "boot" / f"config-{self.release}"
+        return self._either(f"config-{self.release}", "config")
 
     @property
     def modules(self) -> Path:
-        return self.root / "lib" / "modules" / self.release / "kernel"
+        first = self.root / "lib" / "modules" / self.release / "kernel"
+        second = self.root / "usr" / "lib" / "modules" / self.release / "kernel"
+        return second if not first.exists() and second.exists() else first
 
     @property
     def build(self) -> Path:
