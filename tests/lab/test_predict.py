@@ -140,3 +140,18 @@ def test_model_agrees_with_the_real_corrupted_list_run() -> None:
                       notifiers=(NotifierProbe("high", 200), NotifierProbe("low", -200)),
                       timeouts=PhaseTimeouts(panic=12))
     assert compare(observed, predict(lab)) == []
+
+
+def test_the_model_runs_the_policy_and_arch_of_the_guests_kernel() -> None:
+    """Issue 15: 5.10 is predicted with linux-5.0, 7.x with linux-mainline, an arm64 guest
+    with the arm64 model, ppc64el with powerpc; predicted_with names them and the drivers."""
+    from panicpath.lab.predict import model_kernel, predicted_with
+    from panicpath.lab.scenario import with_kernel
+
+    sc = load_scenario(builtin_scenarios_dir() / "kdump_no_post_notifiers.toml")
+    assert model_kernel(sc) == ("linux-6.1", "x86_64")
+    assert model_kernel(with_kernel(sc, "5.10")) == ("linux-5.0", "x86_64")
+    assert model_kernel(with_kernel(sc, "7.3", "arm64")) == ("linux-mainline", "arm64")
+    assert model_kernel(with_kernel(sc, "6.1", "ppc64el")) == ("linux-6.1", "powerpc")
+    w = predicted_with(sc)
+    assert w["policy"] == "linux-6.1" and "pvpanic" in w["drivers"]  # type: ignore[operator]

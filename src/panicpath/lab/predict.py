@@ -1,11 +1,11 @@
 """The model's prediction for a lab scenario, as an Observation the lab can diff.
 
-The lab scenario becomes a model run of `linux-6.1` (Debian 6.1.192, the kernel the
-lab boots) on `x86_64` with no hypervisor (QEMU TCG exposes no paravirtual
-interface), the probe module's notifiers and dumpers as user callbacks in their
-registration order, and `pvpanic`, `ramoops` and the platform's
-`dump-kernel-offset` as catalog drivers. The trace is then read back into the
-same observable facts the console parser extracts.
+The lab scenario becomes a model run of the kernel-version policy in force for the
+guest's release (`linux-6.1` for Debian's 6.1; model_kernel) on the guest's architecture
+with no hypervisor (QEMU TCG exposes no paravirtual interface), the probe module's
+notifiers and dumpers as user callbacks in their registration order, and `pvpanic`,
+`ramoops` and the platform's `dump-kernel-offset` as catalog drivers. The trace is then
+read back into the same observable facts the console parser extracts.
 
 The scenario's faults go to the model under the same names and arguments, CPU
 ids as the guest numbers them (the model's panic CPU 0 is the guest's trigger
@@ -26,6 +26,7 @@ from panicpath.lab.scenario import LabScenario
 from panicpath.model.callback import Callback, Effect, Need
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
+from panicpath.policies import policy_for_release
 
 PROBE_LOCK = "probe_lock"
 """The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
@@ -36,6 +37,25 @@ segments in the reserved region (kernel/kexec_file.c / kexec_core.c return an er
 and no crash image is loaded."""
 REASON_STR = {"PANIC": "Panic", "OOPS": "Oops", "EMERG": "Emergency", "SHUTDOWN": "Shutdown"}
 """kernel/printk/printk.c kmsg_dump_reason_str() (6.1)."""
+
+
+MODEL_ARCH = {"x86_64": "x86_64", "arm64": "arm64", "ppc64el": "powerpc"}
+"""The model's architecture for each lab guest architecture (ppc64el is the model's
+powerpc: arch/powerpc, little-endian 64-bit)."""
+
+
+def model_kernel(lab: LabScenario) -> tuple[str, str]:
+    """(policy, arch) the model predicts the guest with: the kernel-version policy in force
+    for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12
+    linux-6.3, 7.x linux-mainline) and the guest's architecture."""
+    major, _, minor = lab.release.partition(".")
+    return policy_for_release((int(major), int(minor))).name, MODEL_ARCH[lab.arch]
+
+
+def predicted_with(lab: LabScenario) -> dict[str, object]:
+    """``{"policy", "arch", "drivers"}``: what the prediction ran (``lab run --json``)."""
+    scn = to_model(lab)
+    return {"policy": scn.policy, "arch": scn.arch, "drivers": list(simulate(scn).drivers)}
 
 
 def to_model(lab: LabScenario) -> Scenario:
@@ -77,7 +97,8 @@ def to_model(lab: LabScenario) -> Scenario:
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB
-    return Scenario(policy="linux-6.1", arch="x86_64", hypervisor="none",
+    policy, arch = model_kernel(lab)
+    return Scenario(policy=policy, arch=arch, hypervisor="none",
                     kdump=loaded, params=tuple(params), drivers=drivers,
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name,
