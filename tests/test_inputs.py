@@ -124,7 +124,7 @@ def test_fault_arguments_by_kind() -> None:
                                ("concurrent-panic=x", 2, "not a CPU id"),
                                ("slow-host=0", 2, "not a latency"),
                                ("slow-host=-5", 2, "not a latency"),
-                               ("corrupted-notifier-list=1", 2, "takes no argument"),
+                               ("nmi-context=1", 2, "takes no argument"),
                                ("hanging-callback=", 2, "empty argument"),
                                ("ipi-deaf-cpu", 1, "needs at least 2 CPUs")):
         with pytest.raises(InputError, match=needle):
@@ -141,6 +141,11 @@ def test_names_a_fault_may_take_are_those_of_the_run() -> None:
         simulate(Scenario(faults=("lock-held-by-stopped-cpu=pvpanic_lock",)))
     with pytest.raises(InputError, match="no device 'nvme0'"):
         simulate(Scenario(faults=("dma-active=nvme0",)))
+    with pytest.raises(InputError, match="no notifier 'ramoops'"):  # a dumper, not a notifier
+        simulate(Scenario(drivers=("ramoops",), faults=("corrupted-notifier-list=ramoops",)))
+    r = simulate(Scenario(drivers=("pvpanic",), params=(("crash_kexec_post_notifiers", "1"),),
+                          faults=("corrupted-notifier-list=pvpanic",)))
+    assert "pvpanic" in r.ran_callbacks and r.end == "hang"
 
 
 def test_a_proposals_parameter_is_refused_on_other_policies() -> None:

@@ -63,6 +63,7 @@ def _all_callbacks(run: Run) -> list[Callback]:
 
 def _corrupt(run: Run, arg: str) -> None:
     run.machine.notifier_list_corrupt = True
+    run.machine.corrupt_next_of = arg
 
 
 def _slow_host(run: Run, arg: str) -> None:
@@ -120,7 +121,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "panic_print's timer dump).", _lock_held,
           "lock name", needs_other_cpu=True, arg="lock"),
     Fault("corrupted-notifier-list", "The panic notifier list's pointers are corrupt "
-          "(seed 000, Eric Biederman).", _corrupt),
+          "(seed 000, Eric Biederman). Without an argument: the list head's next, so no "
+          "callback runs; =CALLBACK: that callback's next, so the chain runs up to it.",
+          _corrupt, "notifier callback name", arg="notifier"),
     Fault("slow-host", "The host takes minutes to answer (seed 001, CHANNELMSG_UNLOAD).",
           _slow_host, "milliseconds", arg="ms"),
     Fault("dma-active", "A device is still doing DMA into RAM at the panic (seed 002). "

@@ -29,6 +29,8 @@ FAULT_ARGS: dict[str, str] = {
     "lock": "a lock of the run: the registered callbacks' locks, and the hrtimer base lock "
             f"({HRTIMER_LOCK}) that panic_print's timer dump takes",
     "callback": "the name of a callback registered in the run (any list)",
+    "notifier": "the name of a callback on a notifier chain of the run (panic_notifier_list "
+                "or a policy's own lists): its block's next pointer is the corrupt one",
     "ms": f"milliseconds, 1..{MAX_HOST_LATENCY_MS}",
     "device": f"a DMA-capable device the run's drivers register, or {ANONYMOUS_DMA}",
 }
@@ -161,6 +163,9 @@ def fault_arg_names(run: Run, kind: str) -> tuple[str, ...]:
                             | set(run.machine.locks) | {HRTIMER_LOCK}))
     if kind == "callback":
         return tuple(dict.fromkeys(cb.name for cb in callbacks))
+    if kind == "notifier":
+        chained = [*run.notifiers, *(cb for lst in run.extra_lists.values() for cb in lst)]
+        return tuple(dict.fromkeys(cb.name for cb in chained))
     if kind == "device":
         return (*sorted(run.dma_devices), ANONYMOUS_DMA)
     return ()
@@ -170,7 +175,7 @@ def check_fault_in_run(spec: str, run: Run) -> None:
     """A lock, callback or device argument names one that exists in this run."""
     name, sep, arg = spec.partition("=")
     kind = FAULTS[name].arg
-    if not sep or kind not in ("lock", "callback", "device"):
+    if not sep or kind not in ("lock", "callback", "device", "notifier"):
         return
     valid = fault_arg_names(run, kind)
     if arg not in valid:

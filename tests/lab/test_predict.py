@@ -129,17 +129,19 @@ def test_a_hang_is_predicted_as_hung() -> None:
     assert not predict(first).hung and predict(first).crash_kernel_booted
 
 
-@pytest.mark.xfail(strict=True, reason="the model's corrupted-notifier-list has no position: "
-                   "it faults at the list head, before pvpanic and 'high' (issue 16)")
 def test_model_agrees_with_the_real_corrupted_list_run() -> None:
     """The real kernel (fault_corrupted_list_post.log) runs the chain up to and including
     the block whose next is corrupt (kernel/notifier.c notifier_call_chain() reads
-    nb->next before calling nb, 6.1), then oopses; the model faults at the head."""
+    nb->next before calling nb, 6.1), then oopses: pvpanic and 'high' run, 'low' never
+    does, no crash kernel. The model runs the same with the positioned fault
+    corrupted-notifier-list=high (the probe corrupts its first notifier's next)."""
     observed = observe(read_log(DATA / "fault_corrupted_list_post.log"))
     lab = LabScenario(name="c", post_notifiers=True, faults=("corrupted-notifier-list",),
                       notifiers=(NotifierProbe("high", 200), NotifierProbe("low", -200)),
                       timeouts=PhaseTimeouts(panic=12))
     assert compare(observed, predict(lab)) == []
+    assert [c.name for c in observed.callbacks if c.name in ("high", "low")] == ["high"]
+    assert not observed.crash_kernel_booted and observed.pvpanic_event == "CRASH_LOADED"
 
 
 def test_the_model_runs_the_policy_and_arch_of_the_guests_kernel() -> None:

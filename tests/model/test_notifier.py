@@ -74,6 +74,28 @@ def test_corrupted_chain_faults_before_any_callback() -> None:
     assert called == []
 
 
+@given(st.integers(min_value=0, max_value=5), st.integers(min_value=-1, max_value=5))
+def test_a_corrupt_next_runs_the_chain_up_to_that_block(at: int, stop: int) -> None:
+    """kernel/notifier.c notifier_call_chain() (6.1) reads next_nb = nb->next before it calls
+    nb: the block whose next is corrupt still runs, the walk faults on the step after it,
+    unless the chain stopped (NOTIFY_STOP) at or before that block."""
+    chain = build_chain([_cb(f"n{i}", 10 - i) for i in range(6)])
+    called: list[str] = []
+
+    def invoke(cb: Callback) -> int:
+        called.append(cb.name)
+        return NOTIFY_STOP if cb.name == f"n{stop}" else NOTIFY_OK
+
+    stops_first = 0 <= stop <= at
+    if stops_first:
+        call_chain(chain, invoke, corrupt=True, corrupt_after=f"n{at}")
+        assert called == [f"n{i}" for i in range(stop + 1)]
+    else:
+        with pytest.raises(CorruptNodeFault):
+            call_chain(chain, invoke, corrupt=True, corrupt_after=f"n{at}")
+        assert called == [f"n{i}" for i in range(at + 1)]
+
+
 def test_dumpers_run_in_registration_order_not_priority() -> None:
     """kmsg_dump_register appends at the tail of dump_list."""
     d = build_dumpers([_cb("b", 100, order=2, list_="kmsg_dumper"),

@@ -1052,6 +1052,10 @@ def _fault_fn(k: Cfg, base: str, arg: str) -> Callable[[list[int]], None]:
             s[MODE + cpu] = mode
         return cpu_fault
     if base == "corrupted-notifier-list":
+        if arg:
+            raise ExportError(f"{base}={arg}: a corrupt next pointer after a given callback is "
+                              "modelled by the object engine only (check --engine object)")
+
         def corrupt(s: list[int]) -> None:
             """faults.py: a notifier_block.next overwritten (seed 000, Biederman)."""
             s[LIST_CORRUPT] = 1

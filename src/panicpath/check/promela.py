@@ -310,6 +310,9 @@ def _fault_options(scn: Scenario, names: tuple[str, ...]) -> list[dict[str, str]
             mode = "M_PANICKING" if base == "concurrent-panic" else "M_SPINNING"
             code = f"mode[{cpu}] = {mode}"
         elif base == "corrupted-notifier-list":
+            if arg:
+                raise ExportError(f"{base}={arg}: a corrupt next pointer after a given "
+                                  "callback is modelled by the object engine only")
             code = "list_corrupt = true"
         elif base == "dma-active":
             code = "fault_dma_active()"

@@ -12,8 +12,10 @@ ids as the guest numbers them (the model's panic CPU 0 is the guest's trigger
 CPU; a fault without a CPU acts on CPU 1 in both). Two differ in what the bare
 name means: the lab's ``lock-held-by-stopped-cpu`` holds only the probe's lock,
 so the model gets ``=probe_lock`` (without an argument the model would also hold
-the locks of the platform's steps), and ``nmi-context`` is the NMI trigger, which
-adds it anyway. The lab's bound on the panic path is its panic phase timeout, so
+the locks of the platform's steps); ``corrupted-notifier-list`` corrupts the next pointer
+of the probe's first notifier, so the model gets ``=NAME`` of that notifier (the chain
+runs up to it, kernel/notifier.c notifier_call_chain); and ``nmi-context`` is the NMI
+trigger, which adds it anyway. The lab's bound on the panic path is its panic phase timeout, so
 the model's ``path_bound_ms`` is that timeout and ``hung`` is ``path-bounded``
 false.
 """
@@ -92,8 +94,11 @@ def to_model(lab: LabScenario) -> Scenario:
         faults.append("nmi-context")
     if uses_lock or any(f.partition("=")[0] == "lock-held-by-stopped-cpu" for f in lab.faults):
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
-    faults += [f for f in lab.faults
-               if f.partition("=")[0] not in ("nmi-context", "lock-held-by-stopped-cpu")]
+    faults += [f for f in lab.faults if f.partition("=")[0] not in (
+        "nmi-context", "lock-held-by-stopped-cpu", "corrupted-notifier-list")]
+    if "corrupted-notifier-list" in lab.faults:
+        # the probe overwrites its first [[notifier]]'s next (templates/probe.c.j2)
+        faults.append(f"corrupted-notifier-list={lab.notifiers[0].name}")
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB

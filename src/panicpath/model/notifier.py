@@ -43,6 +43,7 @@ def call_chain(
     chain: Sequence[Callback],
     invoke: Callable[[Callback], int],
     corrupt: bool = False,
+    corrupt_after: str = "",
 ) -> int:
     """Walk the chain as notifier_call_chain() (kernel/notifier.c): call each entry in
     order, stop when a return value has NOTIFY_STOP_MASK set, return the last value
@@ -50,15 +51,21 @@ def call_chain(
 
     With `corrupt`, the list head's `next` pointer is garbage: the first
     dereference faults before any callback runs (rcu_dereference_raw of a bad
-    pointer), whatever the chain holds.
+    pointer), whatever the chain holds. With `corrupt_after`, that callback's block's
+    `next` is garbage: notifier_call_chain() reads `next_nb = nb->next` before calling
+    `nb`, so that callback still runs, and the walk faults on the next step unless it
+    returned NOTIFY_STOP (kernel/notifier.c, 6.1; seen in the lab:
+    tests/data/fault_corrupted_list_post.log).
     """
-    if corrupt:
+    if corrupt and not corrupt_after:
         raise CorruptNodeFault("notifier_call_chain: bad notifier_block.next pointer")
     ret = 0
     for cb in chain:
         ret = invoke(cb)
         if ret & NOTIFY_STOP_MASK:
             break
+        if corrupt and cb.name == corrupt_after:
+            raise CorruptNodeFault(f"notifier_call_chain: bad next pointer after {cb.name}")
     return ret
 
 

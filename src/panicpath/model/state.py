@@ -97,6 +97,9 @@ class Machine:
     devices: dict[str, Device] = field(default_factory=dict)
     vmbus: VmbusState = VmbusState.ABSENT
     notifier_list_corrupt: bool = False
+    corrupt_next_of: str = ""
+    """The callback whose notifier_block.next is garbage (empty: the list head's, when
+    notifier_list_corrupt is set)."""
     crash_image_loaded: bool = False
     kexec_lock_held: bool = False
     post_notifiers: bool = False
@@ -146,6 +149,7 @@ class Machine:
             "vmbus": self.vmbus.value,
             "post_notifiers": self.post_notifiers,
             "notifier_list_corrupt": self.notifier_list_corrupt,
+            **({"corrupt_next_of": self.corrupt_next_of} if self.corrupt_next_of else {}),
             "crash_image_loaded": self.crash_image_loaded,
             "kdump_entered": self.kdump_entered,
             "console_deferred": self.console_deferred,

@@ -117,7 +117,8 @@ def _walk(run: Run, chain: tuple[Callback, ...], name: str) -> None:
     run.emit("atomic_notifier_call_chain", "step", f"{name}: {len(chain)} callbacks",
              "kernel/notifier.c notifier_call_chain")
     try:
-        call_chain(chain, lambda cb: perform(run, cb), corrupt=m.notifier_list_corrupt)
+        call_chain(chain, lambda cb: perform(run, cb), corrupt=m.notifier_list_corrupt,
+                   corrupt_after=m.corrupt_next_of)
     except CorruptNodeFault as fault:
         run.wait(HANG_MS)
         run.emit("notifier_call_chain", "hang",
