@@ -162,13 +162,16 @@ def kernel_packages(archive: Archive, choice: KernelChoice) -> list[str]:
 
 
 def _relocate_headers(files: KernelFiles) -> None:
-    """Point the flavour headers' ``include /usr/src/…-common/Makefile`` at the
-    unpacked copy, so the headers build without being installed system-wide."""
+    """Point the flavour headers' ``include /usr/src/…-common/Makefile`` (and, from the
+    7.x packages on, their ``KBUILD_OUTPUT=/usr/src/…``) at the unpacked copy, so the
+    headers build without being installed system-wide. Idempotent."""
     makefile = files.build / "Makefile"
     if makefile.exists():
         text = makefile.read_text()
-        makefile.write_text(re.sub(r"(?m)^include /usr/src/", f"include {files.root}/usr/src/",
-                                   text))
+        new = re.sub(r"(?m)^(include |KBUILD_OUTPUT=)/usr/src/", rf"\g<1>{files.root}/usr/src/",
+                     text)
+        if new != text:
+            makefile.write_text(new)
 
 
 @contextmanager
@@ -204,6 +207,7 @@ def ensure_kernel(flavour: str, cache: Path | None = None, *, release: str = "6.
     files = KernelFiles(flavour, choice.abi, base / "root", arch, release)
     stamp = base / ".complete"
     if stamp.exists():
+        _relocate_headers(files)  # caches unpacked before KBUILD_OUTPUT was relocated
         return files
     with _locked(base.parent / f"{choice.abi}.lock"):
         if stamp.exists():
