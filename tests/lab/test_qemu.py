@@ -98,7 +98,7 @@ def test_arm64_and_ppc64el_machines() -> None:
     s = parse_scenario('name = "x"\n[devices]\npvpanic = false\n', Path("x.toml"))
     arm = qemu_command(s, Path("/k"), Path("/i"), "c", None, machine=MACHINES["arm64"])
     assert arm[:7] == ["qemu-system-aarch64", "-machine", "virt", "-accel", "tcg,thread=multi",
-                       "-cpu", "max,pauth-impdef=on"]
+                       "-cpu", "max,pauth=off"]
     ppc = qemu_command(s, Path("/k"), Path("/i"), "c", None, machine=MACHINES["ppc64el"])
     assert ppc[:3] == ["qemu-system-ppc64", "-machine", "pseries"]
     assert "-device" not in arm + ppc
@@ -116,8 +116,14 @@ def test_scenarios_needing_what_a_machine_lacks_are_refused() -> None:
     assert machine_problems(nmi, MACHINES["x86_64"]) == []
     assert machine_problems(default, MACHINES["arm64"]) == [
         "[devices] pvpanic: arm64 has no pvpanic device or driver"]
-    assert [p.split(":")[0] for p in machine_problems(nmi, MACHINES["ppc64el"])] == [
+    assert [p.split(":")[0] for p in machine_problems(nmi, MACHINES["arm64"])] == [
         '[trigger] kind = "nmi"', "[devices] ramoops"]
+    assert [p.split(":")[0] for p in machine_problems(nmi, MACHINES["ppc64el"])] == [
+        "[devices] ramoops"]                          # pseries takes an NMI: a system reset
+    plain = parse_scenario('name = "x"\n[devices]\npvpanic = false\n[trigger]\nkind = "nmi"\n',
+                           Path("x.toml"))
+    assert "unknown_nmi_panic" in kernel_cmdline(plain, probe=False).split()
+    assert "unknown_nmi_panic" not in kernel_cmdline(plain, False, machine=MACHINES["ppc64el"])
     with pytest.raises(ValueError, match=r"arm64 cannot run this scenario: \[devices\] pvpanic"):
         qemu_command(default, Path("/k"), Path("/i"), "c", None, machine=MACHINES["arm64"])
 

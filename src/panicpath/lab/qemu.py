@@ -30,13 +30,19 @@ RAMOOPS_SIZE_MIB = 1
 class Machine:
     """How QEMU emulates one lab architecture, and what that machine offers a scenario.
 
-    ``cpu``: arm64 uses ``max`` with ``pauth-impdef=on``: QEMU 7.2's ``max`` emulates
-    pointer authentication with the architected QARMA5 cipher, which under TCG made
-    Debian's 6.1 arm64 kernel take 33 s for a boot -> panic -> kdump cycle that took
-    11 s with the implementation-defined (cheap) cipher (docs/lab.md, "Other kernels
-    and architectures"). ``nmi``: QMP ``inject-nmi`` reaches the guest as an NMI the
-    kernel can panic on (x86 ``unknown_nmi_panic``; measured for the others in
-    docs/lab.md). ``pvpanic``: the ``-device`` that a pvpanic driver binds (x86 ISA;
+    ``cpu``: arm64 uses ``max`` without pointer authentication: QEMU 7.2's ``max``
+    emulates it with the architected QARMA5 cipher, which under TCG made Debian's 6.1
+    arm64 kernel take 25-29 s for a boot -> panic -> kdump cycle that took 7 s with
+    ``pauth=off`` (9 s with the cheaper ``pauth-impdef=on``, 6.3-6.5 s on a
+    ``cortex-a72``, an ARMv8.0 CPU; docs/lab.md, "Other kernels and architectures").
+    ``nmi``: how QMP ``inject-nmi`` reaches the guest, None when QEMU refuses it
+    (arm64 ``virt``: "this feature or command is not currently supported", measured).
+    ``unknown_nmi``: an NMI no handler claims panics the x86 kernel
+    (``unknown_nmi_panic``); on pseries the NMI is a system reset of every CPU, which
+    arch/powerpc/kernel/traps.c system_reset_exception() (6.1) sends to crash_kexec()
+    straight away when a crash kernel is loaded (no panic(), no notifiers: measured,
+    the first kernel printed nothing before purgatory), else to die() and nmi_panic().
+    ``pvpanic``: the ``-device`` that a pvpanic driver binds (x86 ISA;
     Debian's arm64 and ppc64el kernels have no CONFIG_PVPANIC). ``memmap``: the kernel
     takes ``memmap=SIZE$ADDR`` to reserve the ramoops region (arch/x86/kernel/e820.c
     parse_memmap_one(), 6.1; no such parameter on arm64 or powerpc)."""
@@ -46,18 +52,19 @@ class Machine:
     machine: str
     cpu: str
     console: str
-    nmi: bool
+    nmi: str | None
     pvpanic: str | None
     memmap: bool
 
 
 MACHINES = {
-    "x86_64": Machine("x86_64", QEMU, "pc", "max", "ttyS0", nmi=True, pvpanic="pvpanic",
+    "x86_64": Machine("x86_64", QEMU, "pc", "max", "ttyS0", nmi="unknown_nmi",
+                      pvpanic="pvpanic",
                       memmap=True),
-    "arm64": Machine("arm64", "qemu-system-aarch64", "virt", "max,pauth-impdef=on", "ttyAMA0",
-                     nmi=False, pvpanic=None, memmap=False),
+    "arm64": Machine("arm64", "qemu-system-aarch64", "virt", "max,pauth=off", "ttyAMA0",
+                     nmi=None, pvpanic=None, memmap=False),
     "ppc64el": Machine("ppc64el", "qemu-system-ppc64", "pseries", "power9", "hvc0",
-                       nmi=False, pvpanic=None, memmap=False),
+                       nmi="system-reset", pvpanic=None, memmap=False),
 }
 X86_64 = MACHINES["x86_64"]
 
@@ -67,8 +74,8 @@ def machine_problems(scenario: LabScenario, machine: Machine) -> list[str]:
     out = []
     if scenario.pvpanic and machine.pvpanic is None:
         out.append(f"[devices] pvpanic: {machine.arch} has no pvpanic device or driver")
-    if scenario.trigger == "nmi" and not machine.nmi:
-        out.append(f"[trigger] kind = \"nmi\": QMP inject-nmi does not panic {machine.arch}")
+    if scenario.trigger == "nmi" and machine.nmi is None:
+        out.append(f"[trigger] kind = \"nmi\": QEMU cannot inject an NMI into {machine.arch}")
     if scenario.ramoops and not machine.memmap:
         out.append(f"[devices] ramoops: {machine.arch}'s kernel has no memmap= to reserve it")
     return out
@@ -96,7 +103,7 @@ def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False,
         params.append("crash_kexec_post_notifiers")
     if not wait and scenario.panic_print:
         params.append(f"panic_print={scenario.panic_print:#x}")
-    if not wait and scenario.trigger == "nmi":
+    if not wait and scenario.trigger == "nmi" and machine.nmi == "unknown_nmi":
         params.append("unknown_nmi_panic")
     if scenario.ramoops:
         params.append(f"memmap={RAMOOPS_SIZE_MIB}M${ramoops_address(scenario):#x}")
