@@ -13,6 +13,7 @@ APT_PKGS=(qemu-system-x86 qemu-utils busybox-static kexec-tools cpio xz-utils
           ripgrep  # scan: fast byte pre-filter on a directory (falls back to grep without it)
           qemu-system-arm qemu-system-ppc  # lab: arm64 (-M virt) and ppc64el (-M pseries) guests
           gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu  # lab: cross-built probe modules
+          patchelf  # lab: newer suites' kbuild tools run against their own glibc (hosttools)
           )
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from panicpath.lab.kernels import KernelFiles
 from panicpath.lab.probe import build_probe, render_probe
-from panicpath.lab.scenario import parse_scenario
+from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario, parse_scenario
 
 
 def test_registration_follows_scenario_order_and_behaviours() -> None:
@@ -102,3 +104,34 @@ def test_every_fault_at_once_builds_against_the_real_headers(lab_kernel: KernelF
         '[[notifier]]\nname = "b"\nbehaviour = "lock"\n', Path("x.toml"))
     ko = build_probe(s, lab_kernel, tmp_path)
     assert ko.stat().st_size > 1000
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(("release", "arch", "flavour", "machine"), [
+    ("5.10", "x86_64", "cloud-amd64", "EM_X86_64"),
+    ("6.12", "x86_64", "cloud-amd64", "EM_X86_64"),
+    ("7.3", "x86_64", "cloud-amd64", "EM_X86_64"),
+    ("6.1", "arm64", "cloud-arm64", "EM_AARCH64"),
+    ("7.3", "arm64", "cloud-arm64", "EM_AARCH64"),
+    ("6.1", "ppc64el", "powerpc64le", "EM_PPC64"),
+])
+def test_probe_builds_for_every_release_and_arch(release: str, arch: str, flavour: str,
+                                                 machine: str) -> None:
+    """Issue 15: the probe is cross-built with the host's gcc 12 against each kernel's
+    headers (6.12's gcc-14 flags and BTF step overridden, trixie's kbuild tools given their
+    own libc); the module is for the guest's machine and its vermagic names the kernel."""
+    from elftools.elf.elffile import ELFFile
+
+    from panicpath.lab.kernels import ensure_kernel
+    from panicpath.lab.scenario import with_kernel
+
+    sc = with_kernel(load_scenario(builtin_scenarios_dir() / "kdump_post_notifiers_order.toml"),
+                     release, arch)
+    kernel = ensure_kernel(flavour, release=release, arch=arch)
+    ko = build_probe(sc, kernel)
+    with ko.open("rb") as f:
+        elf = ELFFile(f)
+        assert elf["e_machine"] == machine
+        modinfo = elf.get_section_by_name(".modinfo").data().split(b"\0")
+    vermagic = next(x for x in modinfo if x.startswith(b"vermagic="))
+    assert vermagic.decode().split("=", 1)[1].split()[0] == kernel.release

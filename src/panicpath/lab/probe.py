@@ -34,6 +34,8 @@ from pathlib import Path
 
 import jinja2
 
+from panicpath.lab.archive import DEB_ARCHES
+from panicpath.lab.hosttools import ensure_host_tools
 from panicpath.lab.kernels import KernelFiles, LabSetupError, cache_dir
 from panicpath.lab.scenario import LabScenario
 
@@ -136,18 +138,40 @@ def render_probe(scenario: LabScenario) -> str:
     )
 
 
+TOOLCHAINS = {"x86_64": ("x86_64-linux-gnu", "gcc-12"),
+              "arm64": ("aarch64-linux-gnu", "gcc-aarch64-linux-gnu"),
+              "ppc64el": ("powerpc64le-linux-gnu", "gcc-powerpc64le-linux-gnu")}
+"""GNU type and Debian package of the gcc 12 that builds the probe for each guest arch."""
+BUILD_OVERRIDES = ("CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT=", "CONFIG_DEBUG_INFO_BTF_MODULES=")
+"""Config symbols unset on make's command line for the probe's build (Kbuild then takes
+its fallback): CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT says the kernel's compiler has
+-fmin-function-alignment (gcc 14; the 6.12 top Makefile adds it, else -falign-functions=
+CONFIG_FUNCTION_ALIGNMENT, which the host's gcc 12 has); CONFIG_DEBUG_INFO_BTF_MODULES
+makes scripts/Makefile.modfinal (6.12, 7.x) run pahole for the module's BTF, which only BPF
+reads and which the probe, stripped of debug information, would not keep anyway."""
+
+
 def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None = None) -> Path:
-    """The probe ``.ko`` for a scenario, built once per source and kernel."""
+    """The probe ``.ko`` for a scenario, built once per source and kernel.
+
+    Built with the host's gcc 12 for the guest's arch against the kernel's headers and the
+    host's linux-kbuild of that series. The headers' .kernelvariables name the compiler
+    the kernel was built with (gcc-14 for 6.12) and, for a foreign arch, take the
+    cross prefix from DEB_HOST_GNU_TYPE, so both are given on make's command line (Debian
+    sets DEBIAN_KERNEL_NO_CC_VERSION_CHECK, so another gcc is accepted)."""
     source = render_probe(scenario)
     digest = hashlib.sha256((_BUILD_VERSION + source).encode()).hexdigest()[:16]
     out_dir = (cache or cache_dir()) / "probes" / kernel.release / digest
     ko = out_dir / f"{MODULE_NAME}.ko"
     if ko.exists():
         return ko
-    for tool, pkg in (("make", "make"), ("x86_64-linux-gnu-gcc-12", "gcc-12")):
+    gnu, pkg = TOOLCHAINS[kernel.arch]
+    cc = f"{gnu}-gcc-12"
+    for tool, need in (("make", "make"), (cc, pkg)):
         if shutil.which(tool) is None:
-            raise LabSetupError(f"{tool} not found (needed to build the probe module); "
-                                f"run: apt-get install {pkg}")
+            raise LabSetupError(f"{tool} not found (needed to build the probe module for "
+                                f"{kernel.arch}); run: apt-get install {need}")
+    ensure_host_tools(kernel, cache=cache)
     work = out_dir.with_name(digest + ".build")
     if work.exists():
         shutil.rmtree(work)
@@ -155,16 +179,18 @@ def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None =
     (work / f"{MODULE_NAME}.c").write_text(source)
     (work / "Makefile").write_text(f"obj-m := {MODULE_NAME}.o\n")
     proc = subprocess.run(
-        ["make", "-s", "-C", str(kernel.build), f"M={work}", "modules"],
+        ["make", "-s", "-C", str(kernel.build), f"M={work}", f"CC={cc}",
+         f"DEB_HOST_ARCH={DEB_ARCHES[kernel.arch]}", f"DEB_HOST_GNU_TYPE={gnu}",
+         *BUILD_OVERRIDES, "modules"],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0 or not (work / f"{MODULE_NAME}.ko").exists():
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise LabSetupError(f"probe module build failed in {work}: {tail}; "
-                            f"run: apt-get install gcc-12 make")
+                            f"run: apt-get install {pkg} make")
     # Without debug information the module is ~8 KiB instead of ~130 KiB: smaller
     # initrds, and a short transfer over the console to a restored guest.
-    subprocess.run(["strip", "--strip-debug", str(work / f"{MODULE_NAME}.ko")],
+    subprocess.run([f"{gnu}-strip", "--strip-debug", str(work / f"{MODULE_NAME}.ko")],
                    capture_output=True, check=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / f"{MODULE_NAME}.ko", ko.with_suffix(".tmp"))

@@ -27,7 +27,13 @@ from panicpath.lab.initramfs import ensure_initrds, first_initrd
 from panicpath.lab.kernels import LabSetupError, cache_dir, ensure_kernel
 from panicpath.lab.observation import Observation, observe
 from panicpath.lab.probe import build_probe
-from panicpath.lab.qemu import QEMU, kernel_cmdline, qemu_command, resolve_tcg_threads
+from panicpath.lab.qemu import (
+    MACHINES,
+    kernel_cmdline,
+    machine_problems,
+    qemu_command,
+    resolve_tcg_threads,
+)
 from panicpath.lab.scenario import LabScenario
 from panicpath.lab.snapshot import (
     SnapshotStore,
@@ -94,10 +100,25 @@ class LabRun:
     observation: Observation
 
 
-def require_qemu() -> None:
-    """Fail with the install command when QEMU is missing."""
-    if shutil.which(QEMU) is None:
-        raise LabSetupError(f"{QEMU} not found; run: apt-get install qemu-system-x86")
+QEMU_PACKAGES = {"x86_64": "qemu-system-x86", "arm64": "qemu-system-arm",
+                 "ppc64el": "qemu-system-ppc"}
+"""The Debian package of each arch's QEMU (scripts/install-deps.sh installs all three)."""
+
+
+def require_qemu(arch: str = "x86_64") -> None:
+    """Fail with the install command when the arch's QEMU is missing."""
+    qemu = MACHINES[arch].qemu
+    if shutil.which(qemu) is None:
+        raise LabSetupError(f"{qemu} not found; run: apt-get install {QEMU_PACKAGES[arch]}")
+
+
+def refuse_unsupported(scenario: LabScenario) -> None:
+    """Refuse, before any download, a scenario that needs what its machine lacks
+    (qemu.machine_problems: pvpanic, an NMI trigger, memmap= for ramoops), in one line."""
+    problems = machine_problems(scenario, MACHINES[scenario.arch])
+    if problems:
+        where = scenario.path or scenario.name
+        raise LabSetupError(f"{where}: {scenario.arch} cannot run it: {'; '.join(problems)}")
 
 
 def default_run_dir(scenario: LabScenario) -> Path:
@@ -119,23 +140,26 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool =
     ``guests``: how many guests will run side by side (picks the TCG thread
     mode, see qemu.tcg_thread_mode; snapshots are kept per mode); ``tcg_threads``:
     ``auto`` (that choice), ``multi`` or ``single``."""
-    require_qemu()
-    kernel = ensure_kernel(scenario.flavour)
+    refuse_unsupported(scenario)
+    require_qemu(scenario.arch)
+    machine = MACHINES[scenario.arch]
+    kernel = ensure_kernel(scenario.flavour, release=scenario.release, arch=scenario.arch)
     initrds = ensure_initrds(kernel)
     probe = build_probe(scenario, kernel) if scenario.has_probe else None
     rdir = run_dir or default_run_dir(scenario)
     rdir.mkdir(parents=True, exist_ok=True)
     initrd = first_initrd(initrds, probe, rdir)
-    cmdline = kernel_cmdline(scenario, probe is not None)
+    cmdline = kernel_cmdline(scenario, probe is not None, machine=machine)
     # unix socket paths are limited to 108 bytes: keep the socket short, in /tmp
     sock = Path(tempfile.mkdtemp(prefix="ppl-")) / "qmp.sock"
     threads = resolve_tcg_threads(tcg_threads, guests, scenario.cpus, os.cpu_count() or 1)
-    cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock, threads)
+    cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock, threads, machine)
     plan = None
     if snapshot and snapshots_usable():
         snap_cmd = tuple(qemu_command(scenario, kernel.vmlinuz, initrds.first,
-                                      kernel_cmdline(scenario, False, wait=True), sock,
-                                      threads))
+                                      kernel_cmdline(scenario, False, wait=True,
+                                                     machine=machine), sock,
+                                      threads, machine))
         lines = go_lines(runtime_settings(scenario), probe.read_bytes() if probe else None)
         plan = SnapshotPlan(snap_cmd, store_for(cache or cache_dir(), snap_cmd), lines)
     return Prepared(scenario, tuple(cmd), rdir, sock, plan)
