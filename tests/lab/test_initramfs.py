@@ -121,6 +121,7 @@ def test_arm64_base_archive_layout_and_modules() -> None:
 def test_x86_64_base_archive_keeps_the_pvpanic_modules(lab_kernel: KernelFiles) -> None:
     names = [e.name for e in base_entries(lab_kernel)]
     assert f"lib/modules/{lab_kernel.release}/pvpanic-mmio.ko" in names
+    assert f"lib/modules/{lab_kernel.release}/pvpanic.ko" in names
     assert "lib64/ld-linux-x86-64.so.2" in names
 
 
@@ -134,3 +135,30 @@ def test_arm64_7x_compressed_modules_go_in_plain() -> None:
     entries = {e.name: e for e in base_entries(kernel)}
     ramoops = entries[f"lib/modules/{kernel.release}/ramoops.ko"].data
     assert elf_info(ramoops).machine == 183
+
+
+def _fake_kernel(root: Path, release: str, config: str, modules: list[str]) -> KernelFiles:
+    k = KernelFiles("cloud-amd64", release, root, "x86_64", release[:4])
+    (root / "boot").mkdir(parents=True)
+    k.config.write_text(config)
+    for rel in modules:
+        (k.modules / rel).parent.mkdir(parents=True, exist_ok=True)
+        (k.modules / rel).write_bytes(f"module {rel}".encode())
+    return k
+
+
+def test_modules_of_the_5_10_layout_and_missing_ones(tmp_path: Path) -> None:
+    """5.10 has one drivers/misc/pvpanic.ko (CONFIG_PVPANIC=m) and no pvpanic-mmio;
+    a module the config builds but the unpack lacks is an error naming the fix."""
+    config = "CONFIG_PVPANIC=m\nCONFIG_PSTORE_RAM=m\nCONFIG_REED_SOLOMON=m\n"
+    mods = ["drivers/misc/pvpanic.ko", "fs/pstore/ramoops.ko",
+            "lib/reed_solomon/reed_solomon.ko"]
+    k = _fake_kernel(tmp_path / "a", "5.10.0-46-cloud-amd64", config, mods)
+    got = {e.name: e.data for e in base_entries(k) if e.name.startswith("lib/modules/")}
+    prefix = "lib/modules/5.10.0-46-cloud-amd64/"
+    assert {n for n in got if n.endswith(".ko")} == {
+        prefix + "pvpanic.ko", prefix + "ramoops.ko", prefix + "reed_solomon.ko"}
+    assert got[prefix + "pvpanic.ko"] == b"module drivers/misc/pvpanic.ko"
+    broken = _fake_kernel(tmp_path / "b", "5.10.0-46-cloud-amd64", config, mods[1:])
+    with pytest.raises(LabSetupError, match=r"drivers/misc/pvpanic/pvpanic.ko missing .* rm -rf"):
+        base_entries(broken)

@@ -53,14 +53,19 @@ from panicpath.lab.kernels import KernelFiles, LabSetupError, cache_dir
 INIT_SCRIPT = Path(__file__).resolve().parent / "templates" / "init.sh"
 BUSYBOX = Path("/bin/busybox")
 KEXEC = Path("/usr/sbin/kexec")
-#: Modules the guest loads, with the config symbol that builds each: a module whose
-#: symbol is not ``=m`` in the kernel's config is left out (pvpanic on arm64 and
-#: ppc64el), one that should be there and is not is an incomplete unpack.
-MODULES = (
-    ("drivers/misc/pvpanic/pvpanic.ko", "CONFIG_PVPANIC"),
-    ("drivers/misc/pvpanic/pvpanic-mmio.ko", "CONFIG_PVPANIC_MMIO"),
-    ("fs/pstore/ramoops.ko", "CONFIG_PSTORE_RAM"),
-    ("lib/reed_solomon/reed_solomon.ko", "CONFIG_REED_SOLOMON"),
+#: Modules the guest loads (as ``/lib/modules/RELEASE/NAME``): where each is in the
+#: image package, oldest layout last, and the config symbols that build it. A module
+#: none of whose symbols is ``=m`` is left out (no pvpanic on arm64 and ppc64el, no
+#: pvpanic-mmio before 5.12); one that should be there and is not is an incomplete
+#: unpack. pvpanic: drivers/misc/pvpanic.c (5.10, ``CONFIG_PVPANIC`` tristate), split
+#: into drivers/misc/pvpanic/ in 5.12 (Makefile: ``obj-$(CONFIG_PVPANIC_MMIO) +=
+#: pvpanic.o pvpanic-mmio.o``; ``CONFIG_PVPANIC`` became the menu's bool).
+MODULES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic.ko"),
+     ("CONFIG_PVPANIC_MMIO", "CONFIG_PVPANIC")),
+    (("drivers/misc/pvpanic/pvpanic-mmio.ko",), ("CONFIG_PVPANIC_MMIO",)),
+    (("fs/pstore/ramoops.ko",), ("CONFIG_PSTORE_RAM",)),
+    (("lib/reed_solomon/reed_solomon.ko",), ("CONFIG_REED_SOLOMON",)),
 )
 #: The host architecture (lab name), whose guests use the host's own tools.
 HOST_ARCH = "x86_64"
@@ -337,16 +342,18 @@ def base_entries(kernel: KernelFiles, tools: GuestTools | None = None) -> list[E
     for name, real in library_files(tools.kexec, tools.root, kernel.arch):
         out.append(regular(name, real.read_bytes(), 0o755))
     mods = f"lib/modules/{kernel.release}"
-    for rel, symbol in MODULES:
-        src = kernel.modules / rel
-        found = next((p for p in (src, src.with_name(src.name + ".xz"),
-                                  src.with_name(src.name + ".gz")) if p.exists()), None)
+    for paths, symbols in MODULES:
+        found = next((p for rel in paths for p in (
+            kernel.modules / rel, kernel.modules / f"{rel}.xz", kernel.modules / f"{rel}.gz")
+            if p.exists()), None)
+        name = Path(paths[0]).name
         if found is None:
-            if kernel.config.exists() and _config_value(kernel, symbol) != "m":
+            if kernel.config.exists() and all(_config_value(kernel, s) != "m"
+                                              for s in symbols):
                 continue
-            raise LabSetupError(f"{src} missing from linux-image-{kernel.release}; "
-                                f"run: rm -rf {kernel.root.parent} and retry")
-        out.append(regular(f"{mods}/{src.name}", module_bytes(found)))
+            raise LabSetupError(f"{kernel.modules / paths[0]} missing from linux-image-"
+                                f"{kernel.release}; run: rm -rf {kernel.root.parent} and retry")
+        out.append(regular(f"{mods}/{name}", module_bytes(found)))
     return _with_parents(out)
 
 
