@@ -409,11 +409,14 @@ class Archive:
         fix = ("retry later, or choose another release (the private lists were refreshed; "
                "a 404 is a file the archive lists but does not serve)")
         self.ensure()
+        lock = self.root.parent / "apt.lock"
         try:
-            _tool(cmd, fix, cwd=dest)
+            with _flock(lock, fcntl.LOCK_SH):       # no update may rewrite the lists meanwhile
+                _tool(cmd, fix, cwd=dest)
         except LabSetupError:
             self.refresh()
-            _tool(cmd, fix, cwd=dest)
+            with _flock(lock, fcntl.LOCK_SH):
+                _tool(cmd, fix, cwd=dest)
 
 
 # --- kernels the archive carries -------------------------------------------------------
