@@ -118,6 +118,10 @@ def test_pick_archives_takes_the_debian_archive_and_its_security_archive() -> No
     assert security is not None and security.uris == ("http://archive.invalid/debian-security",)
     with pytest.raises(LabSetupError, match="no Debian archive"):
         pick_archives(vendor)
+    lookalike = parse_one_line_sources("deb http://vendor.invalid/apt bookworm main\n")
+    archive, _ = pick_archives(lookalike + parse_deb822_sources(DEB822))
+    assert archive.uris == ("http://archive.invalid/debian",)     # the Debian-signed one
+    assert pick_archives(lookalike)[0].uris == ("http://vendor.invalid/apt",)
 
 
 def test_private_sources_name_every_suite_and_arch() -> None:

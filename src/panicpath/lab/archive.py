@@ -142,10 +142,13 @@ def machine_sources() -> list[SourceEntry]:
 
 def pick_archives(entries: list[SourceEntry]) -> tuple[SourceEntry, SourceEntry | None]:
     """The machine's Debian archive (an entry serving a plain Debian suite with ``main``)
-    and its security archive (an entry serving a ``-security`` suite), if any."""
-    archive = next((e for e in entries if "main" in e.components and e.uris
+    and its security archive (an entry serving a ``-security`` suite), if any. Entries
+    signed by Debian's archive keyring come first (a vendor's repository may also
+    name its suite ``bookworm``)."""
+    ordered = sorted(entries, key=lambda e: "debian-archive-keyring" not in e.signed_by)
+    archive = next((e for e in ordered if "main" in e.components and e.uris
                     and any(s in _DEBIAN_CODENAMES for s in e.suites)), None)
-    security = next((e for e in entries if "main" in e.components and e.uris
+    security = next((e for e in ordered if "main" in e.components and e.uris
                      and any(s.endswith("-security") for s in e.suites)), None)
     if archive is None:
         raise LabSetupError("no Debian archive (a `deb` entry with a suite such as bookworm "
