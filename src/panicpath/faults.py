@@ -88,9 +88,11 @@ def _concurrent(run: Run, arg: str) -> None:
 
 def _nmi_context(run: Run, arg: str) -> None:
     """The panic CPU is in NMI context. From v4.7 (cf9b1106c81c, printk_nmi) printk there
-    only fills a buffer that a later flush prints; older kernels printed directly."""
+    only fills a buffer that a later flush prints; older kernels printed directly, and so
+    do nbcon consoles (the 8250 serial console since 7.3: printk flushes them atomically,
+    kernel/printk/printk.c vprintk_emit -> nbcon_atomic_flush_pending; linux_7_3.py)."""
     m = run.machine
-    m.console_deferred = run.has("printk_nmi_deferred")
+    m.console_deferred = run.has("printk_nmi_deferred") and not run.has("nbcon_console")
     m.me.nmi_blocked = True
 
 

@@ -64,7 +64,7 @@ STEP_CALLS = {
 }
 """The steps of kernel/panic.c the Promela model implements (templates/panic.pml.j2)."""
 FEATURES = ("post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send_stop",
-            "ppc_crash_smp_send_stop", "printk_nmi_deferred")
+            "ppc_crash_smp_send_stop", "printk_nmi_deferred", "nbcon_console")
 SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "panic", "hyperv_record_panic_msg",
                               "ipmi_msghandler.panic_op", "printk.always_kmsg_dump",
                               "panic_print"})
@@ -322,7 +322,8 @@ def _fault_options(scn: Scenario, names: tuple[str, ...]) -> list[dict[str, str]
         elif base == "lock-held-by-stopped-cpu":
             code = f"lock_holder[{_lock_macro(arg)}] = {VICTIM}"
         elif base == "nmi-context":
-            code = "console_deferred = HAS_PRINTK_NMI_DEFERRED; nmi_blocked[0] = true"
+            code = ("console_deferred = (HAS_PRINTK_NMI_DEFERRED && !HAS_NBCON_CONSOLE); "
+                    "nmi_blocked[0] = true")
         elif base == "slow-host":
             code = f"latency = {int(arg) if arg else SLOW_HOST_MS}"
         else:

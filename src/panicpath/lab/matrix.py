@@ -52,11 +52,13 @@ class Cell:
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {"scenario": self.scenario, "release": self.release,
-                                  "arch": self.arch, "status": self.status}
-        if self.reason:
-            doc["reason"] = self.reason
+                                  "arch": self.arch}
         if self.entry is not None:
             doc.update(self.entry.to_json())
+            doc["run_status"] = doc.pop("status")
+        doc["status"] = self.status
+        if self.reason:
+            doc["reason"] = self.reason
         return doc
 
 

@@ -15,28 +15,61 @@ so the model gets ``=probe_lock`` (without an argument the model would also hold
 the locks of the platform's steps); ``corrupted-notifier-list`` corrupts the next pointer
 of the probe's first notifier, so the model gets ``=NAME`` of that notifier (the chain
 runs up to it, kernel/notifier.c notifier_call_chain); and ``nmi-context`` is the NMI
-trigger, which adds it anyway. The lab's bound on the panic path is its panic phase timeout, so
-the model's ``path_bound_ms`` is that timeout and ``hung`` is ``path-bounded``
-false.
+trigger, which adds it anyway. The lab's ``dma-active`` is not a device: it is the probe's
+kthread on CPU 1 writing a page from load time (templates/probe.c.j2 probe_victim), so the
+model gets no device (its ``dma-active`` makes a DMA engine that no CPU stop reaches, which
+the guest does not have) and runs CPU 1 as what it is, a CPU executing old-kernel code
+until the panic path stops it (model/capture.py counts a CPU still RUNNING at the
+handover as writing memory under the dump); ``faults_armed`` still lists it. The lab's
+bound on the panic path is its panic phase timeout, so the model's ``path_bound_ms`` is
+that timeout and ``hung`` is ``path-bounded`` false.
+
+The vmcore read back (panicpath.lab.vmcore) is predicted from the model's capture: the
+CPUs whose registers were saved (``Cpu.regs_saved`` when machine_kexec() handed over,
+kept in the model's vmcore as ``cpus_saved``; ``vmcore-complete``) are the NT_PRSTATUS
+notes, each with registers; the dma-active page changed between the two reads when the
+model's ``vmcore-intact`` is false (something wrote memory after the crash point). A
+capture kernel that the model boots and that then fails (``capture-failed``, or a
+``watchdog-reset`` during the dump) is the lab's ``crash_kernel_died``.
+
+The reservation: the model has no memory sizes. Below ``CRASH_IMAGE_MIN_MIB`` the
+crash image is not loaded (the model's ``kdump`` off). Above it the crash kernel may
+still not have room to boot (docs/lab.md "The vmcore read back": on x86_64 6.1 it loads
+from 57M, dies of "System is deadlocked on memory" up to 75M and works from 76M); the
+model does not predict that death: it would need the capture kernel's memory needs
+(kernel image and its reserved memory, the initramfs unpacked, the early allocations of
+each arch and release) set against the reservation, and this predictor would need the
+guest's own kernel and initramfs sizes. Such a scenario is predicted as working, and
+differs (``crash_kernel_died``, ``vmcore_seen``).
 """
 
 from __future__ import annotations
 
-from panicpath.engine import RunResult, simulate
+from panicpath.engine import RunResult, build, execute, simulate
 from panicpath.lab.observation import KERNEL_OFFSET, CallbackRun, Observation
 from panicpath.lab.scenario import LabScenario
 from panicpath.model.callback import Callback, Effect, Need
 from panicpath.model.scenario import Scenario
+from panicpath.model.state import Machine
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies import policy_for_release
 
 PROBE_LOCK = "probe_lock"
 """The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
-CRASH_IMAGE_MIN_MIB = 96
-"""Smallest `crashkernel=` reservation that held the lab's crash kernel and initramfs
-(shared/reference/lab/README.md, measured): below it `kexec -p` cannot place the
-segments in the reserved region (kernel/kexec_file.c / kexec_core.c return an error)
-and no crash image is loaded."""
+CRASH_IMAGE_MIN_MIB = 57
+"""Smallest `crashkernel=` reservation into which `kexec -p` loaded the lab's crash kernel
+and initramfs (x86_64, Debian 6.1.0-57-cloud-amd64, docs/lab.md "The vmcore read back":
+56M fails, 57M loads). Below it kexec-tools finds no hole for the kernel ("Could not find a
+free area of memory of 0x3378000 bytes": the bzImage's init_size, 51.5 MiB, plus the
+initramfs, purgatory and ELF core header, all inside the reservation) and no crash image
+is loaded (kexec_load() is never called). A reservation that loads is not one the crash
+kernel can boot in: see the module docstring."""
+CAPTURE_DEATHS = ("capture-failed", "watchdog-reset")
+"""Model path ends in which the capture kernel booted and then did not finish
+(model/capture.py boot_capture_kernel)."""
+LAB_CPU_FAULTS = ("dma-active",)
+"""Lab faults that a CPU produces and the model runs as that CPU, not as its fault of the
+same name (the probe's dma-active writer is a kthread, templates/probe.c.j2)."""
 REASON_STR = {"PANIC": "Panic", "OOPS": "Oops", "EMERG": "Emergency", "SHUTDOWN": "Shutdown"}
 """kernel/printk/printk.c kmsg_dump_reason_str() (6.1)."""
 
@@ -48,8 +81,8 @@ powerpc: arch/powerpc, little-endian 64-bit)."""
 
 def model_kernel(lab: LabScenario) -> tuple[str, str]:
     """(policy, arch) the model predicts the guest with: the kernel-version policy in force
-    for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12
-    linux-6.3, 7.x linux-mainline) and the guest's architecture."""
+    for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12 and
+    7.2 linux-6.3, 7.3 linux-7.3) and the guest's architecture."""
     major, _, minor = lab.release.partition(".")
     return policy_for_release((int(major), int(minor))).name, MODEL_ARCH[lab.arch]
 
@@ -95,7 +128,8 @@ def to_model(lab: LabScenario) -> Scenario:
     if uses_lock or any(f.partition("=")[0] == "lock-held-by-stopped-cpu" for f in lab.faults):
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
     faults += [f for f in lab.faults if f.partition("=")[0] not in (
-        "nmi-context", "lock-held-by-stopped-cpu", "corrupted-notifier-list")]
+        "nmi-context", "lock-held-by-stopped-cpu", "corrupted-notifier-list",
+        *LAB_CPU_FAULTS)]
     if "corrupted-notifier-list" in lab.faults:
         # the probe overwrites its first [[notifier]]'s next (templates/probe.c.j2)
         faults.append(f"corrupted-notifier-list={lab.notifiers[0].name}")
@@ -119,8 +153,10 @@ def _mib(size: str) -> int:
     return int(s) // (1024 * 1024)
 
 
-def observation_of(result: RunResult, lab: LabScenario) -> Observation:
-    """Read a model run back into the lab's observable facts."""
+def observation_of(result: RunResult, lab: LabScenario,
+                   machine: Machine | None = None) -> Observation:
+    """Read a model run back into the lab's observable facts (``machine``: the run's
+    final state, for the vmcore's saved registers; without it they are not stated)."""
     probes = {n.name: n.priority for n in lab.notifiers}
     dumper_names = {d.name for d in lab.dumpers}
     loaded = result.scenario.kdump
@@ -171,26 +207,38 @@ def observation_of(result: RunResult, lab: LabScenario) -> Observation:
     panic_print = any(line.startswith("panic_print:") for line in result.console) or (
         in_pstore and any(e.event == "panic_print_sys_info" and e.effect != "panic_print=0"
                           for e in result.trace))
+    captured = result.end == "capture-kernel" and result.properties["vmcore-captured"]
+    core = machine.vmcore if machine is not None and captured else None
+    saved = core.get("cpus_saved") if core is not None else None
+    dma = "dma-active" in {f.partition("=")[0] for f in lab.faults}
     return Observation(
         callbacks=tuple(callbacks),
         kernel_offset_printed=any(c.name == KERNEL_OFFSET for c in callbacks),
         panic_print_seen=panic_print,
         kmsg_dump_reasons=tuple(reasons),
-        crash_kernel_booted=result.end == "capture-kernel",
-        vmcore_seen=result.end == "capture-kernel" and result.properties["vmcore-captured"],
+        crash_kernel_booted=result.end in ("capture-kernel", *CAPTURE_DEATHS),
+        vmcore_seen=captured,
         vmcore_size=None,
         pvpanic_event="PANICKED" if "PANICKED" in result.pvpanic_events else (
             "CRASH_LOADED" if "CRASH_LOADED" in result.pvpanic_events else None),
         panic_text_on_console=any(PANIC_MSG in line for line in log_seen),
         panic_text_in_pstore=in_pstore,
         end_of_panic_reached=any("end Kernel panic" in line for line in log_seen),
-        faults_armed=tuple(sorted({f.partition("=")[0] for f in result.scenario.faults}
+        faults_armed=tuple(sorted(({f.partition("=")[0] for f in result.scenario.faults}
+                                   | {f for f in lab.faults if f in LAB_CPU_FAULTS})
                                   - {"nmi-context"})),
         hung=not result.properties["path-bounded"],
         stop_needed_nmi=stop_nmi,
+        vmcore_cpus_saved=len(saved) if isinstance(saved, list) else None,
+        vmcore_regs_present=(True,) * len(saved) if isinstance(saved, list) else (),
+        vmcore_page_changed=(not result.properties["vmcore-intact"]) if dma and captured
+        else None,
+        crash_kernel_died=result.end in CAPTURE_DEATHS,
+        crash_kernel_loaded=result.scenario.kdump if lab.crash_kernel else None,
     )
 
 
 def predict(lab: LabScenario) -> Observation:
     """What the model predicts the lab will observe for this scenario."""
-    return observation_of(simulate(to_model(lab)), lab)
+    run = build(to_model(lab))
+    return observation_of(execute(run), lab, run.machine)

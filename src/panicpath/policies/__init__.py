@@ -12,6 +12,7 @@ from panicpath.policies import (
     linux_5_18,
     linux_6_1,
     linux_6_3,
+    linux_7_3,
     linux_mainline,
 )
 from panicpath.policies.base import Op, Policy
@@ -29,22 +30,17 @@ POLICIES: dict[str, Policy] = {
         linux_5_18.POLICY,
         linux_6_1.POLICY,
         linux_6_3.POLICY,
+        linux_7_3.POLICY,
         linux_mainline.POLICY,
         *PROPOSALS,
     )
 }
 
-MAINLINE_SINCE = (6, 17)
-"""The first release linux-mainline models: vpanic() (3f045de7f557, v6.17; see its
-docstring and docs/kernel-history.md)."""
-
-
 def policy_for_release(release: tuple[int, int]) -> Policy:
     """The kernel-version policy in force for a kernel release (the lab predicts a guest
-    with it): linux-mainline from MAINLINE_SINCE on, else the newest kernel policy whose
-    version is not after the release (5.10 runs linux-5.0, 6.12 linux-6.3)."""
-    if release >= MAINLINE_SINCE:
-        return POLICIES["linux-mainline"]
+    with it): the newest numbered kernel policy whose version is not after the release
+    (5.10 runs linux-5.0, 6.12 and 7.2 linux-6.3, 7.3 linux-7.3). linux-mainline is the
+    tip of the tree, no release's."""
     kernels = [p for p in POLICIES.values()
                if p.kind == "kernel" and p.version <= release and p.name != "linux-mainline"]
     if not kernels:
@@ -52,4 +48,4 @@ def policy_for_release(release: tuple[int, int]) -> Policy:
     return max(kernels, key=lambda p: p.version)
 
 
-__all__ = ["MAINLINE_SINCE", "POLICIES", "Op", "Policy", "policy_for_release"]
+__all__ = ["POLICIES", "Op", "Policy", "policy_for_release"]

@@ -3,7 +3,8 @@
 kernel/panic.c vpanic() (kernel-facts.md section 1b): the same order as 6.1.192 —
 panic_try_start(); if !post __crash_kexec; panic_other_cpus_shutdown; notifiers;
 sys_info(panic_print); kmsg_dump_desc(PANIC); if post __crash_kexec; flush;
-panic_timeout. New callers force post notifiers (AMD SEV-SNP host).
+panic_timeout. New callers force post notifiers (AMD SEV-SNP host). The serial console is an nbcon
+console since 7.3 (linux_7_3.py).
 """
 
 from panicpath.policies.base import MAINLINE, Policy
@@ -14,6 +15,6 @@ POLICY = Policy(
     version=MAINLINE,
     title="Linux mainline: vpanic(), same order as 6.1.192",
     program=PROGRAM,
-    features=FEATURES | {"vpanic"},
+    features=FEATURES | {"vpanic", "nbcon_console"},
     sources=("kernel/panic.c vpanic() (mainline)",),
 )
