@@ -43,7 +43,7 @@ def test_m3_post_notifiers_observation() -> None:
 def test_m2_observation_has_no_callback_and_no_pvpanic() -> None:
     o = obs("mod_cloud-amd64_M2_kdump.log")
     assert o == Observation(crash_kernel_booted=True, vmcore_seen=True, vmcore_size=846925824,
-                            panic_text_on_console=True)
+                            panic_text_on_console=True, crash_kernel_loaded=True)
 
 
 def test_m1_reaches_end_and_sends_panicked() -> None:
@@ -166,3 +166,54 @@ def test_a_deaf_cpu_makes_smp_send_stop_fall_back_to_the_nmi() -> None:
     assert [c.name for c in o.callbacks] == ["high", "dump-kernel-offset", "low"]
     assert not obs("mod_cloud-amd64_M1_nokdump_pvnone.log").stop_needed_nmi
     assert not obs("fault_ipi_deaf_post.log").stop_needed_nmi  # the NMI shootdown prints no such line
+
+
+def test_vmcore_read_back_of_a_dma_active_run() -> None:
+    """vmcore_dma_active.log: the crash kernel sent the notes (two NT_PRSTATUS with
+    registers) and read the dma-active page twice, unchanged (CPU 1 was stopped by the
+    crash NMI before kexec)."""
+    o = obs("vmcore_dma_active.log")
+    assert o.vmcore_cpus_saved == 2 and o.vmcore_regs_present == (True, True)
+    assert o.vmcore_page_changed is False
+    assert o.crash_kernel_loaded and not o.crash_kernel_died and o.crash_kernel_death is None
+    assert Observation.from_json(json.loads(json.dumps(o.to_json()))) == o
+
+
+def test_older_captures_state_no_vmcore_read_back() -> None:
+    o = obs("fault_ipi_deaf_post.log")
+    assert o.vmcore_cpus_saved is None and o.vmcore_regs_present == ()
+    assert o.vmcore_page_changed is None and not o.crash_kernel_died
+
+
+def test_a_crash_kernel_that_runs_out_of_memory_died() -> None:
+    """crashkernel=64M (crashkernel_64M_dies.log): kexec -p loads the image, the crash
+    kernel boots, the OOM killer finds nothing to kill and it panics; with panic=-1 it
+    resets, which -no-reboot turns into QEMU's exit. Its own panic lines (and its own
+    Kernel Offset notifier) are not the first kernel's panic path."""
+    o = obs("crashkernel_64M_dies.log")
+    assert o.crash_kernel_loaded and o.crash_kernel_booted and o.crash_kernel_died
+    assert o.crash_kernel_death == "panic: System is deadlocked on memory"
+    assert not o.vmcore_seen and o.vmcore_cpus_saved is None
+    assert not o.end_of_panic_reached and not o.kernel_offset_printed
+
+
+def test_a_reservation_too_small_to_load_loads_nothing() -> None:
+    """crashkernel=48M: kexec -p fails; panic() goes on as without kdump, and pvpanic
+    (INT_MAX) makes QEMU power off before the probe's notifier prints."""
+    o = obs("crashkernel_48M_no_load.log")
+    assert o.crash_kernel_loaded is False and not o.crash_kernel_booted
+    assert not o.crash_kernel_died and o.pvpanic_event == "PANICKED"
+    assert o.callbacks == () and o.panic_text_on_console
+
+
+def test_vmcore_fields_are_compared_only_when_both_sides_state_them() -> None:
+    read = obs("vmcore_dma_active.log")
+    unread = Observation(**{**read.__dict__, "vmcore_cpus_saved": None,
+                            "vmcore_regs_present": (), "vmcore_page_changed": None})
+    assert compare(read, unread) == [] and compare(unread, read) == []
+    lost = Observation(**{**read.__dict__, "vmcore_cpus_saved": 1,
+                          "vmcore_regs_present": (True,), "vmcore_page_changed": True})
+    assert {d.field for d in compare(read, lost)} == {
+        "vmcore_cpus_saved", "vmcore_regs_present", "vmcore_page_changed"}
+    died = Observation(**{**read.__dict__, "crash_kernel_died": True})
+    assert [d.field for d in compare(read, died)] == ["crash_kernel_died"]

@@ -94,6 +94,8 @@ def test_ipi_deaf_cpu_stopped_by_nmi_with_post_notifiers(entries: dict[str, Camp
     assert [(c.name, c.cpu) for c in o.callbacks] == [
         ("high", 0), ("dump-kernel-offset", None), ("low", 0)]
     assert o.crash_kernel_booted and o.vmcore_seen and not o.hung
+    # the crash NMI reaches the CPU with interrupts off: its registers are in the vmcore
+    assert o.vmcore_cpus_saved == 2 and o.vmcore_regs_present == (True, True)
 
 
 def test_ipi_deaf_cpu_without_kdump_needs_the_stop_nmi(entries: dict[str, CampaignEntry]
@@ -143,6 +145,26 @@ def test_lock_held_by_a_stopped_cpu_times_out_then_hangs(entries: dict[str, Camp
     assert results == [("trying", "lock-timeout")]
     assert [c.name for c in o.callbacks] == ["trying", "waiting"]
     assert o.hung and not o.crash_kernel_booted
+
+
+def test_vmcore_read_back_has_both_cpus_and_an_unchanged_dma_page(
+        entries: dict[str, CampaignEntry]) -> None:
+    """docs/lab.md "The vmcore read back": the crash kernel sends the notes of
+    /proc/vmcore (one NT_PRSTATUS per CPU, kernel/kexec_core.c crash_save_cpu) and reads
+    the dma-active page twice; its writer, a CPU, was stopped by the crash NMI."""
+    o = observed(entries, "dma_active_vmcore_intact")
+    assert o.vmcore_cpus_saved == 2 and o.vmcore_regs_present == (True, True)
+    assert o.vmcore_page_changed is False and o.faults_armed == ("dma-active",)
+    for name in ("kdump_no_post_notifiers", "kdump_post_notifiers_order", "nmi_ramoops"):
+        assert entries[name].run.observation.vmcore_cpus_saved == 2, name
+
+
+def test_a_reservation_too_small_to_load_is_an_outcome(entries: dict[str, CampaignEntry]
+                                                       ) -> None:
+    o = observed(entries, "crashkernel_too_small_to_load")
+    assert "kexec -p had failed" in entries["crashkernel_too_small_to_load"].run.result.detail
+    assert o.crash_kernel_loaded is False and not o.crash_kernel_booted
+    assert not o.crash_kernel_died and o.panic_text_on_console
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in builtin_scenarios_dir().glob("*.toml")))

@@ -80,7 +80,8 @@ def test_missing_file_is_one_line() -> None:
 
 def test_builtin_scenarios_all_load() -> None:
     names = sorted(load_scenario(p).name for p in builtin_scenarios_dir().glob("*.toml"))
-    assert names == ["concurrent_panic_post_notifiers", "hanging_callback_kdump_first",
+    assert names == ["concurrent_panic_post_notifiers", "crashkernel_too_small_to_load",
+                     "dma_active_vmcore_intact", "hanging_callback_kdump_first",
                      "hanging_callback_post_notifiers", "ipi_deaf_cpu_no_kdump",
                      "ipi_deaf_cpu_post_notifiers", "kdump_no_post_notifiers", "kdump_post_notifiers_order",
                      "lock_held_by_stopped_cpu_post_notifiers", "nmi_ramoops",

@@ -23,10 +23,15 @@ What is recognised, and where the kernel prints it (Linux 6.1):
 - ``LABPANIC ...``: markers printed by the probe module (panicpath.lab.probe),
   ``LABPANIC fault NAME key=value ...`` for each fault it put in place.
 - ``LABMARK`` / ``LABINFO`` / ``LABPSTORE``: lines written by the lab's /init.
+- ``LABVMCORE begin bytes=N`` ... ``LABVMCORE end md5=HEX``: the crash kernel's
+  /proc/vmcore headers and notes in base64 (templates/init.sh vmcore_headers), one
+  ``VmcoreHeadersRead`` event at the end line; ``LABINFO vmcore page ...``: one read
+  of the dma-active page (``VmcorePageRead``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -51,9 +56,12 @@ from panicpath.lab.events import (
     QmpEvent,
     Source,
     StopNmiSent,
+    VmcoreHeadersRead,
+    VmcorePageRead,
     VmcoreSeen,
 )
 from panicpath.lab.qmp import qmp_event
+from panicpath.lab.vmcore import VmcoreError, decode_lines
 
 _PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 _PRINTK_LEVEL = re.compile(r"^<\d+>")
@@ -80,6 +88,13 @@ _KEXEC = re.compile(r"^LABINFO kexec -p rc=(?P<rc>-?\d+).*kexec_crash_loaded=(?P
 _VMCORE = re.compile(r"^LABINFO vmcore_size=(?P<size>\d+)")
 _PSTORE_FILE = re.compile(r"^LABINFO pstore file (?P<file>\S+) size=(?P<size>\d+)")
 _PSTORE_LINE = re.compile(r"^LABPSTORE (?P<text>.*)$")
+_VMCORE_BEGIN = re.compile(r"^LABVMCORE begin bytes=(?P<n>\d+)")
+_VMCORE_END = re.compile(r"^LABVMCORE end(?: md5=(?P<md5>[0-9a-f]{32}))?")
+_VMCORE_DATA = re.compile(r"^LABVMCORE (?P<b64>[A-Za-z0-9+/=]+)\s*$")
+_VMCORE_PAGE = re.compile(
+    r"^LABINFO vmcore page phys=(?P<phys>0x[0-9a-fA-F]+)"
+    r"(?: offset=(?P<off>\d+) read=(?P<read>\d+) md5=(?P<md5>[0-9a-f]{32})| not-found)"
+)
 
 #: panic_print section headers (kernel/panic.c panic_print_sys_info(), 6.1).
 PANIC_PRINT_HEADERS: tuple[tuple[str, str], ...] = (
@@ -112,6 +127,8 @@ class ConsoleParser:
         self._panicked = False
         self._pstore_panicked = False
         self._print_seen: set[str] = set()
+        self._vmcore: list[str] | None = None
+        self._vmcore_size = 0
 
     def feed(self, line: str, t: float | None = None) -> list[Event]:
         """Parse one console line (without its newline) seen at host time ``t``."""
@@ -130,6 +147,8 @@ class ConsoleParser:
             out: list[Event] = [PstoreLine(m["text"], boot, t)]
             out.extend(self._panic_path(inner, boot, "pstore", t))
             return out
+        if text.startswith("LABVMCORE "):
+            return self._vmcore_line(text, boot, t)
         m = _MARK.match(text)
         if m:
             return [LabMark(m["name"], boot, t)]
@@ -146,7 +165,40 @@ class ConsoleParser:
         m = _PSTORE_FILE.match(text)
         if m:
             return [PstoreRecord(m["file"], int(m["size"]), boot, t)]
+        m = _VMCORE_PAGE.match(text)
+        if m:
+            off = None if m["off"] is None else int(m["off"])
+            return [VmcorePageRead(int(m["phys"], 16), off, int(m["read"] or 0),
+                                   m["md5"] or "", boot, t)]
         return self._panic_path(text, boot, "console", t)
+
+    def _vmcore_line(self, text: str, boot: int, t: float | None) -> list[Event]:
+        """Collect the base64 lines of the vmcore headers; one event at the end line."""
+        m = _VMCORE_BEGIN.match(text)
+        if m:
+            self._vmcore, self._vmcore_size = [], int(m["n"])
+            return []
+        if self._vmcore is None:
+            return []
+        m = _VMCORE_END.match(text)
+        if m:
+            lines, self._vmcore = self._vmcore, None
+            try:
+                data = decode_lines(lines)
+            except VmcoreError as e:
+                return [VmcoreHeadersRead(b"", str(e), boot, t)]
+            error = ""
+            if len(data) != self._vmcore_size:
+                error = f"{len(data)} bytes decoded, {self._vmcore_size} sent"
+            elif m["md5"] and hashlib.md5(data).hexdigest() != m["md5"]:
+                error = "md5 mismatch (a line was cut by other console output)"
+            return [VmcoreHeadersRead(data, error, boot, t)]
+        d = _VMCORE_DATA.match(text)
+        if d:
+            self._vmcore.append(d["b64"])
+        else:  # another line printed into the middle of one: the bytes are incomplete
+            self._vmcore.append("!")
+        return []
 
     def _panic_path(self, text: str, boot: int, source: Source, t: float | None) -> list[Event]:
         """Events a panicking kernel prints (also found inside pstore records)."""

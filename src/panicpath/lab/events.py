@@ -151,6 +151,35 @@ class VmcoreSeen:
 
 
 @dataclass(frozen=True)
+class VmcoreHeadersRead:
+    """The crash kernel's ``/init`` sent the headers and notes of ``/proc/vmcore``
+    (``LABVMCORE begin bytes=N``, base64 lines, ``LABVMCORE end md5=HEX``;
+    templates/init.sh ``vmcore_headers``): ``data`` is the decoded bytes, ``error`` says
+    why they cannot be trusted (not base64, wrong length or md5: a printk line cut into
+    the dump), empty when they can. panicpath.lab.vmcore parses them."""
+
+    data: bytes
+    error: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
+class VmcorePageRead:
+    """The crash kernel read the page at old-kernel physical address ``phys`` from
+    ``/proc/vmcore`` (at file ``offset``, None when no PT_LOAD holds it): read number
+    ``read`` (1, then 2 three seconds later) had md5 ``digest``
+    (``LABINFO vmcore page phys=0x... offset=N read=K md5=HEX``)."""
+
+    phys: int
+    offset: int | None
+    read: int
+    digest: str
+    boot: int
+    t: float | None = None
+
+
+@dataclass(frozen=True)
 class PstoreRecord:
     """The crash kernel mounted pstore and found a record file."""
 
@@ -225,6 +254,8 @@ Event = (
     | PanicPrintOutput
     | StopNmiSent
     | VmcoreSeen
+    | VmcoreHeadersRead
+    | VmcorePageRead
     | PstoreRecord
     | PstoreLine
     | FaultArmed

@@ -14,7 +14,11 @@ into events (panicpath.lab.console) and drive a small phase machine:
           settings and the probe (``GuestPlan.go_lines``, panicpath.lab.snapshot)
 ``panic`` -> the crash kernel's ``Linux version`` banner, or the end of the
           panic (``end Kernel panic``, QEMU's panic action stopping the VM)
-``crash-kernel`` -> ``LABMARK CRASH-KERNEL-DONE``
+``crash-kernel`` -> ``LABMARK CRASH-KERNEL-DONE``; at ``LABMARK CRASH-KERNEL-UP`` the
+          harness sends ``PAGE 0xADDR``, the dma-active page the probe printed
+          (``LABPANIC fault dma-active ... phys=``), for /init to read from
+          /proc/vmcore twice (templates/init.sh ``vmcore_page``); nothing when the
+          run has no such page (/init then waits 0.3 s, as without a harness)
 
 A guest restored from a snapshot (``GuestPlan.restored_from``) starts at the
 snapshot point: once QMP answers ``query-status`` with ``running`` (``-loadvm`` is
@@ -26,9 +30,14 @@ Each phase has its own timeout. When the panic phase times out after the kernel
 panicked (``Kernel panic``, or QMP GUEST_PANICKED/GUEST_CRASHLOADED), the run
 ends as ``hung``, an outcome like ``complete`` (``GuestResult.ok``): a
 ``NoProgress`` event records it for the observation (panicpath.lab.observation
-``hung``), to be compared with the model's ``path-bounded``. Whatever happens (success, timeout, QEMU
-dying, an exception, cancellation) the QEMU process is killed by its own pid
-before ``run_guest`` returns.
+``hung``), to be compared with the model's ``path-bounded``. A crash kernel that booted
+(its ``Linux version`` banner) and then never reported (``CRASH-KERNEL-DONE``) because
+it panicked, reset the machine (QEMU's ``-no-reboot`` makes that an exit) or stopped
+making progress within the crash-kernel timeout ends the run as ``crash-kernel-died``,
+also an outcome (``GuestResult.ok``): the crash kernel's own fate is an observation
+(panicpath.lab.observation ``crash_kernel_died``), not a harness failure. Whatever
+happens (success, timeout, QEMU dying, an exception, cancellation) the QEMU process is
+killed by its own pid before ``run_guest`` returns.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from panicpath.lab.console import ConsoleParser
 from panicpath.lab.events import (
     CrashKernelLoaded,
     Event,
+    FaultArmed,
     KernelBooted,
     LabMark,
     NoProgress,
@@ -62,8 +72,8 @@ from panicpath.lab.scenario import PhaseTimeouts
 from panicpath.lab.snapshot import SNAPSHOT_TAG, ConsoleLines
 
 Phase = Literal["boot", "load", "panic", "crash-kernel", "done"]
-Status = Literal["complete", "hung", "timeout", "qemu-exited", "no-crash-kernel",
-                 "setup-failed"]
+Status = Literal["complete", "hung", "crash-kernel-died", "timeout", "qemu-exited",
+                 "no-crash-kernel", "setup-failed"]
 SnapshotOutcome = Literal["none", "saved", "save-failed", "restored", "restore-failed"]
 
 #: Seconds to keep listening after the end of a run without a crash kernel,
@@ -104,8 +114,9 @@ class GuestResult:
 
     @property
     def ok(self) -> bool:
-        """The run produced an observation: it completed, or the panicked kernel hung."""
-        return self.status in ("complete", "hung")
+        """The run produced an observation: it completed, the panicked kernel hung, or
+        the crash kernel booted and died."""
+        return self.status in ("complete", "hung", "crash-kernel-died")
 
     def summary(self) -> str:
         """One line: status, phase, detail, log."""
@@ -191,15 +202,30 @@ class _Run:
               and ev.name == "GUEST_PANICKED" and ev.get("action") == "pause"):
             self._panic_over("QEMU paused the guest at GUEST_PANICKED")
         elif self.phase == "crash-kernel" and isinstance(ev, LabMark) and (
+            ev.name == "CRASH-KERNEL-UP"
+        ):
+            action = "crash-up"
+        elif self.phase == "crash-kernel" and isinstance(ev, LabMark) and (
             ev.name == "CRASH-KERNEL-DONE"
         ):
             self.enter("done", 5.0)
             self.finish("complete", "the crash kernel booted and reported")
         return action
 
+    def expects_crash_kernel(self) -> bool:
+        """Whether a crash kernel should follow the panic: the scenario loads one and
+        ``kexec -p`` did not fail. A failed load (e.g. a reservation too small for the
+        image, panicpath.lab.predict CRASH_IMAGE_MIN_MIB) is the kernel's answer, seen
+        as ``LABINFO kexec -p rc=N kexec_crash_loaded=0`` and compared with the model's
+        (observation ``crash_kernel_loaded``), not a run that failed."""
+        return self.plan.expect_crash_kernel and not any(
+            isinstance(e, CrashKernelLoaded) and not e.loaded for e in self.events)
+
     def _panic_over(self, why: str) -> None:
         self.enter("done", LINGER_S)
-        if self.plan.expect_crash_kernel:
+        if not self.expects_crash_kernel() and self.plan.expect_crash_kernel:
+            self.finish("complete", f"{why}; kexec -p had failed to load the crash kernel")
+        elif self.plan.expect_crash_kernel:
             self.finish("no-crash-kernel", f"{why} without booting the crash kernel")
         else:
             self.finish("complete", why)
@@ -211,7 +237,15 @@ class _Run:
         if self.status is not None:
             return
         limit = self.plan.timeouts.panic
-        if self.phase == "panic" and self.panic_started:
+        if self.phase == "crash-kernel":
+            limit = self.plan.timeouts.crash_kernel
+            t = round(self.now(), 3)
+            self.write(t, f"# NO-PROGRESS in phase crash-kernel for {limit:g} s")
+            self.handle(NoProgress("crash-kernel", limit, max(self.parser.boot, 0), t), pid)
+            self.finish("crash-kernel-died", "the crash kernel booted and then made no "
+                        f"progress within the crash-kernel phase timeout ({limit:g} s)"
+                        f"{self._crash_panic()}")
+        elif self.phase == "panic" and self.panic_started:
             t = round(self.now(), 3)
             self.write(t, f"# NO-PROGRESS in phase panic for {limit:g} s after the panic")
             self.handle(NoProgress("panic", limit, max(self.parser.boot, 0), t), pid)
@@ -224,8 +258,14 @@ class _Run:
         """QEMU's output ended (it exited)."""
         if self.status is not None:
             return
-        if self.phase == "panic" and self.panic_started:
-            if self.plan.expect_crash_kernel:
+        if self.phase == "crash-kernel":
+            self.finish("crash-kernel-died", f"the crash kernel booted and then QEMU exited "
+                        f"(rc={rc}: a reset, with -no-reboot){self._crash_panic()}")
+        elif self.phase == "panic" and self.panic_started:
+            if self.plan.expect_crash_kernel and not self.expects_crash_kernel():
+                self.finish("complete", f"QEMU exited (rc={rc}) after the panic; kexec -p had "
+                            "failed to load the crash kernel")
+            elif self.plan.expect_crash_kernel:
                 self.finish("no-crash-kernel",
                             f"QEMU exited (rc={rc}) after the panic without booting the crash "
                             "kernel")
@@ -233,6 +273,19 @@ class _Run:
                 self.finish("complete", f"QEMU exited (rc={rc}) after the panic")
         else:
             self.finish("qemu-exited", f"QEMU exited (rc={rc}) during phase {self.phase}")
+
+
+    def _crash_panic(self) -> str:
+        """``: it panicked: MSG`` when the crash kernel printed a panic, else empty."""
+        msgs = [e.message for e in self.events if isinstance(e, PanicStarted) and e.boot >= 1]
+        return f"; it panicked: {msgs[0]}" if msgs else ""
+
+    def dma_page(self) -> str | None:
+        """The physical address the probe printed for its dma-active page, if any."""
+        for e in self.events:
+            if isinstance(e, FaultArmed) and e.fault == "dma-active" and e.boot == 0:
+                return e.get("phys")
+        return None
 
 
 async def _connect_qmp(proc: asyncio.subprocess.Process, sock: Path,
@@ -455,6 +508,8 @@ async def _dispatch(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClient,
         action = run.handle(ev, proc.pid)
         if action == "ready":
             await _on_ready(run, qmp)
+        elif action == "crash-up":
+            await _on_crash_up(run, proc)
         elif action == "waiting":
             await _on_waiting(run, proc, qmp)
 
@@ -504,6 +559,16 @@ async def _on_waiting(run: _Run, proc: asyncio.subprocess.Process, qmp: QMPClien
         await proc.stdin.drain()
         run.write(run.now(), f"# sent {run.plan.go_lines[0]} (+{len(run.plan.go_lines) - 1} "
                              "lines of probe module)")
+
+
+async def _on_crash_up(run: _Run, proc: asyncio.subprocess.Process) -> None:
+    """The crash kernel's /init is up: send it the dma-active page to read back."""
+    phys = run.dma_page()
+    if phys is not None and proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.write(f"PAGE {phys}\n".encode())
+            await proc.stdin.drain()
+        run.write(run.now(), f"# sent PAGE {phys}")
 
 
 async def _on_ready(run: _Run, qmp: QMPClient) -> None:

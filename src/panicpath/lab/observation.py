@@ -29,6 +29,19 @@ kernel nor the end of panic() within the panic phase timeout (the harness's
 ``stop_needed_nmi``: x86 smp_send_stop() had to send NMIs because a CPU ignored the
 REBOOT_VECTOR IPI for 1 s (``Shutting down cpus with NMI``), e.g. a CPU with
 interrupts off.
+
+The vmcore read back (panicpath.lab.vmcore): ``vmcore_cpus_saved`` is the number of
+``NT_PRSTATUS`` notes in the crash kernel's /proc/vmcore (one per CPU whose registers
+were saved, kernel/kexec_core.c crash_save_cpu()) and ``vmcore_regs_present`` says, per
+note in file order, whether its register set is not all zero; both None/() when the
+headers were not read back. ``vmcore_page_changed``: the dma-active page read twice
+from /proc/vmcore 3 s apart differed (memory written after the crash point: the
+model's ``vmcore-intact`` false); None when it was not read. ``crash_kernel_died``: the
+crash kernel booted (its banner) and never reported ``CRASH-KERNEL-DONE``;
+``crash_kernel_death`` says how (its panic message, a reset, no progress);
+``crash_kernel_loaded``: what ``kexec -p`` left in /sys/kernel/kexec_crash_loaded (None
+when /init did not run it). Fields that
+are None on either side are not compared: a side that cannot state them says nothing.
 """
 
 from __future__ import annotations
@@ -38,20 +51,25 @@ from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
 from panicpath.lab.events import (
+    CrashKernelLoaded,
     Event,
     FaultArmed,
     KernelBooted,
     KernelOffsetPrinted,
     KmsgDumped,
+    LabMark,
     NoProgress,
     PanicEnded,
     PanicPrintOutput,
     PanicStarted,
     ProbeNotifierRan,
     StopNmiSent,
+    VmcoreHeadersRead,
+    VmcorePageRead,
     VmcoreSeen,
 )
 from panicpath.lab.qmp import PvpanicEvent, pvpanic_event
+from panicpath.lab.vmcore import VmcoreError, VmcoreHeaders, parse_headers
 
 CallbackKind = Literal["notifier", "kmsg_dumper"]
 
@@ -91,6 +109,12 @@ class Observation:
     faults_armed: tuple[str, ...] = ()
     hung: bool = False
     stop_needed_nmi: bool = False
+    vmcore_cpus_saved: int | None = None
+    vmcore_regs_present: tuple[bool, ...] = ()
+    vmcore_page_changed: bool | None = None
+    crash_kernel_died: bool = False
+    crash_kernel_death: str | None = None
+    crash_kernel_loaded: bool | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able dict (callbacks as a list of dicts)."""
@@ -98,6 +122,7 @@ class Observation:
         d["callbacks"] = [asdict(c) for c in self.callbacks]
         d["kmsg_dump_reasons"] = list(self.kmsg_dump_reasons)
         d["faults_armed"] = list(self.faults_armed)
+        d["vmcore_regs_present"] = list(self.vmcore_regs_present)
         return d
 
     @classmethod
@@ -107,9 +132,11 @@ class Observation:
         cbs = cast(list[dict[str, object]], raw.pop("callbacks", []))
         reasons = cast(list[str], raw.pop("kmsg_dump_reasons", []))
         faults = cast(list[str], raw.pop("faults_armed", []))
+        regs = cast(list[bool], raw.pop("vmcore_regs_present", []))
         callbacks = tuple(CallbackRun(**c) for c in cbs)  # type: ignore[arg-type]
         return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons),
-                   faults_armed=tuple(faults), **raw)  # type: ignore[arg-type]
+                   faults_armed=tuple(faults), vmcore_regs_present=tuple(regs),
+                   **raw)  # type: ignore[arg-type]
 
 
 def _callback(ev: Event) -> CallbackRun | None:
@@ -126,6 +153,46 @@ def _source(e: Event) -> str:
     return getattr(e, "source", "console")
 
 
+def vmcore_headers(events: Iterable[Event]) -> VmcoreHeaders | None:
+    """The parsed vmcore headers the crash kernel sent, or None (not sent, or not
+    intact: a VmcoreHeadersRead with an error)."""
+    for e in events:
+        if isinstance(e, VmcoreHeadersRead) and not e.error:
+            try:
+                return parse_headers(e.data)
+            except VmcoreError:
+                return None
+    return None
+
+
+def page_changed(events: Iterable[Event]) -> bool | None:
+    """Whether the two reads of the dma-active page differ (None: not read twice)."""
+    reads = {e.read: e.digest for e in events
+             if isinstance(e, VmcorePageRead) and e.offset is not None}
+    if 1 not in reads or 2 not in reads:
+        return None
+    return reads[1] != reads[2]
+
+
+def crash_kernel_death(events: Iterable[Event]) -> str | None:
+    """How a crash kernel that booted failed to report (None: it reported, or never
+    booted): its own panic message, no progress, or the reset that ended QEMU."""
+    evs = list(events)
+    if not any(isinstance(e, KernelBooted) and e.boot >= 1 for e in evs):
+        return None
+    if any(isinstance(e, LabMark) and e.name == "CRASH-KERNEL-DONE" and e.boot >= 1
+           for e in evs):
+        return None
+    panics = [e.message for e in evs if isinstance(e, PanicStarted) and e.boot >= 1
+              and e.source == "console"]
+    if panics:
+        return f"panic: {panics[0]}"
+    stalled = [e for e in evs if isinstance(e, NoProgress) and e.phase == "crash-kernel"]
+    if stalled:
+        return f"no progress for {stalled[0].timeout_s:g} s"
+    return "reset or QEMU exit without a panic message"
+
+
 def observe(events: Iterable[Event]) -> Observation:
     """The Observation of a run from its events (console, pstore and QMP)."""
     evs = list(events)
@@ -133,10 +200,16 @@ def observe(events: Iterable[Event]) -> Observation:
     pstore = [e for e in evs if _source(e) == "pstore"]
     chosen = console if any(_callback(e) for e in console) else pstore
     sizes = [e.size for e in evs if isinstance(e, VmcoreSeen)]
+    # the first kernel's panic path (its console, or its log read back from pstore): a
+    # crash kernel that panics prints the same lines again (its own Kernel Offset notifier)
+    first = [e for e in evs if getattr(e, "boot", 0) == 0 or _source(e) == "pstore"]
+    headers = vmcore_headers(evs)
+    death = crash_kernel_death(evs)
+    loads = [e.loaded for e in evs if isinstance(e, CrashKernelLoaded) and e.boot == 0]
     return Observation(
         callbacks=tuple(c for e in chosen if (c := _callback(e)) is not None),
-        kernel_offset_printed=any(isinstance(e, KernelOffsetPrinted) for e in evs),
-        panic_print_seen=any(isinstance(e, PanicPrintOutput) for e in evs),
+        kernel_offset_printed=any(isinstance(e, KernelOffsetPrinted) for e in first),
+        panic_print_seen=any(isinstance(e, PanicPrintOutput) for e in first),
         kmsg_dump_reasons=tuple(e.reason for e in chosen if isinstance(e, KmsgDumped)),
         crash_kernel_booted=any(isinstance(e, KernelBooted) and e.boot >= 1 for e in evs),
         vmcore_seen=bool(sizes),
@@ -144,11 +217,18 @@ def observe(events: Iterable[Event]) -> Observation:
         pvpanic_event=pvpanic_event(evs),
         panic_text_on_console=any(isinstance(e, PanicStarted) for e in console),
         panic_text_in_pstore=any(isinstance(e, PanicStarted) for e in pstore),
-        end_of_panic_reached=any(isinstance(e, PanicEnded) for e in evs),
+        end_of_panic_reached=any(isinstance(e, PanicEnded) for e in first),
         faults_armed=tuple(sorted({e.fault for e in evs
                                    if isinstance(e, FaultArmed) and e.boot == 0})),
         hung=any(isinstance(e, NoProgress) and e.phase == "panic" for e in evs),
         stop_needed_nmi=any(isinstance(e, StopNmiSent) for e in chosen),
+        vmcore_cpus_saved=None if headers is None else headers.cpus_saved,
+        vmcore_regs_present=() if headers is None else tuple(
+            p.has_registers for p in headers.prstatus),
+        vmcore_page_changed=page_changed(evs),
+        crash_kernel_died=death is not None,
+        crash_kernel_death=death,
+        crash_kernel_loaded=loads[0] if loads else None,
     )
 
 
@@ -172,8 +252,11 @@ class Difference:
 _SCALARS = (
     "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
     "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
-    "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi",
+    "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi", "crash_kernel_died",
 )
+_KNOWN_ONLY = ("vmcore_cpus_saved", "vmcore_regs_present", "vmcore_page_changed",
+               "crash_kernel_loaded")
+"""Compared only when both sides state them (None / () is 'not read' on that side)."""
 
 
 def _ordered(callbacks: Iterable[CallbackRun]) -> list[CallbackRun]:
@@ -209,6 +292,11 @@ def compare(observed: Observation, predicted: Observation) -> list[Difference]:
     for name in _SCALARS:
         ov, pv = getattr(observed, name), getattr(predicted, name)
         if ov != pv:
+            diffs.append(Difference(name, list(ov) if isinstance(ov, tuple) else ov,
+                                    list(pv) if isinstance(pv, tuple) else pv))
+    for name in _KNOWN_ONLY:
+        ov, pv = getattr(observed, name), getattr(predicted, name)
+        if ov not in (None, ()) and pv not in (None, ()) and ov != pv:
             diffs.append(Difference(name, list(ov) if isinstance(ov, tuple) else ov,
                                     list(pv) if isinstance(pv, tuple) else pv))
     if (predicted.vmcore_size is not None and observed.vmcore_size is not None

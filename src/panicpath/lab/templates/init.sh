@@ -21,9 +21,58 @@ ramoops() {
   insmod $MODS/ramoops.ko mem_address=$RAMOOPS_ADDR mem_size=0x100000 record_size=0x20000
 }
 
+# The vmcore read back (panicpath.lab.vmcore). /proc/vmcore is an ELF64 core file,
+# little-endian on every lab arch (x86_64, arm64, ppc64el): ELF header, program
+# headers, PT_NOTE data, then memory (fs/proc/vmcore.c, 6.1). u BYTES OFFSET prints
+# one unsigned field of it.
+u() { od -An -t "u$1" -j "$2" -N "$1" /proc/vmcore | tr -d ' '; }
+# Everything before the memory: the headers and the notes (NT_PRSTATUS per CPU,
+# VMCOREINFO), in base64 lines between LABVMCORE begin/end.
+vmcore_headers() {
+  phoff=$(u 8 32); phent=$(u 2 54); phnum=$(u 2 56)
+  end=$((phoff + phent * phnum)); i=0
+  while [ "$i" -lt "$phnum" ]; do
+    p=$((phoff + phent * i))
+    if [ "$(u 4 $p)" = 4 ]; then
+      e=$(($(u 8 $((p + 8))) + $(u 8 $((p + 32)))))
+      [ "$e" -gt "$end" ] && end=$e
+    fi
+    i=$((i + 1))
+  done
+  [ "$end" -gt 65536 ] && end=65536
+  echo "LABVMCORE begin bytes=$end"
+  dd if=/proc/vmcore bs="$end" count=1 2>/dev/null | base64 | sed 's/^/LABVMCORE /'
+  echo "LABVMCORE end md5=$(dd if=/proc/vmcore bs="$end" count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+}
+# The page at physical address $1 (the dma-active page), read twice 3 s apart: its
+# file offset is that of the PT_LOAD holding it plus the distance into it.
+vmcore_page() {
+  phys=$(($1)); off=; i=0
+  while [ "$i" -lt "$phnum" ]; do
+    p=$((phoff + phent * i))
+    if [ "$(u 4 $p)" = 1 ]; then
+      pa=$(u 8 $((p + 24))); sz=$(u 8 $((p + 32)))
+      [ "$phys" -ge "$pa" ] && [ "$phys" -lt $((pa + sz)) ] && off=$(($(u 8 $((p + 8))) + phys - pa))
+    fi
+    i=$((i + 1))
+  done
+  if [ -z "$off" ] || [ $((off % 4096)) != 0 ]; then
+    echo "LABINFO vmcore page phys=$1 not-found"
+    return
+  fi
+  for n in 1 2; do
+    [ "$n" = 2 ] && sleep 3
+    echo "LABINFO vmcore page phys=$1 offset=$off read=$n md5=$(dd if=/proc/vmcore bs=4096 \
+      skip=$((off / 4096)) count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+  done
+}
+
 if [ -e /proc/vmcore ]; then
+  # the host may send "PAGE 0xADDR" (panicpath.lab.harness) once it sees CRASH-KERNEL-UP
+  stty -echo < /dev/console
   echo "LABMARK CRASH-KERNEL-UP"
   echo "LABINFO vmcore_size=$(stat -c %s /proc/vmcore)"
+  vmcore_headers
   if [ "$(arg ramoops)" = "1" ]; then
     ramoops
     mkdir -p /sys/fs/pstore
@@ -35,6 +84,8 @@ if [ -e /proc/vmcore ]; then
         | sed 's/^/LABPSTORE /'
     done
   fi
+  read -t 0.3 -r ASK < /dev/console
+  case "$ASK" in "PAGE "*) vmcore_page "${ASK#PAGE }";; esac
   echo "LABMARK CRASH-KERNEL-DONE"
   sync
   poweroff -f

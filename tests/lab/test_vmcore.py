@@ -1,0 +1,167 @@
+"""The vmcore read back on real bytes: the headers and notes that a Debian 6.1 x86_64 crash
+kernel sent from /proc/vmcore (tests/data/vmcore_x86_64_6.1_headers.bin, decoded from the
+LABVMCORE lines of tests/data/vmcore_dma_active.log, a dma-active run)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from pathlib import Path
+
+import pytest
+
+from panicpath.lab.console import ConsoleParser, read_log
+from panicpath.lab.events import VmcoreHeadersRead, VmcorePageRead
+from panicpath.lab.vmcore import (
+    PRSTATUS_REG_OFFSET,
+    VmcoreError,
+    decode_lines,
+    parse_headers,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HEADERS = DATA / "vmcore_x86_64_6.1_headers.bin"
+RUN_LOG = DATA / "vmcore_dma_active.log"
+DMA_PHYS = 0x3FF38000
+"""The page the probe printed in that run (LABPANIC fault dma-active cpu=1 phys=...)."""
+GUEST_OFFSET = 846237696
+"""The file offset the guest's /init computed for it from the PT_LOAD headers."""
+
+
+def raw() -> bytes:
+    return HEADERS.read_bytes()
+
+
+def prstatus_offsets(data: bytes) -> list[int]:
+    """Offsets of the NT_PRSTATUS descriptors, found independently of the parser: walk
+    the first PT_NOTE by hand (Elf64_Nhdr: namesz, descsz, type; name and desc 4-aligned)."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phent, phnum = struct.unpack_from("<HH", data, 54)
+    out = []
+    for i in range(phnum):
+        p = phoff + i * phent
+        if struct.unpack_from("<I", data, p)[0] != 4:
+            continue
+        off, = struct.unpack_from("<Q", data, p + 8)
+        size, = struct.unpack_from("<Q", data, p + 32)
+        at = off
+        while at + 12 <= off + size:
+            namesz, descsz, kind = struct.unpack_from("<III", data, at)
+            desc = at + 12 + (namesz + 3) // 4 * 4
+            if kind == 1:
+                out.append(desc)
+            at = desc + (descsz + 3) // 4 * 4
+    return out
+
+
+def test_both_cpus_saved_their_registers() -> None:
+    """x86_64 6.1 with 2 CPUs: the panic CPU (native_machine_crash_shutdown) and CPU 1
+    (the crash NMI) each wrote an NT_PRSTATUS with registers."""
+    h = parse_headers(raw())
+    assert h.machine == "EM_X86_64"
+    assert h.cpus_saved == 2
+    assert [p.has_registers for p in h.prstatus] == [True, True]
+    # x86_64 elf_gregset_t is struct user_regs_struct: 27 registers, rip is the 17th
+    assert [len(p.registers) for p in h.prstatus] == [27, 27]
+    assert all(p.registers[16] >= 0xFFFFFFFF80000000 for p in h.prstatus)  # kernel text
+    # the sysrq shell on CPU 0 and the probe's dma-active kthread on CPU 1
+    assert all(p.pid > 0 for p in h.prstatus) and len({p.pid for p in h.prstatus}) == 2
+
+
+def test_vmcoreinfo_names_the_crashed_kernel() -> None:
+    h = parse_headers(raw())
+    assert h.info("OSRELEASE") == "6.1.0-57-cloud-amd64"
+    assert h.info("PAGESIZE") == "4096"
+    assert h.info("CRASHTIME") is not None and h.info("NOPE") is None
+
+
+def test_page_offset_from_pt_load_matches_the_guests() -> None:
+    """The host's reading of the PT_LOAD headers gives the offset /init computed with od."""
+    h = parse_headers(raw())
+    assert h.loads and all(ld.offset % 4096 == h.loads[0].offset % 4096 for ld in h.loads)
+    assert h.page_offset(DMA_PHYS) == GUEST_OFFSET
+    assert h.page_offset(1 << 60) is None
+
+
+def test_a_cpu_whose_registers_are_zero_has_none() -> None:
+    """The same bytes with CPU 1's pr_reg cleared: the note is there, its registers not."""
+    data = bytearray(raw())
+    second = prstatus_offsets(bytes(data))[1]
+    start = second + PRSTATUS_REG_OFFSET
+    data[start:start + 27 * 8] = bytes(27 * 8)
+    h = parse_headers(bytes(data))
+    assert h.cpus_saved == 2
+    assert [p.has_registers for p in h.prstatus] == [True, False]
+
+
+def test_a_cpu_without_a_note_is_not_counted() -> None:
+    """A CPU that never ran crash_save_cpu() leaves its crash_notes buffer empty, and
+    fs/proc/vmcore.c merge_note_headers_elf64() keeps only the notes before the empty
+    one (update_note_header_size_elf64): the merged PT_NOTE has no note of it. The same
+    bytes with CPU 1's note spliced out and the PT_NOTE's p_filesz shrunk to match."""
+    data = raw()
+    second = prstatus_offsets(data)[1]
+    header = second - 12 - 8  # Elf64_Nhdr (12), then "CORE\0" padded to 8
+    namesz, descsz, _ = struct.unpack_from("<III", data, header)
+    length = 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    cut = bytearray(data[:header] + data[header + length:])
+    phoff, = struct.unpack_from("<Q", cut, 32)
+    phent, phnum = struct.unpack_from("<HH", cut, 54)
+    for i in range(phnum):
+        p = phoff + i * phent
+        if struct.unpack_from("<I", cut, p)[0] == 4:
+            size, = struct.unpack_from("<Q", cut, p + 32)
+            struct.pack_into("<QQ", cut, p + 32, size - length, size - length)
+    h = parse_headers(bytes(cut))
+    assert h.cpus_saved == 1 and h.prstatus[0] == parse_headers(data).prstatus[0]
+    assert h.info("OSRELEASE") == "6.1.0-57-cloud-amd64"
+
+
+@pytest.mark.parametrize("cut", [0, 3, 64, 2000])
+def test_truncated_or_foreign_bytes_are_refused(cut: int) -> None:
+    with pytest.raises(VmcoreError):
+        parse_headers(raw()[:cut])
+
+
+def test_not_a_core_file_is_refused() -> None:
+    data = bytearray(raw())
+    data[16:18] = struct.pack("<H", 2)  # ET_EXEC
+    with pytest.raises(VmcoreError, match="ET_CORE"):
+        parse_headers(bytes(data))
+    with pytest.raises(VmcoreError, match="little-endian ELF64"):
+        parse_headers(b"\x7fELF\x01\x01" + bytes(64))
+
+
+def test_base64_lines_decode_and_garbage_is_refused() -> None:
+    b64 = base64.b64encode(raw()).decode()
+    lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
+    assert decode_lines(lines) == raw()
+    with pytest.raises(VmcoreError):
+        decode_lines(["!!!!"])
+
+
+def test_the_console_lines_of_the_run_give_the_same_bytes_and_two_page_reads() -> None:
+    events = read_log(RUN_LOG)
+    heads = [e for e in events if isinstance(e, VmcoreHeadersRead)]
+    assert len(heads) == 1 and heads[0].error == "" and heads[0].boot == 1
+    assert heads[0].data == raw()
+    pages = [e for e in events if isinstance(e, VmcorePageRead)]
+    assert [(p.phys, p.offset, p.read) for p in pages] == [
+        (DMA_PHYS, GUEST_OFFSET, 1), (DMA_PHYS, GUEST_OFFSET, 2)]
+    assert pages[0].digest == pages[1].digest
+
+
+def test_a_line_cut_by_other_output_is_reported_not_trusted() -> None:
+    lines = [line.partition("] ")[2].rstrip("\n")
+             for line in RUN_LOG.read_text().splitlines() if "LABVMCORE" in line]
+    assert lines[0].startswith("LABVMCORE begin") and lines[-1].startswith("LABVMCORE end")
+    broken = list(lines)
+    broken[5] = broken[5][:40] + "[    3.1] random: crng init done"
+    parser = ConsoleParser()
+    got = [e for line in broken for e in parser.feed(line) if isinstance(e, VmcoreHeadersRead)]
+    assert len(got) == 1 and got[0].error
+    swapped = list(lines)
+    swapped[5], swapped[6] = swapped[6], swapped[5]  # decodes, wrong bytes: md5 says so
+    parser = ConsoleParser()
+    got = [e for line in swapped for e in parser.feed(line) if isinstance(e, VmcoreHeadersRead)]
+    assert len(got) == 1 and "md5" in got[0].error
