@@ -75,7 +75,8 @@ def machine_problems(scenario: LabScenario, machine: Machine) -> list[str]:
     if scenario.pvpanic and machine.pvpanic is None:
         out.append(f"[devices] pvpanic: {machine.arch} has no pvpanic device or driver")
     if scenario.trigger == "nmi" and machine.nmi is None:
-        out.append(f"[trigger] kind = \"nmi\": QEMU cannot inject an NMI into {machine.arch}")
+        out.append(f"[trigger] kind = \"nmi\": QMP inject-nmi does not panic {machine.arch} "
+                   "(QEMU refuses it on this machine)")
     if scenario.ramoops and not machine.memmap:
         out.append(f"[devices] ramoops: {machine.arch}'s kernel has no memmap= to reserve it")
     return out
