@@ -165,3 +165,34 @@ def test_a_line_cut_by_other_output_is_reported_not_trusted() -> None:
     parser = ConsoleParser()
     got = [e for line in swapped for e in parser.feed(line) if isinstance(e, VmcoreHeadersRead)]
     assert len(got) == 1 and "md5" in got[0].error
+
+
+ARM64_DEAF = DATA / "vmcore_arm64_6.1_deaf_headers.bin"
+"""The headers and notes from a real arm64 run (Debian 6.1.0-57-cloud-arm64, QEMU virt,
+TCG, 2 CPUs, crash_kexec_post_notifiers, faults ipi-deaf-cpu and dma-active on CPU 1),
+taken with the crash kernel's console pointed at ttyAMA0 (the shipped /init's kexec line
+said ttyS0 at the time). The first kernel printed "SMP: failed to stop secondary CPUs
+1": arm64's crash_smp_send_stop() sends IPI_CPU_CRASH_STOP, an ordinary IPI that CPU 1,
+spinning with interrupts off, never took (arch/arm64/kernel/smp.c, 6.1)."""
+
+
+def test_arm64_vmcore_lacks_the_deaf_cpus_registers() -> None:
+    h = parse_headers(ARM64_DEAF.read_bytes())
+    assert h.machine == "EM_AARCH64" and h.info("OSRELEASE") == "6.1.0-57-cloud-arm64"
+    # only the panic CPU's note: CPU 1 never ran crash_save_cpu()
+    assert h.cpus_saved == 1 and h.prstatus[0].has_registers
+    assert len(h.prstatus[0].registers) == 34  # arm64 user_pt_regs: x0-x30, sp, pc, pstate
+
+
+def test_arm64_vmcore_has_a_pt_load_of_impossible_size() -> None:
+    """kexec-tools' elfcorehdr for this guest starts with a PT_LOAD of p_vaddr -1 and a size
+    near 2^64; /proc/vmcore adds the sizes into the offsets of the later segments
+    (fs/proc/vmcore.c), so the RAM after it lies past 2^63 and cannot be read: the guest
+    reports the page not-found rather than reading nothing."""
+    h = parse_headers(ARM64_DEAF.read_bytes())
+    assert h.loads[0].size > 1 << 63
+    ram = next(ld for ld in h.loads if ld.paddr == 0x40000000)
+    assert ram.offset > 1 << 63 and h.page_offset(0x49D83000) == ram.offset + 0x9D83000
+    line = "LABINFO vmcore page phys=0x49d83000 not-found offset=-78101251665920"
+    (page,) = ConsoleParser().feed(line)
+    assert isinstance(page, VmcorePageRead) and page.offset is None

@@ -93,7 +93,7 @@ _VMCORE_END = re.compile(r"^LABVMCORE end(?: md5=(?P<md5>[0-9a-f]{32}))?")
 _VMCORE_DATA = re.compile(r"^LABVMCORE (?P<b64>[A-Za-z0-9+/=]+)\s*$")
 _VMCORE_PAGE = re.compile(
     r"^LABINFO vmcore page phys=(?P<phys>0x[0-9a-fA-F]+)"
-    r"(?: offset=(?P<off>\d+) read=(?P<read>\d+) md5=(?P<md5>[0-9a-f]{32})| not-found)"
+    r"(?: offset=(?P<off>\d+) read=(?P<read>\d+) md5=(?P<md5>[0-9a-f]{32})| not-found\b)"
 )
 
 #: panic_print section headers (kernel/panic.c panic_print_sys_info(), 6.1).

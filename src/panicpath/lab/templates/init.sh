@@ -56,8 +56,10 @@ vmcore_page() {
     fi
     i=$((i + 1))
   done
-  if [ -z "$off" ] || [ $((off % 4096)) != 0 ]; then
-    echo "LABINFO vmcore page phys=$1 not-found"
+  # not in a PT_LOAD, or past 2^63 after a PT_LOAD of bogus size (/proc/vmcore's
+  # offsets add the sizes up, fs/proc/vmcore.c): unreadable
+  if [ -z "$off" ] || [ "$off" -lt 0 ] || [ $((off % 4096)) != 0 ]; then
+    echo "LABINFO vmcore page phys=$1 not-found offset=$off"
     return
   fi
   for n in 1 2; do
@@ -99,8 +101,11 @@ if [ "$(arg pvpanic)" = "1" ]; then
 fi
 [ "$(arg ramoops)" = "1" ] && ramoops
 if [ "$(arg kdump)" = "1" ]; then
+  # the crash kernel writes where this one does (ttyS0, ttyAMA0, hvc0: qemu.Machine);
+  # cma=0: arm64 7.3's default 64 MiB CMA area leaves a 128M reservation 12 MB (docs/lab.md)
+  CONSOLE=$(sed -n 's/.*\(console=[^ ]*\).*/\1/p' /proc/cmdline)
   kexec -i -p /boot/vmlinuz --initrd=/boot/crash-initrd.gz \
-    --append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR"
+    --append="${CONSOLE:-console=ttyS0} cma=0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR"
   echo "LABINFO kexec -p rc=$? kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 fi
 TRIGGER=$(arg trigger)
