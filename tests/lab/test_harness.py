@@ -150,3 +150,27 @@ def test_console_pipe_is_read_in_batches_not_per_write(tmp_path: Path) -> None:
     assert got == payload
     assert reads <= took / harness.CONSOLE_BATCH_S + 3, (reads, took)
     assert reads < len(payload) / 10
+
+
+def test_crash_kernel_phase_timeout_is_a_death_not_a_harness_failure(tmp_path: Path) -> None:
+    """The phase machine alone (no QEMU): a crash kernel that printed its banner and then
+    nothing within the crash-kernel timeout ends the run as crash-kernel-died, with a
+    NoProgress event the observation reads as the why."""
+    from panicpath.lab.events import KernelBooted, NoProgress, PanicStarted
+    from panicpath.lab.harness import _Run
+    from panicpath.lab.observation import observe
+
+    plan = GuestPlan(("true",), tmp_path / "q.sock", tmp_path / "log",
+                     PhaseTimeouts(crash_kernel=7))
+    run = _Run(plan, None)
+    for ev in (LabMark("FIRST-KERNEL-INIT", 0), LabMark("READY", 0),
+               PanicStarted("sysrq triggered crash", 0), KernelBooted("6.1", 1)):
+        run.handle(ev, 0)
+    assert run.phase == "crash-kernel"
+    run.timed_out(0)
+    run.log.close()
+    assert run.status == "crash-kernel-died" and "7 s" in run.detail
+    assert [e.phase for e in run.events if isinstance(e, NoProgress)] == ["crash-kernel"]
+    o = observe(run.events)
+    assert o.crash_kernel_died and o.crash_kernel_death == "no progress for 7 s"
+    assert not o.hung

@@ -5,6 +5,7 @@ LABVMCORE lines of tests/data/vmcore_dma_active.log, a dma-active run)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
 from pathlib import Path
 
@@ -149,6 +150,10 @@ def test_the_console_lines_of_the_run_give_the_same_bytes_and_two_page_reads() -
     assert [(p.phys, p.offset, p.read) for p in pages] == [
         (DMA_PHYS, GUEST_OFFSET, 1), (DMA_PHYS, GUEST_OFFSET, 2)]
     assert pages[0].digest == pages[1].digest
+    # the kthread had written it (an untouched page would be all zero), and CPU 1's
+    # registers show it interrupted in the probe's loop (module space, not kernel text)
+    assert pages[0].digest != hashlib.md5(bytes(4096)).hexdigest()
+    assert parse_headers(raw()).prstatus[1].registers[16] >= 0xFFFFFFFFC0000000
 
 
 def test_a_line_cut_by_other_output_is_reported_not_trusted() -> None:
