@@ -174,6 +174,7 @@ def test_vmcore_read_back_of_a_dma_active_run() -> None:
     crash NMI before kexec)."""
     o = obs("vmcore_dma_active.log")
     assert o.vmcore_cpus_saved == 2 and o.vmcore_regs_present == (True, True)
+    assert o.vmcore_pids == (112, 111)  # the sysrq shell, the dma-active kthread
     assert o.vmcore_page_changed is False
     assert o.crash_kernel_loaded and not o.crash_kernel_died and o.crash_kernel_death is None
     assert Observation.from_json(json.loads(json.dumps(o.to_json()))) == o

@@ -33,9 +33,10 @@ interrupts off.
 The vmcore read back (panicpath.lab.vmcore): ``vmcore_cpus_saved`` is the number of
 ``NT_PRSTATUS`` notes in the crash kernel's /proc/vmcore (one per CPU whose registers
 were saved, kernel/kexec_core.c crash_save_cpu()) and ``vmcore_regs_present`` says, per
-note in file order, whether its register set is not all zero; both None/() when the
-headers were not read back. ``vmcore_page_changed``: the dma-active page read twice
-from /proc/vmcore 3 s apart differed (memory written after the crash point: the
+note in file order, whether its register set is not all zero, and ``vmcore_pids`` its
+``pr_pid`` (the task that CPU ran, 0 for its idle task; not compared: the model has no
+tasks); all None/() when the headers were not read back. ``vmcore_page_changed``: the
+dma-active page read twice from /proc/vmcore 3 s apart differed (memory written after the crash point: the
 model's ``vmcore-intact`` false); None when it was not read. ``crash_kernel_died``: the
 crash kernel booted (its banner) and never reported ``CRASH-KERNEL-DONE``;
 ``crash_kernel_death`` says how (its panic message, a reset, no progress);
@@ -111,6 +112,7 @@ class Observation:
     stop_needed_nmi: bool = False
     vmcore_cpus_saved: int | None = None
     vmcore_regs_present: tuple[bool, ...] = ()
+    vmcore_pids: tuple[int, ...] = ()
     vmcore_page_changed: bool | None = None
     crash_kernel_died: bool = False
     crash_kernel_death: str | None = None
@@ -123,6 +125,7 @@ class Observation:
         d["kmsg_dump_reasons"] = list(self.kmsg_dump_reasons)
         d["faults_armed"] = list(self.faults_armed)
         d["vmcore_regs_present"] = list(self.vmcore_regs_present)
+        d["vmcore_pids"] = list(self.vmcore_pids)
         return d
 
     @classmethod
@@ -133,10 +136,11 @@ class Observation:
         reasons = cast(list[str], raw.pop("kmsg_dump_reasons", []))
         faults = cast(list[str], raw.pop("faults_armed", []))
         regs = cast(list[bool], raw.pop("vmcore_regs_present", []))
+        pids = cast(list[int], raw.pop("vmcore_pids", []))
         callbacks = tuple(CallbackRun(**c) for c in cbs)  # type: ignore[arg-type]
         return cls(callbacks=callbacks, kmsg_dump_reasons=tuple(reasons),
                    faults_armed=tuple(faults), vmcore_regs_present=tuple(regs),
-                   **raw)  # type: ignore[arg-type]
+                   vmcore_pids=tuple(pids), **raw)  # type: ignore[arg-type]
 
 
 def _callback(ev: Event) -> CallbackRun | None:
@@ -225,6 +229,7 @@ def observe(events: Iterable[Event]) -> Observation:
         vmcore_cpus_saved=None if headers is None else headers.cpus_saved,
         vmcore_regs_present=() if headers is None else tuple(
             p.has_registers for p in headers.prstatus),
+        vmcore_pids=() if headers is None else tuple(p.pid for p in headers.prstatus),
         vmcore_page_changed=page_changed(evs),
         crash_kernel_died=death is not None,
         crash_kernel_death=death,
