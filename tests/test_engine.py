@@ -143,3 +143,15 @@ def test_new_callback_needing_vmbus_below_the_unload_fails_without_other_changes
     above = simulate(Scenario(hypervisor="hyperv", user_callbacks=(user(INT_MIN + 2),)))
     assert "my-vmbus-user" not in above.failed_callbacks
     assert any("did its work" in line for line in above.console)
+
+
+def test_kernel_version_picks_the_drivers_form_of_that_release() -> None:
+    """A policy covers several releases; Scenario.kernel_version says which release's driver
+    forms the machine registers (the lab sets the guest's): linux-5.0's own pvpanic form
+    predates the v5.6 CRASH_LOADED event, Debian's 5.10 reports it."""
+    base = Scenario(policy="linux-5.0", drivers=("pvpanic",),
+                    params=(("crash_kexec_post_notifiers", "1"),))
+    assert simulate(base.with_(kernel_version=(5, 10))).pvpanic_events == ("CRASH_LOADED",)
+    assert simulate(base).pvpanic_events != ("CRASH_LOADED",)
+    same = simulate(base.with_(kernel_version=(5, 0)))
+    assert (same.trace, same.properties) == (simulate(base).trace, simulate(base).properties)

@@ -104,7 +104,8 @@ def validate(scn: Scenario) -> Policy:
 def select_drivers(scn: Scenario, policy: Policy) -> list[Driver]:
     """The platform's own drivers plus the named ones (and what they require), in catalog
     order, minus those that cannot exist on this machine or in this kernel version."""
-    return list(_select_drivers(scn.platform_drivers, scn.drivers, policy.drivers_version,
+    return list(_select_drivers(scn.platform_drivers, scn.drivers,
+                                scn.kernel_version or policy.drivers_version,
                                 scn.arch, scn.hypervisor))
 
 

@@ -52,7 +52,7 @@ from panicpath.model.callback import Callback, Effect, Need
 from panicpath.model.scenario import Scenario
 from panicpath.model.state import Machine
 from panicpath.model.steps import PANIC_MSG
-from panicpath.policies import policy_for_release
+from panicpath.policies import POLICIES, policy_for_release
 
 PROBE_LOCK = "probe_lock"
 """The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
@@ -141,7 +141,17 @@ def to_model(lab: LabScenario) -> Scenario:
                     kdump=loaded, params=tuple(params), drivers=drivers,
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name,
-                    path_bound_ms=int(lab.timeouts.panic * 1000))
+                    path_bound_ms=int(lab.timeouts.panic * 1000),
+                    kernel_version=drivers_release(lab))
+
+
+def drivers_release(lab: LabScenario) -> tuple[int, int]:
+    """The release whose driver forms the guest registers: its own (5.10's pvpanic is the
+    v5.6 form that reports CRASH_LOADED, not linux-5.0's), or the policy's catalog version
+    when that is newer (Debian's 6.1.192 carries the 6.3 forms: linux_6_1.py)."""
+    major, _, minor = lab.release.partition(".")
+    own = (int(major), int(minor))
+    return max(own, POLICIES[model_kernel(lab)[0]].drivers_version)
 
 
 def _mib(size: str) -> int:

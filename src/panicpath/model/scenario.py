@@ -42,6 +42,10 @@ class Scenario:
     name: str = ""
     overrides: tuple[tuple[str, str, int], ...] = field(default=())
     """(callback, list, priority) placements that replace the catalog's, for proposals."""
+    kernel_version: tuple[int, int] | None = None
+    """The release whose catalog driver forms the machine registers (default: the policy's
+    drivers_version). The lab sets the guest's release: a policy covers several releases
+    (linux-5.0 runs 5.10, whose pvpanic already reports CRASH_LOADED, v5.6)."""
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value given for boot parameter `name`."""
