@@ -3,6 +3,14 @@ command line doing the same, in the same run, two guests side by side, and the
 same with guests restored from a snapshot.
 
     python benchmarks/bench_lab.py [--repeat 3] [--scenario FILE] [--no-snapshot]
+    python benchmarks/bench_lab.py --kernels [--repeat 3] [--matrix]
+
+``--kernels``: per kernel (every x86_64 release the archive carries, arm64 6.1 and its
+newest, ppc64el 6.1), one booted cycle and one restored cycle of the same portable scenario
+(no pvpanic; ppc64el runs its no-crash-kernel variant: docs/lab.md), medians of
+``--repeat``, and the restored arm64 / x86_64 ratio of 6.1 (issue 15's target: <= 1.5x).
+``--matrix`` then times ``lab matrix`` of every shipped scenario on those kernels with
+``--jobs 2`` (target: the >= 40-cell matrix in <= 15 minutes on two cores).
 
 Setup (kernel download, initrd, probe build) is done once before timing. The
 bare run is the same QEMU argv without QMP, console to a file, until QEMU exits
@@ -169,8 +177,63 @@ def cpu_line(label: str, s: Series, guests: int = 1) -> str:
     return f"  CPU s per cycle, {label}: QEMU {q:.2f}{h}"
 
 
+def _series(release: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in release.split("."))
+
+
+def kernels_main(repeat: int, out: Path, matrix: bool) -> None:
+    """Booted and restored cycles per kernel, then (``matrix``) the whole matrix's wall."""
+    from panicpath.lab.conformance import find_predictor
+    from panicpath.lab.kernels import carried_kernels
+    from panicpath.lab.matrix import plan, run_matrix
+    from panicpath.lab.scenario import with_kernel
+
+    carried = frozenset((k.release, k.arch) for k in carried_kernels())
+    x86 = sorted({r for r, a in carried if a == "x86_64"}, key=_series)
+    arm = max((r for r, a in carried if a == "arm64"), key=_series)
+    kernels = [*((r, "x86_64") for r in x86), ("6.1", "arm64"), (arm, "arm64"),
+               ("6.1", "ppc64el")]
+    scenarios = builtin_scenarios_dir()
+    portable = load_scenario(scenarios / "portable_post_notifiers_order.toml")
+    runs_on = load_scenario(scenarios / "portable_no_kdump_host_runs_on.toml")
+    cache = out / "cache"
+    shutil.rmtree(cache / "snapshots", ignore_errors=True)
+    restored: dict[tuple[str, str], float] = {}
+    print(f"{'release':8} {'arch':8} {'scenario':32} {'booted s':>9} {'restored s':>10}")
+    for release, arch in kernels:
+        sc = with_kernel(runs_on if arch == "ppc64el" else portable, release, arch)
+        booted = prepare(sc, out / f"b-{release}-{arch}", snapshot=False)
+        snap = prepare(sc, out / f"s-{release}-{arch}", snapshot=True, cache=cache)
+        _check([asyncio.run(run_prepared_async(snap))], "saved")
+        b, r = Series(), Series()
+        for _ in range(repeat):
+            timed([booted], "none", b)
+            timed([snap], "restored", r)
+        restored[(release, arch)] = r.median
+        print(f"{release:8} {arch:8} {sc.name:32} {b.median:9.2f} {r.median:10.2f}   "
+              f"runs {b.runs()} / {r.runs()}")
+    ratio = restored[("6.1", "arm64")] / restored[("6.1", "x86_64")]
+    print(f"restored arm64 6.1 / x86_64 6.1: {ratio:.2f}x (target <= 1.5x)")
+    if not matrix:
+        return
+    dirs = [load_scenario(p) for p in sorted(scenarios.glob("*.toml"))]
+    cells = [c for sc in dirs for r, a in kernels for c in plan([sc], [r], [a], carried)]
+    t0 = time.monotonic()
+    done = run_matrix(cells, 2, out / "matrix", find_predictor())
+    wall = time.monotonic() - t0
+    counts = {k: sum(1 for c in done if c.status == k) for k in ("agree", "differ", "n/a")}
+    print(f"matrix: {len(done)} cells ({len(dirs)} scenarios x {len(kernels)} kernels), "
+          f"{counts['agree']} agree, {counts['differ']} differ, {counts['n/a']} n/a, "
+          f"{len(done) - sum(counts.values())} other; wall {wall / 60:.1f} min with --jobs 2 "
+          f"(target: >= 40 cells in <= 15 min)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--kernels", action="store_true",
+                    help="booted/restored cycles per release and arch (see the docstring)")
+    ap.add_argument("--matrix", action="store_true",
+                    help="with --kernels: also the wall time of the whole lab matrix")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--scenario", type=Path,
                     default=builtin_scenarios_dir() / "kdump_post_notifiers_order.toml")
@@ -180,6 +243,9 @@ def main() -> None:
     ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
                     help="skip the snapshot section")
     a = ap.parse_args()
+    if a.kernels:
+        kernels_main(a.repeat, a.out, a.matrix)
+        return
     s = load_scenario(a.scenario)
     # One guest and two side by side are each prepared as the lab runs them: the
     # TCG thread mode follows how many guests share the host (qemu.tcg_thread_mode).

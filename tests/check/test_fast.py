@@ -180,7 +180,7 @@ NEEDS = st.one_of(
               st.sampled_from(["lock-a", "lock-b", "pstore-buf"])))
 EFFECTS = st.one_of(
     st.sampled_from([Effect(kind) for kind in EFFECT_KINDS
-                     if kind not in ("spin", "print", "stop-dma")]),
+                     if kind not in ("spin", "print", "stop-dma", "kmsg-dump")]),
     st.builds(Effect, st.just("spin"), st.sampled_from(["10", "5000", "70000"])),
     st.builds(Effect, st.just("print"), st.sampled_from(["hello", f"{PANIC_MSG}: again"])),
     st.builds(Effect, st.just("stop-dma"), st.sampled_from(["pcie-dma", "bcm-vk"])))

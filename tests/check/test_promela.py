@@ -83,3 +83,37 @@ def test_export_cli(tmp_path: Path) -> None:
                                      "vmcore-complete", "--arch", "x86_64", "--hypervisor",
                                      "none", "--spin"])
     assert spin.exit_code == 12 and "VIOLATED" in spin.output
+
+
+def test_os_term_agrees_in_all_three_engines(tmp_path: Path) -> None:
+    """An ibm,os-term notifier (GUEST_PANICKED whatever kdump says) last on the chain:
+    without a crash kernel QEMU's default panic action powers the guest off before
+    panic()'s kmsg_dump, so ramoops never stores the log; the object engine, the fast
+    explorer and SPIN say so alike."""
+    from panicpath.check.fast import explore
+    from panicpath.check.search import Question, check
+    from panicpath.model.callback import INT_MIN, Callback, Effect
+
+    term = Callback(name="os-term", list="panic_notifier_list", priority=INT_MIN, order=300,
+                    effects=(Effect("os-term"),))
+    q = Question(policy="linux-6.1", prop="logs-persisted", arches=("powerpc",),
+                 hypervisors=("none",), driver_sets=(("ramoops",),), kdump=(False,),
+                 post_notifiers=("0",), max_faults=0, user_callbacks=(term,))
+    assert not check(q).holds and not explore(q).holds
+    assert not spin_verdict(q, tmp_path / "spin").holds
+
+
+def test_pseries_dumps_before_os_term_in_the_object_engine_only() -> None:
+    """pseries_panic() runs kmsg_dump(PANIC) before rtas_os_term (panic_flush_kmsg_end,
+    v5.19): ramoops stores the log although QEMU then powers the guest off. The fast
+    explorer and the Promela export refuse that effect in one line."""
+    from panicpath.check.fast import explore
+    from panicpath.check.search import Question, check
+
+    q = Question(policy="linux-6.1", prop="logs-persisted", arches=("powerpc",),
+                 hypervisors=("none",), driver_sets=(("pseries-os-term", "ramoops"),),
+                 kdump=(False,), post_notifiers=("0",), max_faults=0)
+    assert check(q).holds
+    for engine in (explore, promela):
+        with pytest.raises(ExportError, match="object engine only"):
+            engine(q)

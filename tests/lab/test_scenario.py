@@ -85,7 +85,10 @@ def test_builtin_scenarios_all_load() -> None:
                      "hanging_callback_post_notifiers", "ipi_deaf_cpu_no_kdump",
                      "ipi_deaf_cpu_post_notifiers", "kdump_no_post_notifiers", "kdump_post_notifiers_order",
                      "lock_held_by_stopped_cpu_post_notifiers", "nmi_ramoops",
-                     "no_kdump_panic_none"]
+                     "no_kdump_panic_none", "portable_hanging_callback_post",
+                     "portable_ipi_deaf_cpu_kdump", "portable_kdump_first",
+                     "portable_no_kdump", "portable_no_kdump_host_runs_on",
+                     "portable_post_notifiers_order"]
 
 
 def test_faults_are_the_models_names_with_arguments() -> None:

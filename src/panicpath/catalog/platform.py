@@ -96,6 +96,23 @@ FADUMP = Driver(
     doc="06e629c25daa (v5.17) makes setup_fadump() set crash_kexec_post_notifiers.",
 )
 
+PSERIES_OS_TERM = Driver(
+    name="pseries-os-term",
+    callbacks=(cb(
+        "pseries-os-term", "panic_notifier_list", INT_MIN, effects=("kmsg-dump", "os-term"),
+        order=9,
+        sources=("arch/powerpc/kernel/setup-common.c ppc_panic_platform_handler, INT_MIN "
+                 "('may not return; must be done last', 6.1.192) -> ppc_md.panic = "
+                 "arch/powerpc/platforms/pseries/setup.c pseries_panic -> "
+                 "panic_flush_kmsg_end (kmsg_dump PANIC) -> rtas_os_term",),
+        doc="A pseries guest tells its hypervisor it panicked (RTAS ibm,os-term): QEMU's "
+            "GUEST_PANICKED, like pvpanic's PANICKED.",
+    ),),
+    archs=("powerpc",),
+    doc="The lab's ppc64el guest is QEMU's pseries machine, whose kernel registers it (seen: "
+        "GUEST_PANICKED after the last notifier, QEMU powers off before kmsg_dump).",
+)
+
 SEV_SNP = Driver(
     name="sev-snp",
     callbacks=(cb(
@@ -141,4 +158,4 @@ XEN_CRASH_SHUTDOWN = Driver(
 )
 
 DRIVERS = (DUMP_KERNEL_OFFSET, KVM_CRASH_SHUTDOWN, OCTEON_WATCHDOG, FADUMP, SEV_SNP, XEN_PANIC,
-           XEN_CRASH_SHUTDOWN)
+           XEN_CRASH_SHUTDOWN, PSERIES_OS_TERM)

@@ -298,6 +298,15 @@ def eff_pvpanic(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
     return True
 
 
+def eff_os_term(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
+    """effects.py _os_term: pseries rtas_os_term -> GUEST_PANICKED, at which QEMU applies
+    -action panic= whether or not a crash kernel is loaded."""
+    s[REPORTS] += 1
+    if k.host_stops:
+        path_end(s, E_HOST_STOPPED)
+    return True
+
+
 def eff_persist_log(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
     """fs/pstore/platform.c pstore_dump: only a trylock of psinfo->buf_lock on the panic path."""
     if s[HELD] == k.locks["pstore-buf"]:
@@ -385,6 +394,7 @@ def eff_print_panic(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
 EFFECTS: dict[str, Op] = {
     "vmbus-unload": eff_vmbus_unload, "hv-report-panic": eff_hv_report_panic,
     "hv-kmsg-dump": eff_hv_kmsg_dump, "fb-update": eff_fb_update, "pvpanic": eff_pvpanic,
+    "os-term": eff_os_term,
     "stop-watchdogs-online": eff_stop_watchdogs_online, "ipmi-panic": eff_ipmi_panic,
     "firmware-dump": eff_firmware_dump, "xen-panic": eff_xen_panic, "hang": eff_hang,
     "reboot": eff_reboot, "notify-stop": eff_notify_stop, "spin": eff_spin,

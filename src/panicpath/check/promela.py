@@ -68,7 +68,10 @@ FEATURES = ("post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send
 SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "panic", "hyperv_record_panic_msg",
                               "ipmi_msghandler.panic_op", "printk.always_kmsg_dump",
                               "panic_print"})
-REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic"})
+OBJECT_ONLY_EFFECTS = frozenset({"kmsg-dump"})
+"""Effects only the object engine runs; a question whose callbacks have one is refused."""
+REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic",
+                            "os-term"})
 NO_OP_EFFECTS = frozenset({"hv-stimer-cleanup", "hypercall", "mmio", "alloc"})
 VICTIM = 1
 """faults.py _victim: the first CPU that is not the panic CPU (CPU 0)."""
@@ -150,6 +153,9 @@ def registered_callbacks(scn: Scenario, policy: Policy) -> list[Callback]:
         for e in cb.effects:
             if e.kind not in EFFECT_KINDS:
                 raise ExportError(f"callback {cb.name!r}: effect {e.kind!r} unknown")
+            if e.kind in OBJECT_ONLY_EFFECTS:
+                raise ExportError(f"callback {cb.name!r}: effect {e.kind!r} (kmsg_dump from "
+                                  "inside a notifier) is modelled by the object engine only")
     return sorted(cbs, key=lambda c: c.order)
 
 
@@ -194,6 +200,7 @@ def _effect_line(cb: Callback, e: Effect, devices: dict[str, str]) -> str:
         "hv-kmsg-dump": "eff_hv_kmsg_dump()",
         "fb-update": "eff_fb_update()",
         "pvpanic": "eff_pvpanic()",
+        "os-term": "eff_os_term()",
         "stop-watchdogs-online": "eff_stop_watchdogs_online()",
         "ipmi-panic": "eff_ipmi_panic()",
         "firmware-dump": "eff_firmware_dump()",

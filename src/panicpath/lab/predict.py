@@ -133,7 +133,8 @@ def to_model(lab: LabScenario) -> Scenario:
     if "corrupted-notifier-list" in lab.faults:
         # the probe overwrites its first [[notifier]]'s next (templates/probe.c.j2)
         faults.append(f"corrupted-notifier-list={lab.notifiers[0].name}")
-    drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops)) if on)
+    drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops),
+                                    ("pseries-os-term", lab.arch == "ppc64el")) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB
     policy, arch = model_kernel(lab)

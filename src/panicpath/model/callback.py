@@ -47,6 +47,8 @@ EFFECT_KINDS = (
     "reboot",
     "snp-iommu-shutdown",
     "xen-panic",
+    "os-term",
+    "kmsg-dump",
 )
 
 NOTIFY_DONE = 0x0000

@@ -175,6 +175,36 @@ def _pvpanic(run: Run, cb: Callback) -> str:
     return f"pvpanic event {event} written; host informed"
 
 
+def _kmsg_dump_now(run: Run, cb: Callback) -> str:
+    """arch/powerpc/kernel/setup-common.c panic_flush_kmsg_end() (v5.19, Piccoli's untangle
+    of the powerpc panic notifiers; 6.1.192), called by pseries_panic() before
+    rtas_os_term(): kmsg_dump(KMSG_DUMP_PANIC) from inside the last panic notifier, so the
+    dumpers run before the hypervisor may end the partition (and panic() runs them again
+    after the chain). Seen in the lab on pseries 6.1: the probe's dumper prints twice."""
+    from panicpath.model.steps import kmsg_dump_panic  # steps imports this module
+
+    kmsg_dump_panic(run)
+    return "kmsg_dump(KMSG_DUMP_PANIC) from the notifier"
+
+
+def _os_term(run: Run, cb: Callback) -> str:
+    """arch/powerpc/platforms/pseries/setup.c pseries_panic -> rtas_os_term (6.1): with the
+    ibm,os-term and ibm,extended-os-term RTAS services the hypervisor is told the partition
+    panicked. QEMU's pseries provides both (hw/ppc/spapr_rtas.c rtas_ibm_os_term ->
+    qemu_system_guest_panicked): GUEST_PANICKED, whatever kexec_crash_loaded() says, then
+    `-action panic=` (default: power off). Recorded with pvpanic's events: the host sees the
+    same GUEST_PANICKED."""
+    m = run.machine
+    m.pvpanic_events.append("PANICKED")
+    m.host.reports.append("os-term:PANICKED")
+    if run.scenario.host_panic_action in ("shutdown", "pause"):
+        action = run.scenario.host_panic_action
+        run.emit(cb.name, "notifier", f"ibm,os-term: host applies panic action {action}",
+                 cb.source)
+        raise run.end("host-stopped", f"QEMU stopped the guest at GUEST_PANICKED ({action})")
+    return "ibm,os-term: host informed"
+
+
 def _persist_log(run: Run, cb: Callback, reason: str, effect: Effect) -> str:
     """fs/pstore/platform.c pstore_dump (6.1): for PANIC (and in NMI context) only a
     trylock of psinfo->buf_lock; the backend (ramoops: fs/pstore/ram.c) stores the
@@ -312,6 +342,8 @@ _SIMPLE: dict[str, Callable[[Run, Callback], str]] = {
     "kvm-pv-off": _kvm_pv_off,
     "snp-iommu-shutdown": _snp_shutdown,
     "xen-panic": _xen_panic,
+    "os-term": _os_term,
+    "kmsg-dump": _kmsg_dump_now,
 }
 
 
