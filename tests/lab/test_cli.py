@@ -75,3 +75,53 @@ def test_lab_kernels_lists_what_the_archive_carries() -> None:
     six_one = next(k for k in rows if (k["release"], k["arch"]) == ("6.1", "x86_64"))
     assert six_one["suite"].startswith("bookworm") and six_one["abi"].startswith("6.1.0-")
     assert all(k["abi"].endswith(f"-{k['flavour']}") for k in rows)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--release", "9.9"], "release 9.9 is not in the archive for x86_64"),
+    (["--release", "5.10", "--arch", "ppc64el"], "release 5.10 is not in the archive for ppc64el"),
+    (["--release", "latest"], "'latest' is not a kernel series"),
+    (["--arch", "riscv"], "'riscv' is not one of"),
+])
+def test_bad_kernel_choice_is_one_line_exit_2(args: list[str], needle: str) -> None:
+    """Issue 15's bad input: an unknown release or arch, a release the archive does not
+    carry for that arch (read through the private apt state, for real)."""
+    from panicpath.cli import main
+
+    path = str(builtin_scenarios_dir() / "portable_kdump_first.toml")
+    r = CliRunner().invoke(main, ["lab", "run", path, *args])
+    assert r.exit_code == 2 and needle in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_device_or_trigger_the_machine_lacks_is_refused_before_any_download(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An NMI trigger, pvpanic or ramoops on arm64: refused up front, no kernel fetched."""
+    import panicpath.lab.runner as runner
+
+    def no_download(*a: object, **k: object) -> None:
+        raise AssertionError("a kernel was fetched for a scenario that cannot run")
+
+    monkeypatch.setattr(runner, "ensure_kernel", no_download)
+    path = str(builtin_scenarios_dir() / "nmi_ramoops.toml")
+    r = CliRunner().invoke(cli.lab_group, ["run", path, "--arch", "arm64"])
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
+    assert "inject-nmi does not panic arm64" in r.stderr and "pvpanic" in r.stderr
+
+
+def test_a_missing_cross_compiler_is_named_with_its_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe for an arm64 guest needs aarch64-linux-gnu-gcc-12: without it, one line
+    naming the package (scripts/install-deps.sh installs it)."""
+    import shutil
+
+    from panicpath.lab import probe
+    from panicpath.lab.kernels import KernelFiles
+    from panicpath.lab.scenario import load_scenario
+
+    real = shutil.which
+    monkeypatch.setattr(probe.shutil, "which",
+                        lambda t: None if t.startswith("aarch64") else real(t))
+    sc = load_scenario(builtin_scenarios_dir() / "portable_kdump_first.toml")
+    kernel = KernelFiles("cloud-arm64", "6.1.0-0-cloud-arm64", Path("/nonexistent"), "arm64")
+    with pytest.raises(LabSetupError, match="apt-get install gcc-aarch64-linux-gnu"):
+        probe.build_probe(sc, kernel, cache=Path("/nonexistent-cache"))
