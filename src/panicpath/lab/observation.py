@@ -48,7 +48,7 @@ are None on either side are not compared: a side that cannot state them says not
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal, cast
 
 from panicpath.lab.events import (
@@ -112,10 +112,12 @@ class Observation:
     stop_needed_nmi: bool = False
     vmcore_cpus_saved: int | None = None
     vmcore_regs_present: tuple[bool, ...] = ()
-    vmcore_pids: tuple[int, ...] = ()
+    vmcore_pids: tuple[int, ...] = field(default=(), compare=False)
+    """Informational: the PIDs differ from run to run (a restored guest's shell is not the
+    booted one's), so two observations of one scenario are equal whatever they are."""
     vmcore_page_changed: bool | None = None
     crash_kernel_died: bool = False
-    crash_kernel_death: str | None = None
+    crash_kernel_death: str | None = field(default=None, compare=False)
     crash_kernel_loaded: bool | None = None
 
     def to_json(self) -> dict[str, object]:
