@@ -1,5 +1,7 @@
 """Architecture and hypervisor platform code on the panic path."""
 
+from dataclasses import replace
+
 from panicpath.catalog.base import Driver, cb
 from panicpath.model.callback import INT_MAX, INT_MIN
 
@@ -17,25 +19,23 @@ _X86_KERNEL_OFFSET = Driver(
     since=(3, 15),
 )
 
-DUMP_KERNEL_OFFSET = Driver(
-    name="dump-kernel-offset",
-    callbacks=(cb(
-        "dump-kernel-offset", "panic_notifier_list", 0, effects=("print:Kernel Offset",),
-        order=10,
+DUMP_KERNEL_OFFSET = replace(
+    _X86_KERNEL_OFFSET,
+    callbacks=(replace(
+        _X86_KERNEL_OFFSET.callbacks[0],
         sources=("arch/x86/kernel/setup.c dump_kernel_offset, register_kernel_offset_dumper "
                  "(__initcall; 6.1.192); arch/arm64/kernel/setup.c dump_kernel_offset, "
                  "register_kernel_offset_dumper (__initcall, priority 0; arm64 KASLR since "
                  "v4.6; seen in the lab on Debian's arm64 6.1: 'Kernel Offset: 0x... from "
                  "0xffff800008000000' between the probe's priority-200 and priority-0 "
                  "notifiers)",),
-        doc="Prints the KASLR offset ('Kernel Offset: ...'). Debian's ppc64el kernels have "
-            "none (no such string in their vmlinux).",
     ),),
     archs=("x86_64", "arm64"),
-    platform=True,
     since=(4, 6),
     older=(_X86_KERNEL_OFFSET,),
 )
+"""The KASLR offset notifier of x86_64 and (since v4.6) arm64. Debian's ppc64el kernels
+have none (no such string in their vmlinux)."""
 
 KVM_CRASH_SHUTDOWN = Driver(
     name="kvm-crash-shutdown",

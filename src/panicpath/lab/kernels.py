@@ -234,16 +234,10 @@ def ensure_kernel(flavour: str, cache: Path | None = None, *, release: str = "6.
 
 
 @dataclass(frozen=True)
-class CarriedKernel:
+class CarriedKernel(KernelChoice):
     """A kernel the archive carries, and whether the lab's cache holds it unpacked."""
 
-    release: str
-    arch: str
-    flavour: str
-    suite: str
-    version: str
-    abi: str
-    cached: bool
+    cached: bool = False
 
 
 def carried_kernels(cache: Path | None = None,
