@@ -221,11 +221,17 @@ def kernels_main(repeat: int, out: Path, matrix: bool) -> None:
     t0 = time.monotonic()
     done = run_matrix(cells, 2, out / "matrix", find_predictor())
     wall = time.monotonic() - t0
+    from panicpath.lab.matrix import write_report
+
+    js, _ = write_report(done, out / "matrix")
     counts = {k: sum(1 for c in done if c.status == k) for k in ("agree", "differ", "n/a")}
+    for c in done:
+        if c.status not in ("agree", "n/a"):
+            print(f"  {c.status:14} {c.scenario} {c.release} {c.arch}")
     print(f"matrix: {len(done)} cells ({len(dirs)} scenarios x {len(kernels)} kernels), "
           f"{counts['agree']} agree, {counts['differ']} differ, {counts['n/a']} n/a, "
           f"{len(done) - sum(counts.values())} other; wall {wall / 60:.1f} min with --jobs 2 "
-          f"(target: >= 40 cells in <= 15 min)")
+          f"(target: >= 40 cells in <= 15 min); cells in {js}")
 
 
 def main() -> None:
