@@ -36,3 +36,16 @@ def test_self_stopped_cpu_goes_offline_and_is_never_signalled() -> None:
 
 def test_no_crash_shutdown_hook_on_arm64() -> None:
     assert not Arm64.has_crash_shutdown_hook
+
+
+def test_a_cpu_deaf_to_the_stop_ipi_is_named_after_the_wait() -> None:
+    """arch/arm64/kernel/smp.c (6.1): after 1 s, pr_warn("SMP: failed to stop secondary CPUs
+    %*pbl") with the CPUs it signalled; nothing when every CPU stopped."""
+    from panicpath.arch.arm64 import FAILED_TO_STOP, cpulist
+    from panicpath.engine import simulate
+    from panicpath.model.scenario import Scenario
+
+    deaf = simulate(Scenario(arch="arm64", cpus=4, faults=("ipi-deaf-cpu=2",)))
+    assert f"{FAILED_TO_STOP} 1-3" in deaf.console
+    assert not any(FAILED_TO_STOP in line for line in simulate(Scenario(arch="arm64")).console)
+    assert (cpulist([1]), cpulist([1, 2, 3]), cpulist([1, 3, 4])) == ("1", "1-3", "1,3-4")

@@ -202,3 +202,20 @@ def test_the_model_runs_the_policy_and_arch_of_the_guests_kernel() -> None:
     assert model_kernel(with_kernel(sc, "6.1", "ppc64el")) == ("linux-6.1", "powerpc")
     w = predicted_with(sc)
     assert w["policy"] == "linux-6.1" and "pvpanic" in w["drivers"]  # type: ignore[operator]
+
+
+def test_arm64_cannot_stop_a_cpu_with_interrupts_off() -> None:
+    """Seeds 001 and 004 on a real kernel (arm64_6.1_ipi_deaf_kdump.log, Debian 6.1 arm64 in
+    QEMU virt): CPU 1 spins with interrupts off; crash_smp_send_stop()'s IPI never reaches
+    it, the kernel prints "SMP: failed to stop secondary CPUs 1" after 1 s and the vmcore
+    has the panic CPU's registers only. The model (arm64, ordinary IPIs, no pseudo-NMI)
+    predicts the same; on x86_64 the NMI shootdown stops it."""
+    from panicpath.lab.scenario import with_kernel
+
+    sc = load_scenario(builtin_scenarios_dir() / "portable_ipi_deaf_cpu_kdump.toml")
+    observed = observe(read_log(DATA / "arm64_6.1_ipi_deaf_kdump.log"))
+    assert observed.cpus_not_stopped == "1" and observed.vmcore_cpus_saved == 1
+    arm = predict(with_kernel(sc, "6.1", "arm64"))
+    assert compare(observed, arm) == []
+    x86 = predict(with_kernel(sc, "6.1", "x86_64"))
+    assert x86.cpus_not_stopped is None and x86.vmcore_cpus_saved == 2

@@ -7,6 +7,29 @@ from panicpath.model.run import Run
 
 STOP_WAIT_MS = 1000
 """arch/arm64/kernel/smp.c smp_send_stop / crash_smp_send_stop: wait up to 1 s (USEC_PER_SEC)."""
+FAILED_TO_STOP = "SMP: failed to stop secondary CPUs"
+"""arch/arm64/kernel/smp.c (6.1): pr_warn("SMP: failed to stop secondary CPUs %*pbl\n", ...)
+after the 1 s wait, with the mask of the CPUs it signalled."""
+
+
+def _stop(run: Run, vector: str, save_regs: bool, source: str) -> None:
+    """ipi_stop, then the kernel's warning when a CPU did not answer, naming the CPUs it
+    signalled (the other online CPUs, as a cpulist)."""
+    signalled = [c.id for c in run.machine.other_cpus() if c.online]
+    if ipi_stop(run, vector=vector, save_regs=save_regs, offline=True,
+                timeout_ms=STOP_WAIT_MS, source=source):
+        run.printk(f"{FAILED_TO_STOP} {cpulist(signalled)}")
+
+
+def cpulist(ids: list[int]) -> str:
+    """A CPU list as %*pbl prints it: ranges joined by commas ("1", "1-3", "1,3")."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 class Arm64(Arch):
@@ -25,8 +48,7 @@ class Arm64(Arch):
         """arch/arm64/kernel/smp.c smp_send_stop() (6.1): IPI_CPU_STOP to online CPUs, which
         go offline and park; waits up to 1 s, then "SMP: failed to stop secondary CPUs".
         Ordinary IPIs in 6.1: a CPU spinning with interrupts masked is not stopped."""
-        ipi_stop(run, vector="smp_send_stop", save_regs=False, offline=True,
-                 timeout_ms=STOP_WAIT_MS, source="arch/arm64/kernel/smp.c smp_send_stop")
+        _stop(run, "smp_send_stop", False, "arch/arm64/kernel/smp.c smp_send_stop")
 
     def crash_smp_send_stop(self, run: Run) -> None:
         """arch/arm64/kernel/smp.c crash_smp_send_stop() (v4.12 .. 6.1): once;
@@ -35,8 +57,7 @@ class Arm64(Arch):
         m = run.machine
         if m.stop_done:
             return
-        ipi_stop(run, vector="crash_smp_send_stop", save_regs=True, offline=True,
-                 timeout_ms=STOP_WAIT_MS, source="arch/arm64/kernel/smp.c crash_smp_send_stop")
+        _stop(run, "crash_smp_send_stop", True, "arch/arm64/kernel/smp.c crash_smp_send_stop")
         m.stop_done = True
 
     def machine_crash_shutdown(self, run: Run) -> None:

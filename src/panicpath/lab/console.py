@@ -55,6 +55,7 @@ from panicpath.lab.events import (
     PstoreRecord,
     QmpEvent,
     Source,
+    StopFailed,
     StopNmiSent,
     VmcoreHeadersRead,
     VmcorePageRead,
@@ -74,6 +75,7 @@ _PANIC = re.compile(r"^Kernel panic - not syncing: (?P<msg>.*)$")
 _END = re.compile(r"^---\[ end Kernel panic - not syncing: (?P<msg>.*?) \]---")
 _OFFSET = re.compile(r"^Kernel Offset: (?P<text>.*)$")
 _STOP_NMI = "Shutting down cpus with NMI"
+_STOP_FAILED = "SMP: failed to stop secondary CPUs"
 _NOTIFIER = re.compile(
     r"^LABPANIC notifier (?P<name>\S+) prio=(?P<prio>-?\d+) cpu=(?P<cpu>\d+)"
     r" kexec_crash_loaded=(?P<kcl>[01])"
@@ -231,6 +233,8 @@ class ConsoleParser:
             return [KernelOffsetPrinted(m["text"], boot, source, t)]
         if text.startswith(_STOP_NMI):
             return [StopNmiSent(boot, source, t)]
+        if text.startswith(_STOP_FAILED):
+            return [StopFailed(text[len(_STOP_FAILED):].strip(), boot, source, t)]
         panicked = self._panicked if source == "console" else self._pstore_panicked
         if panicked:
             for header, kind in PANIC_PRINT_HEADERS:

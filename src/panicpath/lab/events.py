@@ -142,6 +142,18 @@ class StopNmiSent:
 
 
 @dataclass(frozen=True)
+class StopFailed:
+    """``SMP: failed to stop secondary CPUs 1``: arm64's smp_send_stop() or
+    crash_smp_send_stop() waited 1 s for CPUs that never took the stop IPI
+    (arch/arm64/kernel/smp.c, pr_warn with the mask of the CPUs it signalled, 6.1)."""
+
+    cpus: str
+    boot: int
+    source: Source = "console"
+    t: float | None = None
+
+
+@dataclass(frozen=True)
 class VmcoreSeen:
     """The crash kernel's ``/init`` found ``/proc/vmcore`` of ``size`` bytes."""
 
@@ -253,6 +265,7 @@ Event = (
     | KernelOffsetPrinted
     | PanicPrintOutput
     | StopNmiSent
+    | StopFailed
     | VmcoreSeen
     | VmcoreHeadersRead
     | VmcorePageRead

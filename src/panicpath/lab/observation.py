@@ -64,6 +64,7 @@ from panicpath.lab.events import (
     PanicPrintOutput,
     PanicStarted,
     ProbeNotifierRan,
+    StopFailed,
     StopNmiSent,
     VmcoreHeadersRead,
     VmcorePageRead,
@@ -110,6 +111,8 @@ class Observation:
     faults_armed: tuple[str, ...] = ()
     hung: bool = False
     stop_needed_nmi: bool = False
+    cpus_not_stopped: str | None = None
+    """The CPU list of arm64's "SMP: failed to stop secondary CPUs" (None: not printed)."""
     vmcore_cpus_saved: int | None = None
     vmcore_regs_present: tuple[bool, ...] = ()
     vmcore_pids: tuple[int, ...] = field(default=(), compare=False)
@@ -228,6 +231,7 @@ def observe(events: Iterable[Event]) -> Observation:
                                    if isinstance(e, FaultArmed) and e.boot == 0})),
         hung=any(isinstance(e, NoProgress) and e.phase == "panic" for e in evs),
         stop_needed_nmi=any(isinstance(e, StopNmiSent) for e in chosen),
+        cpus_not_stopped=next((e.cpus for e in console if isinstance(e, StopFailed)), None),
         vmcore_cpus_saved=None if headers is None else headers.cpus_saved,
         vmcore_regs_present=() if headers is None else tuple(
             p.has_registers for p in headers.prstatus),
@@ -259,7 +263,8 @@ class Difference:
 _SCALARS = (
     "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
     "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
-    "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi", "crash_kernel_died",
+    "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi", "cpus_not_stopped",
+    "crash_kernel_died",
 )
 _KNOWN_ONLY = ("vmcore_cpus_saved", "vmcore_regs_present", "vmcore_page_changed",
                "crash_kernel_loaded")

@@ -45,6 +45,7 @@ differs (``crash_kernel_died``, ``vmcore_seen``).
 
 from __future__ import annotations
 
+from panicpath.arch.arm64 import FAILED_TO_STOP
 from panicpath.engine import RunResult, build, execute, simulate
 from panicpath.lab.observation import KERNEL_OFFSET, CallbackRun, Observation
 from panicpath.lab.scenario import LabScenario
@@ -240,6 +241,8 @@ def observation_of(result: RunResult, lab: LabScenario,
                                   - {"nmi-context"})),
         hung=not result.properties["path-bounded"],
         stop_needed_nmi=stop_nmi,
+        cpus_not_stopped=next((line[len(FAILED_TO_STOP):].strip() for line in result.console
+                               if line.startswith(FAILED_TO_STOP)), None),
         vmcore_cpus_saved=len(saved) if isinstance(saved, list) else None,
         vmcore_regs_present=(True,) * len(saved) if isinstance(saved, list) else (),
         vmcore_page_changed=(not result.properties["vmcore-intact"]) if dma and captured
