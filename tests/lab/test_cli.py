@@ -20,6 +20,9 @@ def test_resolve_tcg_threads() -> None:
     assert resolve_tcg_threads("auto", 1, 2, 2) == "multi"
     assert resolve_tcg_threads("multi", 2, 2, 2) == "multi"
     assert resolve_tcg_threads("single", 1, 1, 8) == "single"
+    # pseries' crash kernel crawls with one TCG thread (qemu.SINGLE_TCG_STALLS)
+    assert resolve_tcg_threads("auto", 2, 2, 2, "ppc64el") == "multi"
+    assert resolve_tcg_threads("single", 2, 2, 2, "ppc64el") == "single"
     with pytest.raises(ValueError, match="auto, multi, single"):
         resolve_tcg_threads("both", 1, 1, 1)
 

@@ -87,8 +87,8 @@ def _series(release: str) -> tuple[int, int]:
 @pytest.mark.qemu
 def test_real_kernels_agree_across_releases_and_arches(tmp_path: Path) -> None:
     """Issue 15, for real: one scenario on every release the archive carries for x86_64, on
-    arm64 6.1 and the newest arm64, and (without a crash kernel: docs/lab.md) on ppc64el 6.1,
-    each predicted with its release's
+    arm64 6.1 and the newest arm64, on ppc64el 6.1 (kdump first, and without a crash
+    kernel: pseries' os-term then QEMU runs on), each predicted with its release's
     policy and its arch's model, all agreeing; and the seeds' arm64 claim (seeds 001, 004):
     a CPU spinning with interrupts off is not stopped by arm64's IPI, so its registers are
     missing from the vmcore, where x86's NMI saves them."""
@@ -106,8 +106,10 @@ def test_real_kernels_agree_across_releases_and_arches(tmp_path: Path) -> None:
     runs_on = load_scenario(builtin_scenarios_dir() / "portable_no_kdump_host_runs_on.toml")
     kernels = [*((r, "x86_64") for r in x86), ("6.1", "arm64"), (arm, "arm64")]
     cells = [(with_kernel(portable, r, a), "") for r, a in kernels]
+    kdump_first = load_scenario(builtin_scenarios_dir() / "portable_kdump_first.toml")
     cells += [(with_kernel(deaf, "6.1", "arm64"), ""), (with_kernel(deaf, "6.1", "x86_64"), ""),
-              (with_kernel(runs_on, "6.1", "ppc64el"), "")]
+              (with_kernel(runs_on, "6.1", "ppc64el"), ""),
+              (with_kernel(kdump_first, "6.1", "ppc64el"), "")]
     results = run_matrix(cells, 2, tmp_path, find_predictor())
     bad = [(c.scenario, c.release, c.arch, c.status, c.to_json().get("differences"),
             c.to_json().get("log")) for c in results if c.status != "agree"]
@@ -118,7 +120,9 @@ def test_real_kernels_agree_across_releases_and_arches(tmp_path: Path) -> None:
     with_policy = {(c.release, c.arch): c.to_json()["predicted_with"] for c in results
                    if c.scenario == portable.name}
     assert with_policy[("5.10", "x86_64")]["policy"] == "linux-5.0"  # type: ignore[index]
-    ppc = next(c for c in results if c.arch == "ppc64el")
+    ppc = next(c for c in results if c.arch == "ppc64el" and c.scenario == runs_on.name)
+    ppc_kdump = next(c for c in results if c.scenario == kdump_first.name)
+    assert ppc_kdump.entry is not None and ppc_kdump.entry.run.observation.vmcore_seen
     assert ppc.to_json()["predicted_with"]["arch"] == "powerpc"  # type: ignore[index]
     # pseries: the dumper runs in pseries_panic (panic_flush_kmsg_end) and again in panic()
     assert ppc.entry is not None and ppc.entry.run.observation.kmsg_dump_reasons == (

@@ -142,11 +142,24 @@ TCG_THREAD_MODES = ("multi", "single")
 TCG_THREAD_CHOICES = ("auto", *TCG_THREAD_MODES)
 
 
-def resolve_tcg_threads(choice: str, guests: int, cpus: int, host_cpus: int) -> str:
-    """The mode for a ``--tcg-threads`` choice: ``auto`` picks :func:`tcg_thread_mode`;
-    ``multi``/``single`` force it (an interleaving-dependent hang, for instance, shows
-    far more often with ``single``: docs/lab.md)."""
+SINGLE_TCG_STALLS = frozenset({"ppc64el"})
+"""Machines whose crash kernel crawls under single-threaded TCG: on pseries the first
+kernel's other CPU is left spinning (kexec_smp_wait, interrupts off) and, sharing the one
+TCG thread round-robin, takes a whole slice each time the crash kernel's CPU leaves its
+own at a hypercall, which its early hvc console makes for every character
+(H_PUT_TERM_CHAR): one line per ~5.5 s, past every phase timeout. Measured: the same
+kdump scenario reports in 18.5 s with a thread per vCPU, hangs with one (docs/lab.md)."""
+
+
+def resolve_tcg_threads(choice: str, guests: int, cpus: int, host_cpus: int,
+                        arch: str = "x86_64") -> str:
+    """The mode for a ``--tcg-threads`` choice: ``auto`` picks :func:`tcg_thread_mode`,
+    except ``multi`` on the machines of SINGLE_TCG_STALLS; ``multi``/``single`` force it
+    (an interleaving-dependent hang, for instance, shows far more often with ``single``:
+    docs/lab.md)."""
     if choice == "auto":
+        if arch in SINGLE_TCG_STALLS:
+            return "multi"
         return tcg_thread_mode(guests, cpus, host_cpus)
     if choice not in TCG_THREAD_CHOICES:
         raise ValueError(f"tcg threads must be one of {', '.join(TCG_THREAD_CHOICES)}, "

@@ -152,7 +152,8 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool =
     cmdline = kernel_cmdline(scenario, probe is not None, machine=machine)
     # unix socket paths are limited to 108 bytes: keep the socket short, in /tmp
     sock = Path(tempfile.mkdtemp(prefix="ppl-")) / "qmp.sock"
-    threads = resolve_tcg_threads(tcg_threads, guests, scenario.cpus, os.cpu_count() or 1)
+    threads = resolve_tcg_threads(tcg_threads, guests, scenario.cpus, os.cpu_count() or 1,
+                                  scenario.arch)
     cmd = qemu_command(scenario, kernel.vmlinuz, initrd, cmdline, sock, threads, machine)
     plan = None
     if snapshot and snapshots_usable():
