@@ -59,12 +59,12 @@ def test_snapshot_cmdline_leaves_run_time_settings_to_the_console() -> None:
 def test_qemu_command_tcg_qmp_wait_and_panic_action() -> None:
     s = parse_scenario('name = "x"\n[machine]\ncpus = 3\nmemory_mib = 2048\n'
                        'panic_action = "none"\n[devices]\npvpanic = false\n', Path("x.toml"))
-    cmd = qemu_command(s, Path("/k"), Path("/i"), "console=ttyS0", Path("/tmp/q.sock"))
+    cmd = qemu_command(s, Path("/k"), Path("/i"), "console=ttyS0", Path("run/q.sock"))
     joined = " ".join(cmd)
     assert "-accel tcg,thread=multi" in joined and "-no-reboot" in joined
     assert "-m 2048" in joined and "-smp 3" in joined
     assert "-action panic=none" in joined
-    assert "-qmp unix:/tmp/q.sock,server=on,wait=on" in joined
+    assert "-qmp unix:run/q.sock,server=on,wait=on" in joined
     assert "pvpanic" not in joined
     assert cmd[cmd.index("-append") + 1] == "console=ttyS0"
 
