@@ -112,8 +112,10 @@ def _check_names(spec: Param, key: str, raw: str, callbacks: frozenset[str] | No
 
 def check_params(scn: Scenario) -> None:
     """Every boot parameter of the scenario: known, read by its policy, a valid value."""
-    names = catalog_callback_names() | {c.name for c in scn.user_callbacks}
     for name, raw in scn.params:
+        spec = PARAMS.get(name)
+        names = (catalog_callback_names() | {c.name for c in scn.user_callbacks}
+                 if spec is not None and spec.kind == "names" else None)
         check_param_value(name, raw, names)
         owners = param_owners(name)
         if owners and scn.policy not in owners:

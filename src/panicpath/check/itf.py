@@ -10,6 +10,7 @@ counterexample.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,33 @@ def scenario_meta(s: Scenario) -> dict[str, object]:
             "faults": list(s.faults), "cpus": s.cpus, "host_panic_action": s.host_panic_action}
 
 
-META_FIELDS: tuple[tuple[str, str], ...] = (
-    ("policy", "string"), ("arch", "string"), ("hypervisor", "string"), ("kdump", "boolean"),
-    ("params", "list of [name, value] string pairs"), ("drivers", "list of strings"),
-    ("faults", "list of strings"), ("cpus", "integer"),
-    ("host_panic_action", "string (optional, default shutdown)"))
-"""The fields of ``#meta.scenario`` and their JSON types (scenario_from_meta checks them)."""
+def _is_str(v: object) -> bool:
+    return isinstance(v, str)
 
-_JSON_TYPES: dict[str, type] = {"string": str, "boolean": bool, "integer": int, "list": list}
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _strings(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _pairs(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and _strings(p)
+                                       for p in v)
+
+
+META_FIELDS: tuple[tuple[str, str, Callable[[object], bool], object], ...] = (
+    ("policy", "string", _is_str, None), ("arch", "string", _is_str, None),
+    ("hypervisor", "string", _is_str, None),
+    ("kdump", "boolean", lambda v: isinstance(v, bool), None),
+    ("params", "list of [name, value] string pairs", _pairs, None),
+    ("drivers", "list of strings", _strings, None),
+    ("faults", "list of strings", _strings, None), ("cpus", "integer", _is_int, None),
+    ("host_panic_action", "string", _is_str, "shutdown"))
+"""The fields of ``#meta.scenario``: JSON type in words, its check, the default (None:
+required). scenario_from_meta checks them; docs/inputs.md lists them."""
 
 
 def scenario_from_meta(d: dict[str, Any]) -> Scenario:
@@ -58,17 +78,10 @@ def scenario_from_meta(d: dict[str, Any]) -> Scenario:
     if not isinstance(d, dict):
         raise TypeError("#meta.scenario must be an object")
     v: dict[str, Any] = {}
-    for key, text in META_FIELDS:
-        typ = _JSON_TYPES[text.split()[0]]
-        value = d.get(key, "shutdown") if "optional" in text else d[key]
-        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
-        if ok and "strings" in text:
-            ok = all(isinstance(x, str) for x in value)
-        if ok and "pairs" in text:
-            ok = all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
-                     for p in value)
-        if not ok:
-            raise TypeError(f"scenario.{key} must be {text.split(' (')[0]}, got {value!r}")
+    for key, text, ok, default in META_FIELDS:
+        value = d[key] if default is None else d.get(key, default)
+        if not ok(value):
+            raise TypeError(f"scenario.{key} must be {text}, got {value!r}")
         v[key] = value
     return Scenario(policy=v["policy"], arch=v["arch"], hypervisor=v["hypervisor"],
                     kdump=v["kdump"], params=tuple((k, x) for k, x in v["params"]),

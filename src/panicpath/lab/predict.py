@@ -46,7 +46,7 @@ differs (``crash_kernel_died``, ``vmcore_seen``).
 from __future__ import annotations
 
 from panicpath.arch.arm64 import FAILED_TO_STOP
-from panicpath.engine import RunResult, build, execute, simulate
+from panicpath.engine import RunResult, build, execute, select_drivers
 from panicpath.lab.observation import KERNEL_OFFSET, CallbackRun, Observation
 from panicpath.lab.scenario import LabScenario
 from panicpath.model.callback import Callback, Effect, Need
@@ -84,14 +84,14 @@ def model_kernel(lab: LabScenario) -> tuple[str, str]:
     """(policy, arch) the model predicts the guest with: the kernel-version policy in force
     for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12 and
     7.2 linux-6.3, 7.3 linux-7.3) and the guest's architecture."""
-    major, _, minor = lab.release.partition(".")
-    return policy_for_release((int(major), int(minor))).name, MODEL_ARCH[lab.arch]
+    return policy_for_release(lab.series).name, MODEL_ARCH[lab.arch]
 
 
 def predicted_with(lab: LabScenario) -> dict[str, object]:
     """``{"policy", "arch", "drivers"}``: what the prediction ran (``lab run --json``)."""
     scn = to_model(lab)
-    return {"policy": scn.policy, "arch": scn.arch, "drivers": list(simulate(scn).drivers)}
+    drivers = [d.name for d in select_drivers(scn, POLICIES[scn.policy])]
+    return {"policy": scn.policy, "arch": scn.arch, "drivers": drivers}
 
 
 def to_model(lab: LabScenario) -> Scenario:
@@ -151,9 +151,7 @@ def drivers_release(lab: LabScenario) -> tuple[int, int]:
     """The release whose driver forms the guest registers: its own (5.10's pvpanic is the
     v5.6 form that reports CRASH_LOADED, not linux-5.0's), or the policy's catalog version
     when that is newer (Debian's 6.1.192 carries the 6.3 forms: linux_6_1.py)."""
-    major, _, minor = lab.release.partition(".")
-    own = (int(major), int(minor))
-    return max(own, POLICIES[model_kernel(lab)[0]].drivers_version)
+    return max(lab.series, POLICIES[model_kernel(lab)[0]].drivers_version)
 
 
 def _mib(size: str) -> int:

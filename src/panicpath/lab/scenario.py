@@ -118,6 +118,12 @@ class LabScenario:
     produces in the guest (panicpath.lab.probe)."""
 
     @property
+    def series(self) -> tuple[int, int]:
+        """`release` as numbers ("6.12" -> (6, 12)); the reader checked its form."""
+        major, _, minor = self.release.partition(".")
+        return int(major), int(minor)
+
+    @property
     def has_probe(self) -> bool:
         """Whether a probe module must be built and loaded."""
         return bool(self.notifiers or self.dumpers or
@@ -406,6 +412,7 @@ def _faults(r: _Reader, doc: Mapping[str, object], notifiers: tuple[NotifierProb
     """``faults = [...]``: model fault names (panicpath.faults.FAULTS), ``NAME=ARG``
     allowed, refused with one line when the guest cannot have them."""
     from panicpath.faults import FAULTS
+    from panicpath.inputs import InputError, check_fault
 
     value = doc.get("faults", [])
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
@@ -413,30 +420,34 @@ def _faults(r: _Reader, doc: Mapping[str, object], notifiers: tuple[NotifierProb
                      'a list of strings, e.g. ["ipi-deaf-cpu"]')
     usable = [f for f in FAULTS if f not in _NO_GUEST_FAULT]
     names = {n.name for n in notifiers}
-    from panicpath.inputs import InputError, check_fault
-
     for item in value:
-        fault, _, arg = item.partition("=")
-        why = _NO_GUEST_FAULT.get(fault)
         try:
             check_fault(item, cpus)  # the model's declaration: names, CPU ids, no-arg faults
         except InputError as e:
             raise r.fail(None, "faults", f"{e.key} {e.value!r}: {e.problem}", e.valid) from None
-        if why:
-            pass
-        elif fault == "lock-held-by-stopped-cpu" and arg not in ("", "probe_lock"):
-            why = f"{item}: the probe can hold only its own lock, probe_lock"
-        elif fault == "hanging-callback" and arg and arg not in names:
-            why = f"{item}: the probe can make only its own [[notifier]] hang"
-        elif fault == "dma-active" and arg:
-            why = f"{item}: the guest has no such device; dma-active takes no argument here"
-        elif fault == "corrupted-notifier-list" and (arg or not notifiers):
-            why = "corrupted-notifier-list corrupts the first [[notifier]]'s next: add one"
-        elif fault == "nmi-context" and trigger != "nmi":
-            why = 'nmi-context is a panic entered from an NMI: set [trigger] kind = "nmi"'
+        why = _guest_limit(item, names, trigger)
         if why:
             raise r.fail(None, "faults", why, ", ".join(usable))
     return tuple(cast(list[str], value))
+
+
+def _guest_limit(item: str, notifiers: set[str], trigger: Trigger) -> str:
+    """Why the guest cannot have a fault the model accepts (empty: it can): what the probe
+    can produce (its own lock, its own notifiers, no device) and the trigger."""
+    fault, _, arg = item.partition("=")
+    if fault in _NO_GUEST_FAULT:
+        return _NO_GUEST_FAULT[fault]
+    if fault == "lock-held-by-stopped-cpu" and arg not in ("", "probe_lock"):
+        return f"{item}: the probe can hold only its own lock, probe_lock"
+    if fault == "hanging-callback" and arg and arg not in notifiers:
+        return f"{item}: the probe can make only its own [[notifier]] hang"
+    if fault == "dma-active" and arg:
+        return f"{item}: the guest has no such device; dma-active takes no argument here"
+    if fault == "corrupted-notifier-list" and (arg or not notifiers):
+        return "corrupted-notifier-list corrupts the first [[notifier]]'s next: add one"
+    if fault == "nmi-context" and trigger != "nmi":
+        return 'nmi-context is a panic entered from an NMI: set [trigger] kind = "nmi"'
+    return ""
 
 
 def _array(r: _Reader, doc: Mapping[str, object], name: str) -> list[Mapping[str, object]]:

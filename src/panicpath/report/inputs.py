@@ -127,7 +127,8 @@ def _lab() -> list[str]:
 def _itf() -> list[str]:
     from panicpath.check.itf import META_FIELDS
 
-    rows = [(f"`#meta.scenario.{k}`", t) for k, t in META_FIELDS]
+    rows = [(f"`#meta.scenario.{k}`", t if default is None else f"{t} (optional, default {default})")
+            for k, t, _, default in META_FIELDS]
     return ["## ITF traces (`panicpath replay FILE`)", "",
             "JSON written by `check --trace-out`: `#meta.property` (a property name), "
             "`vars` (a list of names), `states` (a list of objects), and the scenario:", "",

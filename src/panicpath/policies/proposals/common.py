@@ -159,19 +159,6 @@ Before = Callable[[Run], frozenset[str]]
 """Which of hypervisor / info / pre_reboot run before kdump in this run."""
 
 
-def _level(run: Run, default: int) -> int:
-    """panic_notifiers_level as core_param(uint) parses it: a bad value is refused at boot
-    and the default stays."""
-    raw = run.scenario.param("panic_notifiers_level")
-    if raw is None:
-        return default
-    try:
-        value = int(raw, 0)
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
-
 def level_before(run: Run, default: int) -> frozenset[str]:
     """kernel/panic.c order_panic_notifiers_and_kdump() of patch 24 (docs/kernel-history.md
     4.3): crash_kexec_post_notifiers or level >= 4: all three lists before kdump; 3:
@@ -179,7 +166,7 @@ def level_before(run: Run, default: int) -> frozenset[str]:
     1: hypervisor; 0: none (kdump first)."""
     if run.machine.post_notifiers_snapshot:
         return frozenset({HYP, INFO, PRE})
-    level = _level(run, default)
+    level = run.scenario.int_param("panic_notifiers_level", default)  # 0..4: model/params.py
     if level >= 4:
         return frozenset({HYP, INFO, PRE})
     if level == 3:

@@ -25,7 +25,7 @@ def before(run: Run) -> frozenset[str]:
     otherwise the hypervisor list, and the info list when a kmsg dumper is registered."""
     if run.machine.post_notifiers_snapshot:
         return ALL
-    if run.scenario.param("panic_notifiers_level") == "0":
+    if run.scenario.int_param("panic_notifiers_level", -1) == 0:
         return frozenset()
     return frozenset({HYP, INFO}) if run.dumpers else frozenset({HYP})
 

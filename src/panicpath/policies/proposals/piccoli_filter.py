@@ -16,14 +16,15 @@ before. Not merged (Mladek: "almost unusable").
 from __future__ import annotations
 
 from panicpath.catalog import DRIVERS
+from panicpath.model.params import PARAMS
 from panicpath.model.run import Run
 from panicpath.policies.base import Op, Policy
 from panicpath.policies.kernels import ENTRY
 from panicpath.policies.linux_6_1 import FEATURES, PROGRAM
 from panicpath.policies.proposals.common import MUST_PRECEDE_KDUMP, SEED_000
 
-MAX_NAMES = 16
-"""The patch's limit on the number of names."""
+MAX_NAMES = PARAMS["panic_notifier_filter"].max_items
+"""The patch's limit on the number of names (declared with the parameter: model/params.py)."""
 FILTER_PATCH = ("https://lore.kernel.org/lkml/20220108153451.195121-1-gpiccoli@igalia.com/ "
                 "(panic_notifier_filter V4, kernel/notifier.c atomic_notifier_chain_register)")
 
