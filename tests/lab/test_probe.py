@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from panicpath.lab.kernels import KernelFiles
-from panicpath.lab.probe import build_probe, render_probe
+from panicpath.lab.probe import build_probe, init_sections, render_probe
 from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario, parse_scenario
 
 
@@ -104,6 +104,27 @@ def test_every_fault_at_once_builds_against_the_real_headers(lab_kernel: KernelF
         '[[notifier]]\nname = "b"\nbehaviour = "lock"\n', Path("x.toml"))
     ko = build_probe(s, lab_kernel, tmp_path)
     assert ko.stat().st_size > 1000
+    # Nothing for the kernel to free after init: that free flushes every CPU's TLB and
+    # would wait forever on the ipi-deaf-cpu victim (the CI hang of 2026-12-02).
+    assert init_sections(ko) == []
+
+
+def test_init_sections_finds_what_init_would_free(lab_kernel: KernelFiles,
+                                                  tmp_path: Path) -> None:
+    """The check that guards the probe sees an __init function's section in a real
+    module built the same way (so an empty list above is not a blind parser)."""
+    import subprocess
+
+    from panicpath.lab.probe import MODULE_NAME, TOOLCHAINS
+
+    (tmp_path / f"{MODULE_NAME}.c").write_text(
+        '#include <linux/module.h>\nstatic int __init i(void) { return 0; }\n'
+        'module_init(i);\nMODULE_LICENSE("GPL");\n')
+    (tmp_path / "Makefile").write_text(f"obj-m := {MODULE_NAME}.o\n")
+    gnu, _ = TOOLCHAINS[lab_kernel.arch]
+    subprocess.run(["make", "-s", "-C", str(lab_kernel.build), f"M={tmp_path}",
+                    f"CC={gnu}-gcc-12", "modules"], check=True, capture_output=True)
+    assert ".init.text" in init_sections(tmp_path / f"{MODULE_NAME}.ko")
 
 
 @pytest.mark.qemu

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
 
 from panicpath.lab.archive import DEB_ARCHES
 from panicpath.lab.hosttools import ensure_host_tools
@@ -151,6 +153,16 @@ makes scripts/Makefile.modfinal (6.12, 7.x) run pahole for the module's BTF, whi
 reads and which the probe, stripped of debug information, would not keep anyway."""
 
 
+def init_sections(ko: Path) -> list[str]:
+    """The allocated ``.init*`` sections of a module: what the kernel frees once its init
+    returned, through a TLB flush on every CPU (templates/probe.c.j2, above probe_init),
+    which an ipi-deaf-cpu victim would never answer. build_probe() removes them (the probe
+    has no __init code; only module_init()'s 8-byte anchor of init_module is there)."""
+    with ko.open("rb") as f:
+        return [s.name for s in ELFFile(f).iter_sections()
+                if s.name.startswith(".init") and s["sh_flags"] & SH_FLAGS.SHF_ALLOC]
+
+
 def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None = None) -> Path:
     """The probe ``.ko`` for a scenario, built once per source and kernel.
 
@@ -192,6 +204,18 @@ def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None =
     # initrds, and a short transfer over the console to a restored guest.
     subprocess.run([f"{gnu}-strip", "--strip-debug", str(work / f"{MODULE_NAME}.ko")],
                    capture_output=True, check=False)
+    built = work / f"{MODULE_NAME}.ko"
+    removed = init_sections(built)
+    if removed:
+        subprocess.run([f"{gnu}-objcopy",
+                        *(f"--remove-section={n}" for n in removed),
+                        *(f"--remove-section=.rela{n}" for n in removed), str(built)],
+                       capture_output=True, check=False)
+    inits = init_sections(built)
+    if inits:
+        raise LabSetupError(f"probe module in {work} has init sections "
+                            f"({', '.join(inits)}): freeing them after load needs every "
+                            f"CPU, which an armed fault may have stopped answering")
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / f"{MODULE_NAME}.ko", ko.with_suffix(".tmp"))
     ko.with_suffix(".tmp").rename(ko)
