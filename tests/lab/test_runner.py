@@ -2,7 +2,7 @@
 acceptance scenarios and the fault scenarios (docs/lab.md "Faults in the guest").
 
 Each asserts what the real kernel did as recorded in
-/work/shared/reference/lab/README.md (Debian 6.1.192, x86_64, TCG), and, when
+../shared/reference/lab/README.md (Debian 6.1.192, x86_64, TCG), and, when
 panicpath.lab.predict exists, that the model agrees.
 """
 
