@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,11 +26,12 @@ from panicpath.inputs import InputError
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import HYPERVISORS, Scenario
 from panicpath.names import one_line, unknown_name
-from panicpath.policies import POLICIES
+from panicpath.policies import BUILTIN, POLICIES, Policy
+from panicpath.policies.policy_file import PolicyFileError, dump_policy, policy_files
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
 from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
-from panicpath.tomlfile import line_of
+from panicpath.tomlfile import line_of, read_toml
 
 EXIT_BAD_INPUT = 2
 
@@ -60,6 +61,37 @@ def _parse_params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
             bad_input(f"--param {v!r}: expected NAME=VALUE, e.g. crash_kexec_post_notifiers=1")
         out.append((k, val))
     return tuple(out)
+
+
+def use_policy_files(paths: Sequence[str]) -> list[Policy]:
+    """The policies of `--policy-file` files, known by name until the command ends (a
+    built-in's name replaces that built-in; docs/policy-files.md). A bad file is one line
+    and exit 2; a replaced built-in that differs is noted on stderr."""
+    ctx = click.get_current_context()
+    try:
+        loaded, notes = ctx.with_resource(policy_files(paths))
+    except PolicyFileError as e:
+        bad_input(str(e))
+    for n in notes:
+        click.echo(f"panicpath: note: {one_line(n)}", err=True)
+    return loaded
+
+
+def policy_option(f: Callable[..., None]) -> Callable[..., None]:
+    """`--policy-file FILE` for the commands that run one policy."""
+    return click.option("--policy-file", "policy_file", type=click.Path(dir_okay=False),
+                        default=None, help="Use the policy of this policy file (TOML, "
+                        "docs/policy-files.md) instead of --policy.")(f)
+
+
+def file_policy(policy_file: str, policy: str | None) -> str:
+    """The name of the `--policy-file` policy, made known for the command; `policy` (an
+    explicit --policy, or None) must be absent or name it."""
+    name = use_policy_files((policy_file,))[0].name
+    if policy is not None and policy != name:
+        bad_input(f"--policy {policy} and --policy-file {policy_file} (policy {name!r}): "
+                  "give one of them")
+    return name
 
 
 OPTION_OF = {"param": "--param", "fault": "--fault"}
@@ -112,13 +144,27 @@ def _file_error(path: str, exc: Exception) -> NoReturn:
 @click.option("--from-scan", "from_scan", type=click.Path(dir_okay=False), default=None,
               help="Add every callback of a `panicpath scan --json` file as a user callback.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@policy_option
 def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdump: bool,
         params: tuple[str, ...], drivers: tuple[str, ...], faults: tuple[str, ...], cpus: int,
-        bare: bool, host_panic_action: str, from_scan: str | None, as_json: bool) -> None:
+        bare: bool, host_panic_action: str, from_scan: str | None, as_json: bool,
+        policy_file: str | None) -> None:
     """Run one scenario and print its trace and properties."""
+    if policy_file is not None:
+        explicit = click.get_current_context().get_parameter_source("policy")
+        policy = file_policy(policy_file, policy if explicit is click.core.ParameterSource
+                             .COMMANDLINE else None)
     if scenario_file is not None:
         try:
             scn = load_scenario(scenario_file)
+            if policy_file is not None:
+                data, text = read_toml(scenario_file, ScenarioFileError, "")
+                named = data.get("policy")
+                if named is not None and named != policy:
+                    bad_input(f"{scenario_file}:{line_of(text, 'policy')}: policy {named!r}, "
+                              f"but --policy-file {policy_file} holds {policy!r}: name it in "
+                              "the scenario or leave the key out")
+                scn = scn.with_(policy=policy)
         except ScenarioFileError as e:
             bad_input(str(e))
     else:
@@ -212,14 +258,43 @@ def _json_flag(f: Callable[..., None]) -> Callable[..., None]:
 
 @click.command()
 @_json_flag
-def policies(as_json: bool) -> None:
-    """List kernel versions and proposals."""
+@click.option("--dump", "dump_name", default=None, metavar="NAME",
+              help="Write this built-in policy as a policy file (TOML, docs/policy-files.md).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="With --dump: write the file here (default: standard output).")
+def policies(as_json: bool, dump_name: str | None, output: str | None) -> None:
+    """List kernel versions and proposals, or write one as a policy file (--dump). A policy
+    whose steps are Python code of its own is not written: exit 2 with the reason."""
+    if dump_name is not None or output is not None:
+        _dump(dump_name, output, as_json)
+        return
     rows = [{"name": p.name, "kind": p.kind, "title": p.title,
              "program": [op.step + (f" [{op.when}]" if op.when else "") for op in p.program],
              "sources": list(p.sources)} for p in POLICIES.values()]
     if not as_json:
         rows = [{k: v for k, v in r.items() if k != "program"} for r in rows]
     _vocab("policies", rows, as_json)
+
+
+def _dump(name: str | None, output: str | None, as_json: bool) -> None:
+    if name is None:
+        bad_input("-o/--output goes with --dump NAME (the policy to write)")
+    if as_json:
+        bad_input("--dump writes a TOML policy file; leave out --json")
+    msg = unknown_name(("policy", (name,), BUILTIN))
+    if msg is not None:
+        bad_input(msg)
+    try:
+        text = dump_policy(BUILTIN[name])
+    except PolicyFileError as e:
+        bad_input(str(e))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        bad_input(f"{output}: cannot write: {e.strerror}")
 
 
 @click.command()
@@ -285,12 +360,16 @@ def arches_cmd(as_json: bool) -> None:
               help="Also write a single static HTML report to this file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes (default: CPUs).")
+@click.option("--policy-file", "policy_files_", multiple=True, type=click.Path(dir_okay=False),
+              help="Add the policy of this policy file (TOML, docs/policy-files.md) to the "
+                   "policies compared; a built-in's name replaces that built-in (repeatable).")
 def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tuple[str, ...],
             no_faults: bool, space_file: str | None, as_json: bool, html_out: str | None,
-            workers: int | None) -> None:
+            workers: int | None, policy_files_: tuple[str, ...]) -> None:
     """Every policy over every built-in configuration: the matrix."""
     from panicpath.check.space import SpaceError, load_space
 
+    loaded = use_policy_files(policy_files_)
     msg = unknown_name(("policy", policies_, POLICIES), ("arch", arches, ARCHES),
                        ("hypervisor", hypervisors, HYPERVISORS))
     if msg is not None:
@@ -301,7 +380,9 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
             space = load_space(space_file, space)
         except SpaceError as e:
             bad_input(str(e))
-    space = replace(space, policies=policies_ or space.policies,
+    chosen = policies_ or space.policies
+    chosen += tuple(p.name for p in loaded if p.name not in chosen)
+    space = replace(space, policies=chosen,
                     arches=arches or space.arches, hypervisors=hypervisors or space.hypervisors,
                     faults=((),) if no_faults else space.faults)
     total = count(space)

@@ -75,13 +75,29 @@ def _check_with_progress(q: Question, workers: int) -> Verdict:
             bar.stop()
 
 
+def resolve_policy(policy: str | None, policy_file: str | None) -> str:
+    """The question's policy: `--policy`, or the policy of `--policy-file` (made known by
+    name until the command ends; an explicit --policy must then name it)."""
+    if policy_file is not None:
+        from panicpath.commands import file_policy
+
+        return file_policy(policy_file, policy)
+    if policy is None:
+        raise click.UsageError("Missing option '--policy' (or --policy-file FILE).")
+    return policy
+
+
 F = TypeVar("F", bound=Callable[..., None])
 
 
 def question_options(f: F) -> F:
     """The options that state a checker question (shared by `check` and `export promela`)."""
     for opt in reversed((
-        click.option("--policy", required=True, help="Kernel version or proposal."),
+        click.option("--policy", default=None, help="Kernel version or proposal (required "
+                     "unless --policy-file gives it)."),
+        click.option("--policy-file", "policy_file", type=click.Path(dir_okay=False),
+                     default=None, help="Check the policy of this policy file (TOML, "
+                     "docs/policy-files.md)."),
         click.option("--property", "prop", required=True, help="Property that must hold."),
         click.option("--arch", "arches", multiple=True, help="Only these architectures."),
         click.option("--hypervisor", "hypervisors", multiple=True,
@@ -107,11 +123,13 @@ def question_options(f: F) -> F:
               help="object: one full model simulation per state; fast: tuple states stepped one "
                    "kernel step at a time (kernel-version policies only, one process, "
                    "--workers unused, coverage not tracked).")
-def check_command(policy: str, prop: str, arches: tuple[str, ...], hypervisors: tuple[str, ...],
+def check_command(policy: str | None, policy_file: str | None, prop: str,
+                  arches: tuple[str, ...], hypervisors: tuple[str, ...],
                   max_faults: int, faults: tuple[str, ...], with_no_kdump: bool, cpus: int,
                   workers: int, as_json: bool, trace_out: str | None, engine: str) -> None:
     """Can PROPERTY fail for POLICY under any combination of up to N faults? Exit 0 if it
     holds everywhere, 12 if violated (with a minimal counterexample), 2 for bad input."""
+    policy = resolve_policy(policy, policy_file)
     q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
                               with_no_kdump, cpus)
     fast_lines: list[str] = []

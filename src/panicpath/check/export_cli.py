@@ -16,6 +16,7 @@ from panicpath.check.cli import (
     EXIT_VIOLATED,
     question_from_options,
     question_options,
+    resolve_policy,
 )
 from panicpath.check.promela import ExportError, SpinError, promela, spin_verdict
 from panicpath.names import one_line
@@ -33,7 +34,7 @@ def export_group() -> None:
 @click.option("--spin", "run_spin", is_flag=True,
               help="Also run spin -a, cc and pan, print SPIN's verdict and exit like "
                    "`panicpath check` (0 holds, 12 violated).")
-def promela_command(policy: str, prop: str, arches: tuple[str, ...],
+def promela_command(policy: str | None, policy_file: str | None, prop: str, arches: tuple[str, ...],
                     hypervisors: tuple[str, ...], max_faults: int, faults: tuple[str, ...],
                     with_no_kdump: bool, cpus: int, out: Path | None, run_spin: bool) -> None:
     """A Promela model of `panicpath check` with the same options."""
@@ -41,6 +42,7 @@ def promela_command(policy: str, prop: str, arches: tuple[str, ...],
         click.echo("panicpath: error: --cpus must be at least 2 for the Promela model "
                    "(faults act on another CPU)", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    policy = resolve_policy(policy, policy_file)
     q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
                               with_no_kdump, cpus)
     try:

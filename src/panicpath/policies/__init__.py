@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from panicpath.policies import (
     linux_3_11,
     linux_3_15,
@@ -35,6 +38,12 @@ POLICIES: dict[str, Policy] = {
         *PROPOSALS,
     )
 }
+"""Every policy a command can name: the built-ins, plus for the duration of a command the
+policies of its `--policy-file` options (policy_file.policy_files)."""
+
+BUILTIN: Mapping[str, Policy] = MappingProxyType(dict(POLICIES))
+"""The policies written in this package, whatever files a command has loaded."""
+
 
 def policy_for_release(release: tuple[int, int]) -> Policy:
     """The kernel-version policy in force for a kernel release (the lab predicts a guest
@@ -48,4 +57,4 @@ def policy_for_release(release: tuple[int, int]) -> Policy:
     return max(kernels, key=lambda p: p.version)
 
 
-__all__ = ["POLICIES", "Op", "Policy", "policy_for_release"]
+__all__ = ["BUILTIN", "POLICIES", "Op", "Policy", "policy_for_release"]

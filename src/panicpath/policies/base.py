@@ -16,6 +16,37 @@ it), only without."""
 
 MAINLINE = (99, 0)
 
+FEATURES: dict[str, str] = {
+    "post_notifiers_option":
+        "the crash_kexec_post_notifiers boot parameter exists (f06e5153f4ae, v3.16); without "
+        "it the parameter is ignored and no driver can force it (engine._boot)",
+    "crash_smp_send_stop":
+        "crash_smp_send_stop() (0ee59413c967, v4.9): the CPUs stopped once, registers saved, "
+        "and machine_crash_shutdown's own stop becomes a no-op (arch/x86/kernel/crash.c)",
+    "mips_crash_smp_send_stop":
+        "Octeon's _crash_smp_send_stop hook stops the watchdogs while the CPUs are online "
+        "(arch/mips/kernel/crash.c crash_smp_send_stop, v4.9)",
+    "ppc_crash_smp_send_stop":
+        "powerpc's own crash_smp_send_stop (219572d2fc41, v5.17, arch/powerpc/kexec/crash.c)",
+    "panic_other_cpus_shutdown":
+        "panic_print's all-CPU backtrace is taken before the CPUs are stopped "
+        "(kernel/panic.c panic_other_cpus_shutdown, v6.3; 6.1.y backport)",
+    "printk_nmi_deferred":
+        "printk in NMI context fills a buffer a later flush prints (cf9b1106c81c, v4.7, "
+        "kernel/printk/printk_safe.c)",
+    "nbcon_console":
+        "the 8250 serial console is an nbcon console that printk flushes atomically, NMI "
+        "context included (kernel/printk/nbcon.c, 7.3)",
+    "vpanic":
+        "panic() is a wrapper of vpanic() (3f045de7f557, v6.17); a name only, no mechanic "
+        "reads it",
+    "split_panic_lists":
+        "the panic notifier list is split in four (Piccoli's 2022 series, patches 19-22); a "
+        "name only, the lists and their steps are the policy's",
+}
+"""Every feature a policy may name (`Policy.features`, tested by `Run.has`), with the
+kernel change it stands for. A policy file naming another is refused."""
+
 
 @dataclass(frozen=True)
 class Op:
