@@ -240,6 +240,15 @@ class _Where:
                     return i + 1
         return 1 if start is None else start + 1
 
+    def key_line(self, table: str, key: str) -> int:
+        """The line of `key` inside the tables of `table` (inline or not)."""
+        start = self.line(table) - 1
+        pat = re.compile(rf'(?:^|[{{,])\s*(?:"{re.escape(key)}"|{re.escape(key)})\s*=')
+        for i in range(start, len(self.lines)):
+            if pat.search(self.lines[i]):
+                return i + 1
+        return start + 1
+
     def error(self, key: str, msg: str, value: object = None) -> PolicyFileError:
         return PolicyFileError(f"{self.path}:{self.line(key, value)}: {msg}")
 
@@ -281,8 +290,8 @@ def _tables(w: _Where, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
 def _keys(w: _Where, where: str, table: dict[str, Any], valid: dict[str, str]) -> None:
     for k in table:
         if k not in valid:
-            raise w.error(where, f"unknown key {k!r} in {where}; valid: {', '.join(valid)}",
-                          k if isinstance(k, str) else None)
+            raise PolicyFileError(f"{w.path}:{w.key_line(where, k)}: unknown key {k!r} in "
+                                  f"{where}; valid: {', '.join(valid)}")
 
 
 def own_params() -> list[str]:
@@ -386,7 +395,8 @@ def policy_from_dict(data: dict[str, Any], where: str = "<policy>", text: str = 
             raise w.error(k, f"no {k}: add {k} = \"...\" ({POLICY_KEYS[k]})")
     for k in ("name", "version", "kind", "title", "base", "doc", "drivers_version"):
         if k in data and not isinstance(data[k], str):
-            raise w.error(k, f"{k} must be a string, got {data[k]!r}")
+            raise w.error(k, f"{k} must be a string (in quotes), got {data[k]!r}; {k}: "
+                             f"{POLICY_KEYS[k]}")
     name = data["name"]
     if not _NAME.fullmatch(name):
         raise w.error("name", f"name {name!r} is not a policy name; valid: up to 64 letters, "
