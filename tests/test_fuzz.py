@@ -188,7 +188,7 @@ def base(command: str) -> tuple[list[str], list[tuple[str, str]], tuple[int, ...
         "lab matrix": (["lab", "matrix", fx["labdir"], "--dry-run"], [], (0,)),
         "answers": (["answers", "--check"], [("--output", str(WORK / "answers.md"))], (0, 1)),
         "inputs": (["inputs", "--check"], [("--output", str(WORK / "inputs.md"))], (0, 1)),
-        "policies": (["policies"], [], (0,)),
+        "policies": (["policies"], [("--dump", "linux-3.11")], (0,)),
         "drivers": (["drivers"], [], (0,)),
         "faults": (["faults"], [], (0,)),
         "properties": (["properties"], [], (0,)),
@@ -398,6 +398,44 @@ def test_scenario_files(data: bytes) -> None:
         for k, v in given_doc.get("params", {}).items():
             assert ran["params"][k] == ({True: "1", False: "0"}.get(v, str(v))
                                         if isinstance(v, bool) else str(v))
+
+
+POLICY_FILE = {
+    "name": "fuzz", "kind": "proposal", "version": "6.1", "drivers_version": "6.3",
+    "title": "t", "base": "linux-6.1", "doc": "d",
+    "features": ["post_notifiers_option", "crash_smp_send_stop"], "sources": ["s"],
+    "lists": ["my_list"], "params": ["panic_notifiers_level"],
+    "param_space": {"panic_notifiers_level": ["0", "2"], "panic_print": [0, 16]},
+    "program": [{"step": "panic_entry"}, {"step": "my_list"},
+                {"step": "crash_kexec", "when": "!post"}, {"step": "notifier_chain"},
+                {"step": "crash_kexec", "when": "post"}, {"step": "panic_timeout"}],
+    "placement": [{"callback": "pvpanic", "list": "my_list", "priority": "INT_MIN + 1",
+                   "also": True}]}
+
+
+@FUZZ
+@given(data=file_bytes(POLICY_FILE, "toml"),
+       command=st.sampled_from(["run", "compare", "check", "export promela"]))
+def test_policy_files(data: bytes, command: str) -> None:
+    """`--policy-file` on every command that takes it; a file that loads runs as its own
+    name, and the registry is the built-ins again afterwards."""
+    from panicpath.policies import BUILTIN
+
+    path = str(_write(data, "policy.toml"))
+    q = ["--property", "vmcore-captured", "--arch", "s390", "--max-faults", "0"]
+    args = {"run": ["run", "--policy-file", path, "--json"],
+            "compare": ["compare", "--policy-file", path, "--policy", "linux-3.11", "--arch",
+                        "s390", "--no-faults", "--json", "--workers", "1"],
+            "check": ["check", "--policy-file", path, *q],
+            "export promela": ["export", "promela", "--policy-file", path, *q, "-o",
+                               str(WORK / "out.pml")]}[command]
+    r = invoke(args)
+    judge(r, args, (0, 12) if command == "check" else (0,))
+    assert dict(BUILTIN) == POLICIES
+    if r.exit_code == 0 and command == "run":
+        import tomllib
+
+        assert json.loads(r.stdout)["scenario"]["policy"] == tomllib.loads(data.decode())["name"]
 
 
 SPACE = {"policies": ["linux-6.1", "piccoli-levels"], "arches": ["x86_64"],
