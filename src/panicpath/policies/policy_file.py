@@ -48,7 +48,7 @@ POLICY_KEYS: dict[str, str] = {
     "doc": "what the policy is, with its sources",
     "drivers_version": "\"MAJOR.MINOR\": which release's driver forms the kernel carries "
                        "(backports); default: version",
-    "features": "a list of feature names (see Policy features)",
+    "features": "a list of feature names (see Features below)",
     "sources": "a list of strings: where the program was read",
     "lists": "a list of the policy's own callback lists (names of C identifiers); a step "
              "of that name walks the list as a notifier chain, a placement may name it",

@@ -1,9 +1,9 @@
 """docs/inputs.md: every input panicpath reads and what it accepts, in one place.
 
 Generated from the declarations the validation uses (model/params.py, faults.py and
-panicpath.inputs, the scenario, space, lab-scenario and ITF readers' key tables, and the
-click options of every command), so it cannot drift from them: `panicpath inputs --check`
-and a test fail when the file is stale.
+panicpath.inputs, the scenario, space, policy-file, lab-scenario and ITF readers' key tables,
+the model's steps and the policies' features, and the click options of every command), so it
+cannot drift from them: `panicpath inputs --check` and a test fail when the file is stale.
 """
 
 from __future__ import annotations
@@ -114,6 +114,28 @@ def _space() -> list[str]:
             *_table(("key", "accepts"), [(f"`{k}`", v) for k, v in SPACE_KEYS.items()])]
 
 
+def _policy_file() -> list[str]:
+    from panicpath.model.steps import STEPS
+    from panicpath.policies.base import FEATURES
+    from panicpath.policies.policy_file import PLACEMENT_KEYS, POLICY_KEYS, PROGRAM_KEYS
+
+    def first_paragraph(doc: str | None) -> str:
+        return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+    return ["## Policy files (`--policy-file FILE` on run, check, compare, export promela)", "",
+            "Written by `panicpath policies --dump NAME`; see docs/policy-files.md.", "",
+            *_table(("key", "accepts"), [(f"`{k}`", v) for k, v in POLICY_KEYS.items()]),
+            "Each `program` table (`[[program]]`, or `program = [{ step = ... }, ...]`):", "",
+            *_table(("key", "accepts"), [(f"`{k}`", v) for k, v in PROGRAM_KEYS.items()]),
+            "Each `[[placement]]`:", "",
+            *_table(("key", "accepts"), [(f"`{k}`", v) for k, v in PLACEMENT_KEYS.items()]),
+            "Steps (model/steps.py; each models the kernel source it names):", "",
+            *_table(("step", "models"),
+                    [(f"`{n}`", first_paragraph(f.__doc__)) for n, f in STEPS.items()]),
+            "Features (policies/base.py):", "",
+            *_table(("feature", "stands for"), [(f"`{k}`", v) for k, v in FEATURES.items()])]
+
+
 def _lab() -> list[str]:
     from panicpath.lab.scenario import LAB_KEYS
 
@@ -193,5 +215,5 @@ def _options() -> list[str]:
 def render_inputs() -> str:
     """The text of docs/inputs.md."""
     parts = [HEADER, *_params(), *_faults(), *_scenario(), *_callbacks(), *_space(),
-             *_lab(), *_itf(), *_scan_json(), *_options()]
+             *_policy_file(), *_lab(), *_itf(), *_scan_json(), *_options()]
     return "\n".join(parts).rstrip() + "\n"
