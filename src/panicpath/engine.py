@@ -16,6 +16,7 @@ from panicpath.faults import FAULTS
 from panicpath.inputs import ScenarioError as ScenarioError
 from panicpath.inputs import check_fault_in_run, check_scenario
 from panicpath.model.callback import LISTS, Callback
+from panicpath.model.capture import crash_image_fits, reservation_mib
 from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
 from panicpath.model.scenario import DUMP_TARGETS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
@@ -189,11 +190,17 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
         post_param = 0
     m.post_notifiers = bool(post_param)
     kdump_ok = run.policy.version >= run.arch.kdump_since
-    m.crash_image_loaded = scn.kdump and kdump_ok
+    fits = crash_image_fits(scn)
+    m.crash_image_loaded = scn.kdump and kdump_ok and fits
+    m.crash_image_wanted = scn.kdump and kdump_ok
     if scn.kdump and not kdump_ok:
         run.emit("kexec_load", "step", f"{scn.arch} has no kdump before "
                  f"{run.arch.kdump_since[0]}.{run.arch.kdump_since[1]}: no crash kernel",
                  "arch Kconfig")
+    elif scn.kdump and not fits:
+        run.emit("kexec_load", "step", f"the crash image needs {scn.capture_needs_mib[0]}M, "
+                 f"crashkernel={reservation_mib(scn)}M: not loaded",
+                 "kexec-tools kexec/kexec.c locate_hole")
     if scn.hypervisor == "hyperv":
         # drivers/hv/vmbus_drv.c vmbus_bus_init -> vmbus_connect: a Hyper-V guest's
         # devices (disk, network, framebuffer) all sit on VMbus.

@@ -14,7 +14,7 @@ import functools
 
 from panicpath.catalog import DRIVERS
 from panicpath.faults import ANONYMOUS_DMA, FAULTS
-from panicpath.model.params import PARAMS, Param, parse_c_int
+from panicpath.model.params import PARAMS, Param, parse_c_int, parse_size
 from panicpath.model.run import Run
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import HRTIMER_LOCK
@@ -90,6 +90,13 @@ def check_param_value(name: str, raw: str, callbacks: frozenset[str] | None = No
             raise InputError("param", key, "not an integer", spec.valid()) from None
         if not spec.lo <= value <= spec.hi:
             raise InputError("param", key, f"{value} is out of range", spec.valid())
+    elif spec.kind == "size":
+        try:
+            size = parse_size(raw)
+        except ValueError:
+            raise InputError("param", key, "not a size", spec.valid()) from None
+        if not spec.lo <= size <= spec.hi:
+            raise InputError("param", key, f"{size} bytes is out of range", spec.valid())
     elif spec.kind == "choice":
         if raw not in spec.choices:
             raise InputError("param", key, f"{raw!r} is not a {name} value", spec.valid())

@@ -25,7 +25,7 @@ class Property:
 def _captured(run: Run) -> bool | None:
     m = run.machine
     firmware = any(e.kind == "firmware-dump" for cb in run.notifiers for e in cb.effects)
-    if not m.crash_image_loaded and not firmware:
+    if not m.crash_image_wanted and not firmware:
         return None
     return m.vmcore is not None
 
@@ -74,7 +74,7 @@ def _host_informed(run: Run) -> bool | None:
 
 def _logs(run: Run) -> bool | None:
     m = run.machine
-    has_sink = m.crash_image_loaded or any(
+    has_sink = m.crash_image_wanted or any(
         e.kind in ("persist-log", "hv-kmsg-dump") for cb in run.dumpers for e in cb.effects)
     if not has_sink:
         return None

@@ -4,6 +4,7 @@ must agree with what the console parser observed in the real kernel's log."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from panicpath.lab.console import read_log
 from panicpath.lab.observation import compare, observe
 from panicpath.lab.predict import predict, to_model
+from panicpath.lab.reservation import CaptureNeeds
 from panicpath.lab.scenario import (
     DumperProbe,
     LabScenario,
@@ -19,6 +21,7 @@ from panicpath.lab.scenario import (
     builtin_scenarios_dir,
     load_scenario,
 )
+from panicpath.model.capture import crash_image_fits
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -59,12 +62,19 @@ def test_disagreement_is_reported() -> None:
     assert {"callbacks", "pvpanic_event", "kernel_offset_printed"} <= fields
 
 
-def test_small_crashkernel_loads_no_crash_image() -> None:
-    """docs/lab.md "The vmcore read back": kexec -p fails at 56M and loads at 57M."""
-    assert not to_model(LabScenario(name="x", crashkernel_size="32M")).kdump
-    assert not to_model(LabScenario(name="x", crashkernel_size="56M")).kdump
-    assert to_model(LabScenario(name="x", crashkernel_size="57M")).kdump
-    assert to_model(LabScenario(name="x", crashkernel_size="256M")).kdump
+@pytest.mark.qemu
+def test_small_crashkernel_loads_no_crash_image(capture_needs: CaptureNeeds) -> None:
+    """The predictor hands the model the reservation and the measured needs (docs/lab.md
+    "The vmcore read back": kexec -p fails at 56M and loads at 57M on this kernel)."""
+    def fits(size: str) -> bool:
+        return crash_image_fits(to_model(LabScenario(name="x", crashkernel_size=size)))
+
+    load = capture_needs.load_mib
+    assert not fits("32M") and not fits(f"{load - 1}M")
+    assert fits(f"{load}M") and fits("256M")
+    scn = to_model(LabScenario(name="x", crashkernel_size="64M"))
+    assert scn.kdump and scn.capture_needs_mib == capture_needs.mib
+    assert ("crashkernel", "64M") in scn.params
 
 
 def test_model_agrees_with_the_vmcore_read_back() -> None:
@@ -92,21 +102,44 @@ def test_a_cpu_left_running_at_the_handover_changes_the_page() -> None:
     assert nokdump.vmcore_page_changed is None and nokdump.vmcore_cpus_saved is None
 
 
-def test_model_agrees_with_a_reservation_too_small_to_load() -> None:
+@pytest.mark.qemu
+def test_model_agrees_with_a_reservation_too_small_to_load(capture_needs: CaptureNeeds) -> None:
+    """Below the measured load size the model loads no crash image (model/capture.py
+    crash_image_fits), as kexec -p did not in the real 48M run."""
     lab = load_scenario(builtin_scenarios_dir() / "crashkernel_too_small_to_load.toml")
     observed = observe(read_log(DATA / "crashkernel_48M_no_load.log"))
     assert predict(lab).crash_kernel_loaded is False
     assert compare(observed, predict(lab)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the model has no memory sizes: it cannot predict a "
-                   "crash kernel that loads but dies in its reservation (predict.py docstring)")
-def test_model_predicts_a_crash_kernel_dying_in_a_small_reservation() -> None:
+@pytest.mark.qemu
+def test_model_predicts_a_crash_kernel_dying_in_a_small_reservation(
+        capture_needs: CaptureNeeds) -> None:
+    """Issue 16: a crash kernel that loads but dies in its reservation (the real 64M run:
+    "System is deadlocked on memory") is predicted from the needs measured on the kernel,
+    and the same scenario with the measured boot size is predicted to capture."""
     lab = LabScenario(name="ck64", crashkernel_size="64M",
                       notifiers=(NotifierProbe("high", 200),),
                       timeouts=PhaseTimeouts(panic=20, crash_kernel=40))
+    assert capture_needs.load_mib <= 64 < capture_needs.boot_mib
     observed = observe(read_log(DATA / "crashkernel_64M_dies.log"))
     assert compare(observed, predict(lab)) == []
+    works = predict(dataclasses.replace(lab, crashkernel_size=f"{capture_needs.boot_mib}M"))
+    assert works.vmcore_seen and not works.crash_kernel_died
+
+
+@pytest.mark.qemu
+def test_measured_needs_are_the_boundaries_of_what_was_seen(capture_needs: CaptureNeeds
+                                                            ) -> None:
+    """Every cycle of the bisection is on the side of the two sizes it should be."""
+    rank = {"not-loaded": 0, "died": 1, "works": 2}
+    for mib, outcome in capture_needs.tried:
+        want = 0 if mib < capture_needs.load_mib else 1 if mib < capture_needs.boot_mib else 2
+        assert rank[outcome] == want, (mib, outcome)
+    tried = dict(capture_needs.tried)
+    assert tried[capture_needs.load_mib - 1] == "not-loaded"
+    assert tried[capture_needs.boot_mib - 1] == "died"
+    assert tried[capture_needs.boot_mib] == "works"
 
 
 FAULT_CAPTURES = {

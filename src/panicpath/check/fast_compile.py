@@ -46,6 +46,7 @@ from panicpath.check.search import Question
 from panicpath.engine import select_drivers
 from panicpath.faults import HANGING_NOTIFIER, SLOW_HOST_MS
 from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback
+from panicpath.model.capture import capture_memory_short, crash_image_fits
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies.base import Policy
@@ -122,6 +123,7 @@ class Cfg:
     arch: int
     version: int
     crash_loaded: bool
+    crash_wanted: bool
     post: bool
     target_vmbus: bool
     has_fadump: bool = False
@@ -133,6 +135,7 @@ class Cfg:
     dma_capable: int = 0
     pv_mask: int = 0
     snp_bit: int = 0
+    capture_oom: bool = False
     pcie_bit: int = 0
     has_css: bool = False
     has_mips_css: bool = False
@@ -731,7 +734,8 @@ def st_boot_capture_kernel(s: list[int], k: Cfg, a: int = 0) -> None:
             s[MEM_WRITES] = 1
     s[CAPTURE_BOOTED] = 1
     t_boot = handover + CAPTURE_BOOT
-    if s[DEV_PRESENT] & k.snp_bit:
+    if k.capture_oom or s[DEV_PRESENT] & k.snp_bit:
+        # model/capture.py: out of memory in the reservation, or the IOMMU still SNP-owned
         s[CAPTURE_BOOTED] = 0
         path_end(s, E_CAPTURE_FAILED)
         return
@@ -938,7 +942,9 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     feats = policy.features
     post_option = "post_notifiers_option" in feats
     k = Cfg(index=index, scenario=scn, ncpu=scn.cpus, arch=ARCH_CODE[scn.arch], version=version,
-            crash_loaded=scn.kdump and version >= major * 100 + minor,
+            crash_loaded=scn.kdump and version >= major * 100 + minor
+            and crash_image_fits(scn),
+            crash_wanted=scn.kdump and version >= major * 100 + minor,
             post=bool(scn.int_param("crash_kexec_post_notifiers", 0)) and post_option,
             target_vmbus=scn.effective_dump_target == "vmbus-storage")
     assert set(FEATURES) >= {"crash_smp_send_stop", "mips_crash_smp_send_stop"}
@@ -948,6 +954,7 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     # faults.py _nmi_context: an nbcon console (7.3's 8250) prints from NMI at once
     k.has_nmi_deferred = "printk_nmi_deferred" in feats and "nbcon_console" not in feats
     k.panic_timeout = scn.int_param("panic", 0)
+    k.capture_oom = capture_memory_short(scn)
     k.record_panic_msg = scn.int_param("hyperv_record_panic_msg", 1)
     k.panic_op_event = scn.param("ipmi_msghandler.panic_op", "none") in ("event", "string")
     k.always_kmsg_dump = scn.int_param("printk.always_kmsg_dump", 0)
@@ -1124,7 +1131,7 @@ def _fault_fn(k: Cfg, base: str, arg: str) -> Callable[[list[int]], None]:
 _TOKEN = re.compile(r"\s*(&&|\|\||==|!=|<=|>=|!|<|>|\(|\)|[A-Za-z_][A-Za-z0-9_]*|\d+)")
 _STATE_VARS = {n: i for i, n in enumerate(FIELD_NAMES)}
 _STATE_VARS.update({"reports": REPORTS, "wdt": WDT})
-_CFG_VARS = {"crash_loaded", "has_fadump", "host_channel", "fb_channel", "log_sink",
+_CFG_VARS = {"crash_loaded", "crash_wanted", "has_fadump", "host_channel", "fb_channel", "log_sink",
              "watchdogs_at_boot"}
 _CONSTS = {"NCPU": "k.ncpu", "PATH_BOUND_MS": "k.path_bound_ms", "true": "True",
            "false": "False"}

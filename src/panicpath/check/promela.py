@@ -39,6 +39,7 @@ from panicpath.check.search import Question, configurations
 from panicpath.engine import ScenarioError, select_drivers, validate
 from panicpath.faults import FAULTS, HANGING_NOTIFIER, SLOW_HOST_MS
 from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback, Effect
+from panicpath.model.capture import capture_memory_short, crash_image_fits
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies import POLICIES
@@ -65,9 +66,9 @@ STEP_CALLS = {
 """The steps of kernel/panic.c the Promela model implements (templates/panic.pml.j2)."""
 FEATURES = ("post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send_stop",
             "ppc_crash_smp_send_stop", "printk_nmi_deferred", "nbcon_console")
-SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "panic", "hyperv_record_panic_msg",
-                              "ipmi_msghandler.panic_op", "printk.always_kmsg_dump",
-                              "panic_print"})
+SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "crashkernel", "panic",
+                              "hyperv_record_panic_msg", "ipmi_msghandler.panic_op",
+                              "printk.always_kmsg_dump", "panic_print"})
 OBJECT_ONLY_EFFECTS = frozenset({"kmsg-dump"})
 """Effects only the object engine runs; a question whose callbacks have one is refused."""
 REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic",
@@ -77,12 +78,12 @@ VICTIM = 1
 """faults.py _victim: the first CPU that is not the panic CPU (CPU 0)."""
 
 PROPERTY_EXPR: dict[str, tuple[str, str]] = {
-    "vmcore-captured": ("crash_loaded || has_fadump", "vmcore"),
+    "vmcore-captured": ("crash_wanted || has_fadump", "vmcore"),
     "vmcore-intact": ("vmcore", "!vmcore_writes"),
     "vmcore-complete": ("vmcore", "vmcore_saved == NCPU"),
     "dump-target-reachable": ("capture_booted && target_known", "target_ok"),
     "host-informed": ("host_channel", "reports > 0"),
-    "logs-persisted": ("crash_loaded || log_sink", "vmcore || persisted"),
+    "logs-persisted": ("crash_wanted || log_sink", "vmcore || persisted"),
     "fb-shows-panic": ("fb_channel", "fb_updated"),
     "watchdog-quiesced": ("watchdogs_at_boot && crash_loaded && capture_booted",
                           "end_kind != E_WDT_RESET && {no_wdt}"),
@@ -275,7 +276,10 @@ def _boot_lines(scn: Scenario, policy: Policy, cbs: list[Callback], devices: dic
     out = [f"arch = {ARCH_CONST[scn.arch]}",
            f"target_vmbus = {'true' if scn.effective_dump_target == 'vmbus-storage' else 'false'}",
            ("crash_loaded = (POLICY_VERSION >= " + str(major * 100 + minor) + ")")
-           if scn.kdump else "crash_loaded = false",
+           if scn.kdump and crash_image_fits(scn) else "crash_loaded = false",
+           ("crash_wanted = (POLICY_VERSION >= " + str(major * 100 + minor) + ")")
+           if scn.kdump else "crash_wanted = false",
+           f"capture_oom = {'true' if capture_memory_short(scn) else 'false'}",
            "post_notifiers = " + ("HAS_POST_OPTION"
                                   if scn.int_param("crash_kexec_post_notifiers", 0) else "false")]
     if scn.hypervisor == "hyperv":

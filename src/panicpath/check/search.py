@@ -46,6 +46,11 @@ class Question:
     driver_sets: tuple[tuple[str, ...], ...] | None = None
     user_callbacks: tuple[object, ...] = ()
     fault_names: tuple[str, ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+    """Boot parameters every machine gets besides crash_kexec_post_notifiers (e.g.
+    ``("crashkernel", "64M")``)."""
+    capture_needs_mib: tuple[int, int] = (0, 0)
+    """What the crash kernel needs of the reservation (Scenario.capture_needs_mib)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,9 @@ def configurations(q: Question) -> list[Scenario]:
                     for post in q.post_notifiers:
                         out.append(Scenario(policy=q.policy, arch=arch, hypervisor=hv,
                                             kdump=kdump, drivers=drivers, cpus=q.cpus,
-                                            params=(("crash_kexec_post_notifiers", post),),
+                                            params=(("crash_kexec_post_notifiers", post),
+                                                    *q.params),
+                                            capture_needs_mib=q.capture_needs_mib,
                                             user_callbacks=q.user_callbacks))  # type: ignore[arg-type]
     return out
 

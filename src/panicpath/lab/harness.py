@@ -215,7 +215,7 @@ class _Run:
     def expects_crash_kernel(self) -> bool:
         """Whether a crash kernel should follow the panic: the scenario loads one and
         ``kexec -p`` did not fail. A failed load (e.g. a reservation too small for the
-        image, panicpath.lab.predict CRASH_IMAGE_MIN_MIB) is the kernel's answer, seen
+        image, lab/reservation.py) is the kernel's answer, seen
         as ``LABINFO kexec -p rc=N kexec_crash_loaded=0`` and compared with the model's
         (observation ``crash_kernel_loaded``), not a run that failed."""
         return self.plan.expect_crash_kernel and not any(

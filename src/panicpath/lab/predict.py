@@ -32,15 +32,14 @@ model's ``vmcore-intact`` is false (something wrote memory after the crash point
 capture kernel that the model boots and that then fails (``capture-failed``, or a
 ``watchdog-reset`` during the dump) is the lab's ``crash_kernel_died``.
 
-The reservation: the model has no memory sizes. Below ``CRASH_IMAGE_MIN_MIB`` the
-crash image is not loaded (the model's ``kdump`` off). Above it the crash kernel may
-still not have room to boot (docs/lab.md "The vmcore read back": on x86_64 6.1 it loads
-from 57M, dies of "System is deadlocked on memory" up to 75M and works from 76M); the
-model does not predict that death: it would need the capture kernel's memory needs
-(kernel image and its reserved memory, the initramfs unpacked, the early allocations of
-each arch and release) set against the reservation, and this predictor would need the
-guest's own kernel and initramfs sizes. Such a scenario is predicted as working, and
-differs (``crash_kernel_died``, ``vmcore_seen``).
+The reservation: the model takes ``crashkernel=`` as a boot parameter and what the crash
+kernel needs of it as ``capture_needs_mib`` (model/capture.py: below the first size kexec
+loads nothing, below the second the capture kernel boots and dies out of memory). Those
+needs belong to the guest's kernel and the lab's crash initramfs, so the lab measures them
+on the kernel (lab/reservation.py, bisection with real cycles, cached) before it runs a
+scenario with a small reservation; until measured (a ``--dry-run`` on a fresh cache) the
+prediction takes (0, 0), any reservation suffices, and ``predicted_with`` says so with
+``capture_needs_mib: [0, 0]``.
 """
 
 from __future__ import annotations
@@ -48,8 +47,10 @@ from __future__ import annotations
 from panicpath.arch.arm64 import FAILED_TO_STOP
 from panicpath.engine import RunResult, build, execute, select_drivers
 from panicpath.lab.observation import KERNEL_OFFSET, CallbackRun, Observation
+from panicpath.lab.reservation import cached_needs
 from panicpath.lab.scenario import LabScenario
 from panicpath.model.callback import Callback, Effect, Need
+from panicpath.model.capture import crash_image_fits
 from panicpath.model.scenario import Scenario
 from panicpath.model.state import Machine
 from panicpath.model.steps import PANIC_MSG
@@ -57,14 +58,6 @@ from panicpath.policies import POLICIES, policy_for_release
 
 PROBE_LOCK = "probe_lock"
 """The raw spinlock the probe module's holder kthread keeps (templates/probe.c.j2)."""
-CRASH_IMAGE_MIN_MIB = 57
-"""Smallest `crashkernel=` reservation into which `kexec -p` loaded the lab's crash kernel
-and initramfs (x86_64, Debian 6.1.0-57-cloud-amd64, docs/lab.md "The vmcore read back":
-56M fails, 57M loads). Below it kexec-tools finds no hole for the kernel ("Could not find a
-free area of memory of 0x3378000 bytes": the bzImage's init_size, 51.5 MiB, plus the
-initramfs, purgatory and ELF core header, all inside the reservation) and no crash image
-is loaded (kexec_load() is never called). A reservation that loads is not one the crash
-kernel can boot in: see the module docstring."""
 CAPTURE_DEATHS = ("capture-failed", "watchdog-reset")
 """Model path ends in which the capture kernel booted and then did not finish
 (model/capture.py boot_capture_kernel)."""
@@ -91,7 +84,8 @@ def predicted_with(lab: LabScenario) -> dict[str, object]:
     """``{"policy", "arch", "drivers"}``: what the prediction ran (``lab run --json``)."""
     scn = to_model(lab)
     drivers = [d.name for d in select_drivers(scn, POLICIES[scn.policy])]
-    return {"policy": scn.policy, "arch": scn.arch, "drivers": drivers}
+    return {"policy": scn.policy, "arch": scn.arch, "drivers": drivers,
+            "capture_needs_mib": list(scn.capture_needs_mib)}
 
 
 def to_model(lab: LabScenario) -> Scenario:
@@ -137,10 +131,13 @@ def to_model(lab: LabScenario) -> Scenario:
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops),
                                     ("pseries-os-term", lab.arch == "ppc64el")) if on)
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
-    loaded = lab.crash_kernel and _mib(lab.crashkernel_size) >= CRASH_IMAGE_MIN_MIB
+    if lab.crash_kernel:
+        params.append(("crashkernel", lab.crashkernel_size))
+    measured = cached_needs(lab)
     policy, arch = model_kernel(lab)
     return Scenario(policy=policy, arch=arch, hypervisor="none",
-                    kdump=loaded, params=tuple(params), drivers=drivers,
+                    kdump=lab.crash_kernel, params=tuple(params), drivers=drivers,
+                    capture_needs_mib=measured.mib if measured is not None else (0, 0),
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name,
                     path_bound_ms=int(lab.timeouts.panic * 1000),
@@ -154,22 +151,13 @@ def drivers_release(lab: LabScenario) -> tuple[int, int]:
     return max(lab.series, POLICIES[model_kernel(lab)[0]].drivers_version)
 
 
-def _mib(size: str) -> int:
-    """`crashkernel=` size in MiB ("256M", "1G", "512K")."""
-    s = size.strip().upper()
-    units = {"K": 1 / 1024, "M": 1, "G": 1024}
-    if s and s[-1] in units:
-        return int(float(s[:-1]) * units[s[-1]])
-    return int(s) // (1024 * 1024)
-
-
 def observation_of(result: RunResult, lab: LabScenario,
                    machine: Machine | None = None) -> Observation:
     """Read a model run back into the lab's observable facts (``machine``: the run's
     final state, for the vmcore's saved registers; without it they are not stated)."""
     probes = {n.name: n.priority for n in lab.notifiers}
     dumper_names = {d.name for d in lab.dumpers}
-    loaded = result.scenario.kdump
+    loaded = result.scenario.kdump and crash_image_fits(result.scenario)
     in_pstore = "ramoops" in result.persisted_logs
     console = "\n".join(result.console)
 
@@ -246,7 +234,7 @@ def observation_of(result: RunResult, lab: LabScenario,
         vmcore_page_changed=(not result.properties["vmcore-intact"]) if dma and captured
         else None,
         crash_kernel_died=result.end in CAPTURE_DEATHS,
-        crash_kernel_loaded=result.scenario.kdump if lab.crash_kernel else None,
+        crash_kernel_loaded=loaded if lab.crash_kernel else None,
     )
 
 

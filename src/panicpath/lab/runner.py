@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from panicpath.lab.qemu import (
     qemu_command,
     resolve_tcg_threads,
 )
+from panicpath.lab.reservation import CaptureNeeds, measure_needs, needs_measurement, outcome_of
 from panicpath.lab.scenario import LabScenario
 from panicpath.lab.snapshot import (
     SnapshotStore,
@@ -131,17 +133,39 @@ def snapshots_usable() -> bool:
     return shutil.which("qemu-img") is not None
 
 
+def measure_capture_needs(scenario: LabScenario, tcg_threads: str = "auto",
+                          progress: Callable[[str], None] | None = None) -> CaptureNeeds:
+    """The scenario's kernel's crash-kernel needs (lab/reservation.py), measured now with
+    real cycles (logs under ``CACHE/capture-needs/``) unless cached."""
+    logs = cache_dir() / "capture-needs" / "runs"
+
+    def cycle(sc: LabScenario) -> str:
+        run = run_scenario(sc, logs / f"{sc.release}-{sc.arch}-{sc.flavour}" / sc.name,
+                           snapshot=False, tcg_threads=tcg_threads, measure=False)
+        o = run.observation
+        return outcome_of(o.crash_kernel_loaded, o.crash_kernel_died, o.vmcore_seen,
+                          run.result.ok, run.result.summary())
+
+    kernel = ensure_kernel(scenario.flavour, release=scenario.release, arch=scenario.arch)
+    return measure_needs(scenario, cycle, abi=kernel.release, progress=progress)
+
+
 def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool = True,
-            cache: Path | None = None, guests: int = 1, tcg_threads: str = "auto") -> Prepared:
+            cache: Path | None = None, guests: int = 1, tcg_threads: str = "auto",
+            measure: bool = True) -> Prepared:
     """Supply and build everything a scenario needs (no QEMU started).
 
     ``snapshot``: restore (or take) a snapshot when the host can (qemu-img
     present); ``cache``: where snapshots are kept (default: the lab cache);
     ``guests``: how many guests will run side by side (picks the TCG thread
     mode, see qemu.tcg_thread_mode; snapshots are kept per mode); ``tcg_threads``:
-    ``auto`` (that choice), ``multi`` or ``single``."""
+    ``auto`` (that choice), ``multi`` or ``single``; ``measure``: measure the kernel's
+    crash-kernel needs first when the scenario's reservation is small
+    (reservation.needs_measurement), so that its prediction can use them."""
     refuse_unsupported(scenario)
     require_qemu(scenario.arch)
+    if measure and needs_measurement(scenario):
+        measure_capture_needs(scenario, tcg_threads)
     machine = MACHINES[scenario.arch]
     kernel = ensure_kernel(scenario.flavour, release=scenario.release, arch=scenario.arch)
     initrds = ensure_initrds(kernel)
@@ -203,7 +227,7 @@ async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) ->
 
 def run_scenario(scenario: LabScenario, run_dir: Path | None = None,
                  on_event: OnEvent | None = None, snapshot: bool = True,
-                 tcg_threads: str = "auto") -> LabRun:
+                 tcg_threads: str = "auto", measure: bool = True) -> LabRun:
     """Prepare and run one scenario (blocking)."""
-    prep = prepare(scenario, run_dir, snapshot, tcg_threads=tcg_threads)
+    prep = prepare(scenario, run_dir, snapshot, tcg_threads=tcg_threads, measure=measure)
     return asyncio.run(run_prepared_async(prep, on_event))

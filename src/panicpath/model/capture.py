@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from panicpath.model.effects import VMBUS_UNLOAD_TIMEOUT_MS
 from panicpath.model.run import Run
+from panicpath.model.scenario import Scenario
 from panicpath.model.state import CpuMode, VmbusState
 
 CAPTURE_BOOT_MS = 5_000
@@ -20,6 +21,35 @@ DUMP_COPY_MS = 20_000
 """Time for makedumpfile to copy /proc/vmcore to the target ([I] a modest guest)."""
 OCTEON_WDT_MS = 10_000
 """Octeon CIU watchdog expiry ([I]: drivers/watchdog/octeon-wdt-main.c heartbeat of seconds)."""
+
+
+def reservation_mib(scn: Scenario) -> int | None:
+    """The ``crashkernel=`` reservation in MiB (rounded down), or None when not given."""
+    raw = scn.param("crashkernel")
+    return None if raw is None else scn.int_param("crashkernel", 0) >> 20
+
+
+def crash_image_fits(scn: Scenario) -> bool:
+    """Whether kexec can place the crash image in the reservation: kexec-tools puts the
+    kernel (a bzImage needs its setup header's init_size), the initramfs, purgatory and
+    the ELF core header inside the crashkernel= region or fails ("Could not find a free
+    area of memory", kexec/kexec.c locate_hole), and kexec_load() is never called
+    (kernel/kexec.c; kexec_crash_loaded() stays false). capture_needs_mib[0] is that
+    footprint (measured per kernel: lab/reservation.py)."""
+    got = reservation_mib(scn)
+    return got is None or got >= scn.capture_needs_mib[0]
+
+
+def capture_memory_short(scn: Scenario) -> bool:
+    """Whether the capture kernel runs out of memory in its reservation before its dump
+    tool: it boots in the crashkernel= region only (kernel/crash_core.c; the first kernel's
+    other memory is the vmcore), its own image and early allocations are reserved first,
+    then unpacking the initramfs and starting /init take page cache and slab, and when
+    nothing is left the OOM killer finds no process to kill and panics "System is
+    deadlocked on memory" (mm/oom_kill.c out_of_memory(), 6.1). capture_needs_mib[1] is
+    the smallest reservation it boots in (measured per kernel: lab/reservation.py)."""
+    got = reservation_mib(scn)
+    return got is not None and got < scn.capture_needs_mib[1]
 
 
 def boot_capture_kernel(run: Run) -> None:
@@ -43,6 +73,13 @@ def boot_capture_kernel(run: Run) -> None:
     boot_done = handover + CAPTURE_BOOT_MS
     notes = [f"memory changing under the dump: {', '.join(writers)}" if writers
              else "memory frozen"]
+    if capture_memory_short(run.scenario):
+        m.capture_booted = False
+        run.emit("capture-kernel", "capture",
+                 f"capture kernel out of memory in crashkernel={reservation_mib(run.scenario)}M "
+                 f"(it needs {run.scenario.capture_needs_mib[1]}M): OOM, \"System is "
+                 "deadlocked on memory\"", "mm/oom_kill.c out_of_memory (6.1)")
+        raise run.end("capture-failed", "capture kernel ran out of memory in its reservation")
     if "snp-iommu" in m.devices:
         m.capture_booted = False
         run.emit("capture-kernel", "capture", "IOMMU still owned by SNP firmware: capture kernel "

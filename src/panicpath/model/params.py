@@ -48,13 +48,30 @@ def parse_bool(raw: str) -> int:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+_SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([KMGTkmgt]?)")
+_SHIFT = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+
+
+def parse_size(raw: str) -> int:
+    """A memory size in bytes as memparse() reads ``crashkernel=SIZE``: a number (decimal or
+    0x hex) and an optional K, M, G or T suffix (lib/cmdline.c memparse, 6.1; it also
+    takes P and E, which no reservation uses). The kernel's other crashkernel= forms
+    (``@offset``, ``,high``, the ``range:size`` list of kernel/crash_core.c
+    parse_crashkernel) are not modelled: ValueError."""
+    m = _SIZE.fullmatch(raw.strip())
+    if m is None:
+        raise ValueError(f"not a size: {raw!r}")
+    return int(m.group(1), 0) << _SHIFT[m.group(2).upper()]
+
+
 @dataclass(frozen=True)
 class Param:
     """A boot parameter: its kind, the values it accepts, who reads it and where.
 
     kind: ``bool`` (parse_bool), ``int`` (parse_c_int within lo..hi), ``choice`` (one of
     `choices`), ``names`` (a comma list of at most `max_items` callback names, checked
-    against the run's callbacks by panicpath.inputs).
+    against the run's callbacks by panicpath.inputs), ``size`` (parse_size, bytes within
+    lo..hi).
     """
 
     name: str
@@ -75,6 +92,9 @@ class Param:
             return f"an integer {_num(self.lo)}..{_num(self.hi)} (decimal, 0x hex or 0 octal)"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "size":
+            return (f"a size {self.lo >> 20}M..{self.hi >> 30}G: a number (decimal or 0x) "
+                    "with an optional K, M, G or T suffix, e.g. 256M")
         return (f"a comma list of at most {self.max_items} callback names registered in the "
                 "run (or empty: no filter)")
 
@@ -82,6 +102,11 @@ class Param:
         """The value as an integer (bool and int kinds); ValueError when it is not valid."""
         if self.kind == "bool":
             return parse_bool(raw)
+        if self.kind == "size":
+            size = parse_size(raw)
+            if not self.lo <= size <= self.hi:
+                raise ValueError(f"{size} out of range")
+            return size
         if self.kind != "int":
             raise ValueError(f"{self.name} is not numeric")
         value = parse_c_int(raw.strip())
@@ -114,6 +139,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("hyperv_record_panic_msg", "int",
           "drivers/hv/hv_common.c sysctl kernel.hyperv_record_panic_msg "
           "(proc_dointvec_minmax, 0..1)", lo=0, hi=1),
+    Param("crashkernel", "size",
+          "kernel/crash_core.c parse_crashkernel() (memparse, the plain size form): the "
+          "memory reserved at boot for the crash kernel; what the crash image and the "
+          "capture kernel need of it is the scenario's capture_needs_mib (model/capture.py)",
+          lo=1 << 20, hi=1 << 40),
     Param("ipmi_msghandler.panic_op", "choice",
           "drivers/char/ipmi/ipmi_msghandler.c module_param_cb(panic_op)",
           choices=("none", "event", "string")),

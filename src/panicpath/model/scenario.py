@@ -47,6 +47,12 @@ class Scenario:
     drivers_version). The lab sets the guest's release: a policy covers several releases
     (linux-5.0 runs 5.10, whose pvpanic already reports CRASH_LOADED, v5.6)."""
 
+    capture_needs_mib: tuple[int, int] = (0, 0)
+    """What the crash kernel needs of the ``crashkernel=`` reservation, in MiB: (for kexec to
+    load the crash image into it, for the capture kernel to boot in it to its dump tool).
+    They depend on the capture kernel and its initramfs, not on panic(); the lab measures
+    them per kernel (lab/reservation.py). (0, 0): any reservation does (model/capture.py)."""
+
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value given for boot parameter `name`."""
         value = default

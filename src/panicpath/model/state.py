@@ -101,6 +101,10 @@ class Machine:
     """The callback whose notifier_block.next is garbage (empty: the list head's, when
     notifier_list_corrupt is set)."""
     crash_image_loaded: bool = False
+    crash_image_wanted: bool = False
+    """kdump is configured (a crash kernel for this arch and release, kexec -p run): the
+    vmcore is expected whether or not the image fitted the reservation (model/capture.py
+    crash_image_fits), so vmcore-captured applies and fails when it did not."""
     kexec_lock_held: bool = False
     post_notifiers: bool = False
     """The `crash_kexec_post_notifiers` global (kernel/panic.c); forcers write it at boot."""
