@@ -128,3 +128,18 @@ def test_a_missing_cross_compiler_is_named_with_its_package(
     kernel = KernelFiles("cloud-arm64", "6.1.0-0-cloud-arm64", Path("/nonexistent"), "arm64")
     with pytest.raises(LabSetupError, match="apt-get install gcc-aarch64-linux-gnu"):
         probe.build_probe(sc, kernel, cache=Path("/nonexistent-cache"))
+
+
+def test_dry_run_says_when_the_reservation_needs_are_not_measured(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A dry run boots nothing, so on a cache without the kernel's measured needs a small
+    reservation is predicted as enough, and the output says so; a default one does not."""
+    from panicpath.cli import main
+
+    monkeypatch.setenv("PANICPATH_CACHE", str(tmp_path))
+    small = builtin_scenarios_dir() / "crashkernel_dies_in_reservation.toml"
+    out = CliRunner().invoke(main, ["lab", "run", str(small), "--dry-run"])
+    assert out.exit_code == 0 and "note: crashkernel=64M is predicted as enough" in out.output
+    assert "crash_kernel_died = False" in out.output
+    out = CliRunner().invoke(main, ["lab", "run", str(SCENARIO), "--dry-run"])
+    assert out.exit_code == 0 and "note:" not in out.output

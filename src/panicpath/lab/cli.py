@@ -93,15 +93,31 @@ def _dry_run(paths: list[Path], as_json: bool, release: str | None = None,
         except (ScenarioError, ModelScenarioError) as e:
             _fail(str(e) if isinstance(e, ScenarioError) else f"{path}: {e}")
             return
+        note = _needs_note(sc)
         if as_json:
             docs.append({"scenario": sc.name,
-                         "predicted": predicted.to_json() if predicted else None})
+                         "predicted": predicted.to_json() if predicted else None,
+                         **({"note": note} if note else {})})
         else:
             click.echo(f"scenario {sc.name}: valid")
+            if note:
+                click.echo(f"note: {note}")
             if predicted is not None:
                 click.echo("\n".join(_render(predicted, "model")))
     if as_json:
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+
+
+def _needs_note(sc: LabScenario) -> str:
+    """What a dry run cannot know yet: a small reservation on a kernel whose crash-kernel
+    needs were never measured (lab/reservation.py) is predicted as if it sufficed."""
+    from panicpath.lab.reservation import cached_needs, needs_measurement
+
+    if not needs_measurement(sc) or cached_needs(sc) is not None:
+        return ""
+    return (f"crashkernel={sc.crashkernel_size} is predicted as enough: what the "
+            f"{sc.release} {sc.arch} {sc.flavour} crash kernel needs has not been measured "
+            "yet (a real run measures it first)")
 
 
 @click.group(name="lab")
