@@ -246,3 +246,24 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_policy_file(p)
     with pytest.raises(PolicyFileError, match="cannot read"):
         load_policy_file(tmp_path / "missing.toml")
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "policy-files.md"
+
+
+def test_the_example_of_the_docs_loads_and_loses_vmcore_completeness() -> None:
+    """docs/policy-files.md: kdump after the notifiers, always, stops the other CPUs with
+    smp_send_stop when crash_kexec_post_notifiers is off (panic_other_cpus_shutdown reads
+    it), so fewer vmcores are complete than with linux-6.1."""
+    from panicpath.check.compare import compare
+    from panicpath.check.space import Space
+
+    blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    p = _load(blocks[0], str(DOC))
+    assert [op.step for op in p.program].count("crash_kexec") == 1
+    with policy_files_of(p):
+        cmp = compare(Space(policies=("linux-6.1", p.name), arches=("x86_64", "arm64")),
+                      workers=1)
+    base, mine = (cmp.cells[(n, "vmcore-complete")] for n in ("linux-6.1", p.name))
+    assert mine.held / (mine.held + mine.failed) < base.held / (base.held + base.failed)
