@@ -155,3 +155,19 @@ def test_check_and_export_take_the_file_policy(tmp_path: Path) -> None:
     assert mine.stdout.replace("my-3.16", "linux-3.16") == builtin.stdout
     msg = one_line_error(invoke(["check", "--property", "vmcore-complete"]))
     assert "Missing option '--policy' (or --policy-file FILE)" in msg
+
+
+def test_replay_takes_the_file_the_trace_was_checked_with(tmp_path: Path) -> None:
+    path = dump("linux-3.16", tmp_path, rename="my-3.16")
+    trace = tmp_path / "cx.itf.json"
+    r = invoke(["check", "--policy-file", str(path), "--property", "vmcore-complete", "--arch",
+                "x86_64", "--trace-out", str(trace)])
+    assert r.exit_code == 12 and json.loads(trace.read_text())["#meta"]["scenario"][
+        "policy"] == "my-3.16"
+    r = invoke(["replay", str(trace), "--policy-file", str(path)])
+    assert r.exit_code == 0 and "still violates vmcore-complete" in r.stdout
+    msg = one_line_error(invoke(["replay", str(trace)]))
+    assert "'my-3.16' is no built-in policy" in msg and "replay --policy-file" in msg
+    other = dump("linux-4.9", tmp_path)
+    msg = one_line_error(invoke(["replay", str(trace), "--policy-file", str(other)]))
+    assert "but --policy-file" in msg and "holds 'linux-4.9'" in msg

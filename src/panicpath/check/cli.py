@@ -181,9 +181,16 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
 
 @click.command(name="replay")
 @click.argument("trace", type=click.Path(dir_okay=False))
-def replay_command(trace: str) -> None:
+@click.option("--policy-file", "policy_file", type=click.Path(dir_okay=False), default=None,
+              help="The policy file the trace's policy came from (`check --policy-file`).")
+def replay_command(trace: str, policy_file: str | None) -> None:
     """Re-run an ITF counterexample against the current model. Exit 0 if it still fails the
     same way, 1 if it no longer does, 2 for an unreadable file."""
+    name = None
+    if policy_file is not None:
+        from panicpath.commands import use_policy_files
+
+        name = use_policy_files((policy_file,))[0].name
     try:
         doc = json.loads(Path(trace).read_text(encoding="utf-8"))
         meta = doc["#meta"]
@@ -192,6 +199,12 @@ def replay_command(trace: str) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
             ValueError) as e:
         _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({e})")
+    if name is not None and scn.policy != name:
+        _bad(f"{trace}: #meta.scenario.policy {scn.policy!r}, but --policy-file {policy_file} "
+             f"holds {name!r}: give the file the trace was checked with")
+    if scn.policy not in POLICIES:
+        _bad(f"{trace}: #meta.scenario.policy {scn.policy!r} is no built-in policy; a trace "
+             "of `check --policy-file F` is replayed with `replay --policy-file F`")
     prop = meta["property"]
     if not isinstance(prop, str) or prop not in PROPERTIES:
         _bad(f"{trace}: #meta.property {prop!r}: unknown property; valid: "
