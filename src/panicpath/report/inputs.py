@@ -122,7 +122,8 @@ def _policy_file() -> list[str]:
     def first_paragraph(doc: str | None) -> str:
         return " ".join((doc or "").strip().split("\n\n")[0].split())
 
-    return ["## Policy files (`--policy-file FILE` on run, check, compare, export promela)", "",
+    return ["## Policy files (`--policy-file FILE` on run, check, compare, export promela, "
+            "replay)", "",
             "Written by `panicpath policies --dump NAME`; see docs/policy-files.md.", "",
             *_table(("key", "accepts"), [(f"`{k}`", v) for k, v in POLICY_KEYS.items()]),
             "Each `program` table (`[[program]]`, or `program = [{ step = ... }, ...]`):", "",
