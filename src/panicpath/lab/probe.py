@@ -43,8 +43,9 @@ from panicpath.lab.scenario import LabScenario
 
 MODULE_NAME = "panicpath_probe"
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
-#: Part of the cache key: bumped when the build steps change (2: debug info stripped).
-_BUILD_VERSION = "2\n"
+#: Part of the cache key: bumped when the build steps change (2: debug info stripped; 3:
+#: .init sections removed but the arch placeholders of ARCH_INIT_SECTIONS; 4: arm64 fixed).
+_BUILD_VERSION = "4\n"
 
 
 #: The CPU a fault acts on when it names none: the model's victim, the first CPU that
@@ -153,14 +154,25 @@ makes scripts/Makefile.modfinal (6.12, 7.x) run pahole for the module's BTF, whi
 reads and which the probe, stripped of debug information, would not keep anyway."""
 
 
+ARCH_INIT_SECTIONS = frozenset({".init.plt"})
+"""Init sections an arch's module linker script adds to every module, which must stay:
+arm64's ``.init.plt`` (arch/arm64/include/asm/module.lds.h, one placeholder byte; the loader
+refuses a module without it, "module PLT section(s) missing", and sizes it at load:
+arch/arm64/kernel/module-plts.c module_frob_arch_sections(), 6.1). arm64 then frees an init
+area anyway, but flushes kernel TLBs by broadcast TLBI, without an IPI
+(arch/arm64/include/asm/tlbflush.h flush_tlb_kernel_range(), 6.1)."""
+
+
 def init_sections(ko: Path) -> list[str]:
-    """The allocated ``.init*`` sections of a module: what the kernel frees once its init
-    returned, through a TLB flush on every CPU (templates/probe.c.j2, above probe_init),
-    which an ipi-deaf-cpu victim would never answer. build_probe() removes them (the probe
-    has no __init code; only module_init()'s 8-byte anchor of init_module is there)."""
+    """The allocated ``.init*`` sections of a module other than ARCH_INIT_SECTIONS: what
+    the kernel frees once its init returned, through a TLB flush on every CPU
+    (templates/probe.c.j2, above probe_init), which an ipi-deaf-cpu victim would never
+    answer on x86. build_probe() removes them (the probe has no __init code; only
+    module_init()'s 8-byte anchor of init_module is there)."""
     with ko.open("rb") as f:
         return [s.name for s in ELFFile(f).iter_sections()
-                if s.name.startswith(".init") and s["sh_flags"] & SH_FLAGS.SHF_ALLOC]
+                if s.name.startswith(".init") and s["sh_flags"] & SH_FLAGS.SHF_ALLOC
+                and s.name not in ARCH_INIT_SECTIONS]
 
 
 def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None = None) -> Path:
