@@ -415,7 +415,7 @@ POLICY_FILE = {
 
 @FUZZ
 @given(data=file_bytes(POLICY_FILE, "toml"),
-       command=st.sampled_from(["run", "compare", "check", "export promela"]))
+       command=st.sampled_from(["run", "compare", "check", "export promela", "replay"]))
 def test_policy_files(data: bytes, command: str) -> None:
     """`--policy-file` on every command that takes it; a file that loads runs as its own
     name, and the registry is the built-ins again afterwards."""
@@ -428,9 +428,10 @@ def test_policy_files(data: bytes, command: str) -> None:
                         "s390", "--no-faults", "--json", "--workers", "1"],
             "check": ["check", "--policy-file", path, *q],
             "export promela": ["export", "promela", "--policy-file", path, *q, "-o",
-                               str(WORK / "out.pml")]}[command]
+                               str(WORK / "out.pml")],
+            "replay": ["replay", fixtures()["trace"], "--policy-file", path]}[command]
     r = invoke(args)
-    judge(r, args, (0, 12) if command == "check" else (0,))
+    judge(r, args, {"check": (0, 12), "replay": (0, 1)}.get(command, (0,)))
     assert dict(BUILTIN) == POLICIES
     if r.exit_code == 0 and command == "run":
         import tomllib
