@@ -187,6 +187,9 @@ BAD: list[tuple[str, str, int, str]] = [
     ("unknown feature", FILE.replace('"crash_smp_send_stop"', '"nmi_stop"'), 4,
      "unknown feature 'nmi_stop' in features; valid: post_notifiers_option"),
     ("unknown key", "colour = 1\n" + FILE, 1, "unknown key 'colour'; valid: name, version"),
+    ("a step without its name", FILE.replace('{ step = "panic_timeout" }', '{ when = "post" }'),
+     6, "a program entry without a step ({'when': 'post'}): add step = \"NAME\"; valid: "
+        "panic_entry"),
     ("unknown step key", FILE.replace('{ step = "panic_entry" }',
                                       '{ step = "panic_entry", if = "post" }'), 7,
      "unknown key 'if' in program; valid: step, when"),

@@ -308,6 +308,9 @@ def _program(w: _Where, data: dict[str, Any], lists: list[str]) -> tuple[Op, ...
     for t in _tables(w, data, "program"):
         _keys(w, "program", t, PROGRAM_KEYS)
         step, when = t.get("step"), t.get("when", "")
+        if step is None:
+            raise w.error("program", f"a program entry without a step ({t}): add step = "
+                                     f"\"NAME\"; valid: {', '.join(steps)}")
         if not isinstance(step, str) or step not in steps:
             raise w.error("program", f"unknown step {step!r} in program; valid: "
                                      f"{', '.join(steps)}", step)
