@@ -16,7 +16,7 @@ from panicpath.faults import FAULTS
 from panicpath.inputs import ScenarioError as ScenarioError
 from panicpath.inputs import check_fault_in_run, check_scenario
 from panicpath.model.callback import LISTS, Callback
-from panicpath.model.capture import crash_image_fits, reservation_mib
+from panicpath.model.capture import crash_image_fits, hw_watchdog_timeout_s, reservation_mib
 from panicpath.model.notifier import build_chain, build_dumpers
 from panicpath.model.run import PathEnd, Run
 from panicpath.model.scenario import DUMP_TARGETS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
@@ -46,6 +46,8 @@ class RunResult:
     host_reports: tuple[str, ...]
     pvpanic_events: tuple[str, ...]
     persisted_logs: tuple[str, ...]
+    console_ms: tuple[int, ...] = ()
+    """When each console line was printed (simulated ms), in step with `console`."""
 
     def to_json(self) -> dict[str, object]:
         """The JSON object of `panicpath run --json`."""
@@ -229,6 +231,9 @@ def _boot(run: Run, drivers: list[Driver], callbacks: list[Callback]) -> None:
             elif kind == "arm-bmc-watchdog":
                 m.bmc_watchdog_timeout_s = 10
                 run.watchdogs_at_boot = True
+            elif kind == "arm-hw-watchdog":
+                m.hw_watchdogs[arg] = hw_watchdog_timeout_s(scn, arg)
+                run.watchdogs_at_boot = True
             elif kind == "snp-iommu":
                 m.devices["snp-iommu"] = Device("snp-iommu")
     for cb in callbacks:
@@ -276,6 +281,7 @@ def execute(run: Run) -> RunResult:
         host_reports=tuple(m.host.reports),
         pvpanic_events=tuple(m.pvpanic_events),
         persisted_logs=tuple(m.persisted_logs),
+        console_ms=tuple(m.console_ms),
     )
 
 

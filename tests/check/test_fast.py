@@ -177,7 +177,10 @@ NEEDS = st.one_of(
     st.sampled_from([Need("vmbus"), Need("ipi"), Need("host"), Need("other-cpus-online"),
                      Need("no-crash-kernel")]),
     st.builds(Need, st.sampled_from(["lock", "trylock", "mutex"]),
-              st.sampled_from(["lock-a", "lock-b", "pstore-buf"])))
+              st.sampled_from(["lock-a", "lock-b", "pstore-buf"])),
+    # a trylock retried for a while (Need.wait_ms): the time crosses the path bound or not
+    st.builds(Need, st.just("trylock"), st.sampled_from(["lock-a", "pstore-buf"]),
+              st.sampled_from([1, 500, 59_000, 61_000])))
 EFFECTS = st.one_of(
     st.sampled_from([Effect(kind) for kind in EFFECT_KINDS
                      if kind not in ("spin", "print", "stop-dma", "kmsg-dump")]),

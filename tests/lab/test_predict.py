@@ -252,3 +252,32 @@ def test_arm64_cannot_stop_a_cpu_with_interrupts_off() -> None:
     assert compare(observed, arm) == []
     x86 = predict(with_kernel(sc, "6.1", "x86_64"))
     assert x86.cpus_not_stopped is None and x86.vmcore_cpus_saved == 2
+
+
+LONG_LOCK = LabScenario(
+    name="lock_long_post", post_notifiers=True, pvpanic=False,
+    notifiers=(NotifierProbe("first", 10), NotifierProbe("locker", 0, "lock",
+                                                          lock_timeout_ms=25_000),
+               NotifierProbe("last", -10)),
+    timeouts=PhaseTimeouts(panic=20))
+"""A lock notifier (the lock held by a CPU the NMI stopped) that retries longer than the
+panic phase timeout: written outside the project, run for real (tests/data/
+lock_long_post_hung.log, Debian 6.1.0-57-cloud-amd64)."""
+
+
+def test_a_lock_retried_past_the_phase_timeout_is_seen_as_the_lab_sees_it() -> None:
+    """The model's trylock retried for 25 s (Need.wait_ms) crosses the 20 s bound, so the
+    path is unbounded (hung) and what it does after the bound (``last``, the crash kernel)
+    is not observed, since the lab killed the guest at the bound; ``locker`` is, having
+    printed its marker on entry. Before Need.wait_ms the model failed the trylock at once
+    and predicted a capture."""
+    predicted = predict(LONG_LOCK)
+    assert predicted.hung and not predicted.crash_kernel_booted
+    assert [c.name for c in predicted.callbacks] == ["first", "dump-kernel-offset", "locker"]
+    observed = observe(read_log(DATA / "lock_long_post_hung.log"))
+    assert compare(observed, predicted) == []
+    short = predict(dataclasses.replace(LONG_LOCK, notifiers=(
+        NotifierProbe("first", 10), NotifierProbe("locker", 0, "lock", lock_timeout_ms=500),
+        NotifierProbe("last", -10))))
+    assert not short.hung and short.vmcore_seen
+    assert [c.name for c in short.callbacks][-1] == "last"

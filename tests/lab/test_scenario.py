@@ -80,7 +80,8 @@ def test_missing_file_is_one_line() -> None:
 
 def test_builtin_scenarios_all_load() -> None:
     names = sorted(load_scenario(p).name for p in builtin_scenarios_dir().glob("*.toml"))
-    assert names == ["concurrent_panic_post_notifiers", "crashkernel_too_small_to_load",
+    assert names == ["concurrent_panic_post_notifiers", "crashkernel_dies_in_reservation",
+                     "crashkernel_too_small_to_load",
                      "dma_active_vmcore_intact", "hanging_callback_kdump_first",
                      "hanging_callback_post_notifiers", "ipi_deaf_cpu_no_kdump",
                      "ipi_deaf_cpu_post_notifiers", "kdump_no_post_notifiers", "kdump_post_notifiers_order",
@@ -88,7 +89,8 @@ def test_builtin_scenarios_all_load() -> None:
                      "no_kdump_panic_none", "portable_hanging_callback_post",
                      "portable_ipi_deaf_cpu_kdump", "portable_kdump_first",
                      "portable_no_kdump", "portable_no_kdump_host_runs_on",
-                     "portable_post_notifiers_order"]
+                     "portable_post_notifiers_order", "watchdog_dump_in_time",
+                     "watchdog_fires_during_slow_dump"]
 
 
 def test_faults_are_the_models_names_with_arguments() -> None:

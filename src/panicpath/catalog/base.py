@@ -12,12 +12,15 @@ BOOT_EFFECTS = (
     "dma-device",
     "arm-cpu-watchdogs",
     "arm-bmc-watchdog",
+    "arm-hw-watchdog",
     "snp-iommu",
 )
 """What a driver does at boot that the panic path later meets:
 force-post-notifiers (sets crash_kexec_post_notifiers), vmbus-connect (VMbus is up),
 dma-device:NAME (a DMA-capable device exists), arm-cpu-watchdogs (per-CPU watchdogs
-running), arm-bmc-watchdog (IPMI watchdog running, 10 s), snp-iommu (IOMMU in SNP mode)."""
+running), arm-bmc-watchdog (IPMI watchdog running, 10 s), arm-hw-watchdog:NAME (watchdog device
+NAME kept alive by a userspace daemon, timeout the boot parameter NAME.heartbeat),
+snp-iommu (IOMMU in SNP mode)."""
 
 
 @dataclass(frozen=True)

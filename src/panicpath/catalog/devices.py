@@ -64,6 +64,23 @@ IPMI_WATCHDOG = Driver(
         "timeout; its panic handler (called by ipmi-panic-event) sets 255 s.",
 )
 
+I6300ESB = Driver(
+    name="i6300esb",
+    callbacks=(),
+    boot=("arm-hw-watchdog:i6300esb",),
+    doc="drivers/watchdog/i6300esb.c (6.1.192): the Intel 6300ESB chipset watchdog (QEMU "
+        "-device i6300esb), armed when a daemon opens /dev/watchdog (esb_timer_start) with "
+        "the timeout i6300esb.heartbeat (esb_timer_set_heartbeat: timer1 and timer2 each "
+        "heartbeat/2 at ~1 kHz, then the reset) and kept alive by its writes "
+        "(esb_timer_keepalive). It registers no panic notifier, kmsg dumper or crash-shutdown "
+        "hook; esb_probe's watchdog_stop_on_reboot() puts a notifier on the reboot list "
+        "(drivers/watchdog/watchdog_core.c watchdog_reboot_notifier), which kernel_restart() "
+        "runs and panic()'s emergency_restart() and __crash_kexec() do not. So after a panic "
+        "nothing stops or pets it: it resets the machine the heartbeat after the daemon's "
+        "last keepalive, in the crash kernel if the dump is not done (the crash kernel must "
+        "not load the driver either: esb_initdevice() disables the timer).",
+)
+
 RAMOOPS = Driver(
     name="ramoops",
     callbacks=(cb(
@@ -75,4 +92,4 @@ RAMOOPS = Driver(
     ),),
 )
 
-DRIVERS = (BCM_VK, PVPANIC, IPMI, IPMI_WATCHDOG, RAMOOPS)
+DRIVERS = (BCM_VK, PVPANIC, IPMI, IPMI_WATCHDOG, I6300ESB, RAMOOPS)

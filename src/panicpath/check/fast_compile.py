@@ -46,7 +46,7 @@ from panicpath.check.search import Question
 from panicpath.engine import select_drivers
 from panicpath.faults import HANGING_NOTIFIER, SLOW_HOST_MS
 from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback
-from panicpath.model.capture import capture_memory_short, crash_image_fits
+from panicpath.model.capture import capture_memory_short, crash_image_fits, hw_watchdog_timeout_s
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies.base import Policy
@@ -132,6 +132,10 @@ class Cfg:
     fb_channel: bool = False
     log_sink: bool = False
     watchdogs_at_boot: bool = False
+    hw_wdt_ms: int = NONE
+    """The earliest expiry of a watchdog device kept alive up to the panic (engine:
+    Machine.hw_watchdogs); a constant of the configuration: nothing in the path changes it."""
+    dump_copy: int = DUMP_COPY
     dma_capable: int = 0
     pv_mask: int = 0
     snp_bit: int = 0
@@ -223,6 +227,15 @@ def need_trylock(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
     """spin_trylock() (pvpanic_send_event, hv_ringbuffer_spinlock_busy, pstore_dump): fails at
     once."""
     return s[HELD] != k.locks[arg]
+
+
+def need_trylock_wait(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
+    """A trylock retried for ``LOCK|MS`` (Need.wait_ms): a held lock costs MS, then fails."""
+    lock, ms = arg.rsplit("|", 1)
+    if s[HELD] == k.locks[lock]:
+        s[NOW] += int(ms)
+        return False
+    return True
 
 
 def need_ipi(s: list[int], k: Cfg, arg: str, reason: int) -> bool:
@@ -753,9 +766,10 @@ def st_boot_capture_kernel(s: list[int], k: Cfg, a: int = 0) -> None:
             t_conn = t_conn if t_conn > t_boot else t_boot
         t_ready = t_conn
         s[TARGET_OK] = int(done <= t_conn)
-    t_done = t_ready + DUMP_COPY
+    t_done = t_ready + k.dump_copy
     if (s[WDT] and handover + OCTEON_WDT < t_done) or \
-            (s[BMC_TIMEOUT] != NONE and s[BMC_PET] + s[BMC_TIMEOUT] * 1000 < t_done):
+            (s[BMC_TIMEOUT] != NONE and s[BMC_PET] + s[BMC_TIMEOUT] * 1000 < t_done) or \
+            (k.hw_wdt_ms != NONE and k.hw_wdt_ms < t_done):
         s[VMCORE] = 0
         path_end(s, E_WDT_RESET)
         return
@@ -911,6 +925,9 @@ def _body(cb: Callback, k: Cfg) -> list[tuple[Op, str]]:
             continue  # declared, not checked (as the template)
         if n.kind not in NEEDS:
             raise ExportError(f"callback {cb.name!r}: need {n.kind!r} not in the subset")
+        if n.kind == "trylock" and n.wait_ms:
+            body.append((need_trylock_wait, f"{n.arg}|{n.wait_ms}"))
+            continue
         body.append((NEEDS[n.kind], n.arg))
     for e in cb.effects:
         if e.kind not in EFFECT_KINDS:
@@ -955,6 +972,7 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     k.has_nmi_deferred = "printk_nmi_deferred" in feats and "nbcon_console" not in feats
     k.panic_timeout = scn.int_param("panic", 0)
     k.capture_oom = capture_memory_short(scn)
+    k.dump_copy = scn.dump_copy_ms
     k.record_panic_msg = scn.int_param("hyperv_record_panic_msg", 1)
     k.panic_op_event = scn.param("ipmi_msghandler.panic_op", "none") in ("event", "string")
     k.always_kmsg_dump = scn.int_param("printk.always_kmsg_dump", 0)
@@ -1013,6 +1031,10 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
                 k.watchdogs_at_boot = True
             elif kind == "arm-bmc-watchdog":
                 s[BMC_TIMEOUT] = 10  # ipmi_watchdog.c default timeout
+                k.watchdogs_at_boot = True
+            elif kind == "arm-hw-watchdog":
+                t = hw_watchdog_timeout_s(scn, arg) * 1000
+                k.hw_wdt_ms = t if k.hw_wdt_ms == NONE else min(k.hw_wdt_ms, t)
                 k.watchdogs_at_boot = True
             elif kind == "snp-iommu":
                 s[DEV_PRESENT] |= k.snp_bit

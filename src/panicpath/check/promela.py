@@ -39,7 +39,7 @@ from panicpath.check.search import Question, configurations
 from panicpath.engine import ScenarioError, select_drivers, validate
 from panicpath.faults import FAULTS, HANGING_NOTIFIER, SLOW_HOST_MS
 from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, Callback, Effect
-from panicpath.model.capture import capture_memory_short, crash_image_fits
+from panicpath.model.capture import capture_memory_short, crash_image_fits, hw_watchdog_timeout_s
 from panicpath.model.scenario import Scenario
 from panicpath.model.steps import PANIC_MSG
 from panicpath.policies import POLICIES
@@ -68,7 +68,8 @@ FEATURES = ("post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send
             "ppc_crash_smp_send_stop", "printk_nmi_deferred", "nbcon_console")
 SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "crashkernel", "panic",
                               "hyperv_record_panic_msg", "ipmi_msghandler.panic_op",
-                              "printk.always_kmsg_dump", "panic_print"})
+                              "printk.always_kmsg_dump", "panic_print",
+                              "i6300esb.heartbeat"})
 OBJECT_ONLY_EFFECTS = frozenset({"kmsg-dump"})
 """Effects only the object engine runs; a question whose callbacks have one is refused."""
 REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic",
@@ -230,9 +231,11 @@ def _effect_line(cb: Callback, e: Effect, devices: dict[str, str]) -> str:
     raise ExportError(f"callback {cb.name!r}: effect {k!r} not in the Promela subset")
 
 
-def _need_line(cb: Callback, kind: str, arg: str) -> str:
+def _need_line(cb: Callback, kind: str, arg: str, wait_ms: int = 0) -> str:
     if kind in ("lock", "mutex"):
         return f"need_lock({_lock_macro(arg)})"
+    if kind == "trylock" and wait_ms:
+        return f"need_trylock_wait({_lock_macro(arg)}, {wait_ms})"
     if kind == "trylock":
         return f"need_trylock({_lock_macro(arg)})"
     lines = {"vmbus": "need_vmbus()", "ipi": "need_ipi()", "host": "need_host()",
@@ -280,6 +283,7 @@ def _boot_lines(scn: Scenario, policy: Policy, cbs: list[Callback], devices: dic
            ("crash_wanted = (POLICY_VERSION >= " + str(major * 100 + minor) + ")")
            if scn.kdump else "crash_wanted = false",
            f"capture_oom = {'true' if capture_memory_short(scn) else 'false'}",
+           f"dump_copy = {scn.dump_copy_ms}",
            "post_notifiers = " + ("HAS_POST_OPTION"
                                   if scn.int_param("crash_kexec_post_notifiers", 0) else "false")]
     if scn.hypervisor == "hyperv":
@@ -301,6 +305,10 @@ def _boot_lines(scn: Scenario, policy: Policy, cbs: list[Callback], devices: dic
                 out.append("watchdogs_at_boot = true")
             elif kind == "arm-bmc-watchdog":
                 out += ["bmc_timeout = 10 /* ipmi_watchdog.c default timeout */",
+                        "watchdogs_at_boot = true"]
+            elif kind == "arm-hw-watchdog":
+                t = hw_watchdog_timeout_s(scn, arg) * 1000
+                out += [f"hw_wdt = (hw_wdt == NONE || {t} < hw_wdt -> {t} : hw_wdt) /* {arg} */",
                         "watchdogs_at_boot = true"]
             elif kind == "snp-iommu":
                 out.append(f"dev_present[{devices['snp-iommu']}] = true")
@@ -459,7 +467,7 @@ def promela(q: Question) -> str:
 
     cb_rows = []
     for cb in callbacks:
-        body = [_need_line(cb, n.kind, n.arg) for n in cb.needs]
+        body = [_need_line(cb, n.kind, n.arg, n.wait_ms) for n in cb.needs]
         body += [_effect_line(cb, e, devices) for e in cb.effects]
         cb_rows.append({"name": cb.name, "macro": _cb_macro(cb.name),
                         "source": cb.source.replace("*/", "* /"), "body": body})

@@ -24,7 +24,7 @@ from panicpath.check.space import ARCH_HYPERVISORS, OPTIONAL_DRIVER_SETS
 from panicpath.engine import RunResult, build, execute
 from panicpath.faults import FAULTS, HANGING_NOTIFIER
 from panicpath.model.run import Run
-from panicpath.model.scenario import Scenario
+from panicpath.model.scenario import DEFAULT_DUMP_COPY_MS, Scenario
 
 CPU_FAULTS = ("ipi-deaf-cpu", "concurrent-panic")
 HOST_WITHIN_TIMEOUT_MS = 50_000
@@ -51,6 +51,8 @@ class Question:
     ``("crashkernel", "64M")``)."""
     capture_needs_mib: tuple[int, int] = (0, 0)
     """What the crash kernel needs of the reservation (Scenario.capture_needs_mib)."""
+    dump_copy_ms: int = DEFAULT_DUMP_COPY_MS
+    """How long the capture kernel's dump takes (Scenario.dump_copy_ms)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def configurations(q: Question) -> list[Scenario]:
                                             params=(("crash_kexec_post_notifiers", post),
                                                     *q.params),
                                             capture_needs_mib=q.capture_needs_mib,
+                                            dump_copy_ms=q.dump_copy_ms,
                                             user_callbacks=q.user_callbacks))  # type: ignore[arg-type]
     return out
 

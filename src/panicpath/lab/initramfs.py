@@ -67,6 +67,14 @@ MODULES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("fs/pstore/ramoops.ko",), ("CONFIG_PSTORE_RAM",)),
     (("lib/reed_solomon/reed_solomon.ko",), ("CONFIG_REED_SOLOMON",)),
 )
+#: Modules only the first kernel loads, in the payload archive (not in the crash kernel's
+#: initrd): the i6300esb watchdog driver and the watchdog core it needs
+#: (drivers/watchdog/i6300esb.c, watchdog_core.c; Debian's amd64 flavour builds both as
+#: modules, the cloud flavours have no ``CONFIG_I6300ESB_WDT``: then neither is carried).
+FIRST_KERNEL_MODULES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("drivers/watchdog/watchdog.ko",), ("CONFIG_I6300ESB_WDT",)),
+    (("drivers/watchdog/i6300esb.ko",), ("CONFIG_I6300ESB_WDT",)),
+)
 #: The host architecture (lab name), whose guests use the host's own tools.
 HOST_ARCH = "x86_64"
 #: Lab arch -> (ELF e_machine: EM_X86_64, EM_AARCH64, EM_PPC64 from include/uapi/linux/elf-em.h,
@@ -341,8 +349,17 @@ def base_entries(kernel: KernelFiles, tools: GuestTools | None = None) -> list[E
     out.append(regular("bin/kexec", kexec, 0o755))
     for name, real in library_files(tools.kexec, tools.root, kernel.arch):
         out.append(regular(name, real.read_bytes(), 0o755))
+    out += module_entries(kernel, MODULES)
+    return _with_parents(out)
+
+
+def module_entries(kernel: KernelFiles,
+                   table: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]) -> list[Entry]:
+    """``lib/modules/RELEASE/NAME`` entries for the modules of ``table`` the kernel builds
+    (see MODULES: left out when none of an entry's symbols is ``=m``)."""
+    out = []
     mods = f"lib/modules/{kernel.release}"
-    for paths, symbols in MODULES:
+    for paths, symbols in table:
         found = next((p for rel in paths for p in (
             kernel.modules / rel, kernel.modules / f"{rel}.xz", kernel.modules / f"{rel}.gz")
             if p.exists()), None)
@@ -354,7 +371,13 @@ def base_entries(kernel: KernelFiles, tools: GuestTools | None = None) -> list[E
             raise LabSetupError(f"{kernel.modules / paths[0]} missing from linux-image-"
                                 f"{kernel.release}; run: rm -rf {kernel.root.parent} and retry")
         out.append(regular(f"{mods}/{name}", module_bytes(found)))
-    return _with_parents(out)
+    return out
+
+
+def has_watchdog_driver(kernel: KernelFiles) -> bool:
+    """Whether the kernel can drive the i6300esb watchdog: ``CONFIG_I6300ESB_WDT`` m or y
+    in its config (Debian's cloud flavours do not set it)."""
+    return _config_value(kernel, "CONFIG_I6300ESB_WDT") in ("m", "y")
 
 
 def module_bytes(path: Path) -> bytes:
@@ -400,6 +423,7 @@ def ensure_initrds(kernel: KernelFiles, cache: Path | None = None) -> Initrds:
     payload = newc(_with_parents([
         regular("boot/vmlinuz", kernel.vmlinuz.read_bytes()),
         regular("boot/crash-initrd.gz", base),
+        *module_entries(kernel, FIRST_KERNEL_MODULES),
     ]))
     tmp = out / "first-initrd.tmp"
     tmp.write_bytes(aligned(base) + payload)

@@ -41,7 +41,9 @@ model's ``vmcore-intact`` false); None when it was not read. ``crash_kernel_died
 crash kernel booted (its banner) and never reported ``CRASH-KERNEL-DONE``;
 ``crash_kernel_death`` says how (its panic message, a reset, no progress);
 ``crash_kernel_loaded``: what ``kexec -p`` left in /sys/kernel/kexec_crash_loaded (None
-when /init did not run it). Fields that
+when /init did not run it). ``watchdog_fired``: QEMU sent QMP ``WATCHDOG`` (a watchdog
+device expired: hw/watchdog/watchdog.c watchdog_perform_action(), QEMU 7.2), the model's
+``watchdog-reset`` end. Fields that
 are None on either side are not compared: a side that cannot state them says nothing.
 """
 
@@ -64,6 +66,7 @@ from panicpath.lab.events import (
     PanicPrintOutput,
     PanicStarted,
     ProbeNotifierRan,
+    QmpEvent,
     StopFailed,
     StopNmiSent,
     VmcoreHeadersRead,
@@ -122,6 +125,7 @@ class Observation:
     crash_kernel_died: bool = False
     crash_kernel_death: str | None = field(default=None, compare=False)
     crash_kernel_loaded: bool | None = None
+    watchdog_fired: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able dict (callbacks as a list of dicts)."""
@@ -199,7 +203,14 @@ def crash_kernel_death(events: Iterable[Event]) -> str | None:
     stalled = [e for e in evs if isinstance(e, NoProgress) and e.phase == "crash-kernel"]
     if stalled:
         return f"no progress for {stalled[0].timeout_s:g} s"
+    if watchdog_fired(evs):
+        return "watchdog reset (QMP WATCHDOG)"
     return "reset or QEMU exit without a panic message"
+
+
+def watchdog_fired(events: Iterable[Event]) -> bool:
+    """Whether a watchdog device expired: QEMU's QMP WATCHDOG event."""
+    return any(isinstance(e, QmpEvent) and e.name == "WATCHDOG" for e in events)
 
 
 def observe(events: Iterable[Event]) -> Observation:
@@ -240,6 +251,7 @@ def observe(events: Iterable[Event]) -> Observation:
         crash_kernel_died=death is not None,
         crash_kernel_death=death,
         crash_kernel_loaded=loads[0] if loads else None,
+        watchdog_fired=watchdog_fired(evs),
     )
 
 
@@ -264,7 +276,7 @@ _SCALARS = (
     "kernel_offset_printed", "panic_print_seen", "kmsg_dump_reasons", "crash_kernel_booted",
     "vmcore_seen", "pvpanic_event", "panic_text_on_console", "panic_text_in_pstore",
     "end_of_panic_reached", "faults_armed", "hung", "stop_needed_nmi", "cpus_not_stopped",
-    "crash_kernel_died",
+    "crash_kernel_died", "watchdog_fired",
 )
 _KNOWN_ONLY = ("vmcore_cpus_saved", "vmcore_regs_present", "vmcore_page_changed",
                "crash_kernel_loaded")

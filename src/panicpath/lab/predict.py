@@ -54,6 +54,7 @@ from panicpath.model.capture import crash_image_fits
 from panicpath.model.scenario import Scenario
 from panicpath.model.state import Machine
 from panicpath.model.steps import PANIC_MSG
+from panicpath.model.trace import TraceEvent
 from panicpath.policies import POLICIES, policy_for_release
 
 PROBE_LOCK = "probe_lock"
@@ -64,6 +65,10 @@ CAPTURE_DEATHS = ("capture-failed", "watchdog-reset")
 LAB_CPU_FAULTS = ("dma-active",)
 """Lab faults that a CPU produces and the model runs as that CPU, not as its fault of the
 same name (the probe's dma-active writer is a kthread, templates/probe.c.j2)."""
+LAB_DUMP_WORK_MS = 1_000
+"""What the crash kernel's /init does after its dump delay and before it reports: the vmcore
+headers (0.4 s under TCG, docs/lab.md) and the 0.3 s wait for a PAGE line; the model's dump
+takes the scenario's dump_delay_s plus this (Scenario.dump_copy_ms)."""
 REASON_STR = {"PANIC": "Panic", "OOPS": "Oops", "EMERG": "Emergency", "SHUTDOWN": "Shutdown"}
 """kernel/printk/printk.c kmsg_dump_reason_str() (6.1)."""
 
@@ -102,11 +107,11 @@ def to_model(lab: LabScenario) -> Scenario:
         elif n.behaviour == "lock":
             # templates/probe.c.j2 probe_take_lock(): raw_spin_lock() when the timeout is
             # 0 (waits forever for a holder that never releases), else raw_spin_trylock()
-            # every ms up to the timeout, then gives up (the model's trylock: the work is
-            # skipped; the time spent trying is not modelled).
+            # every ms up to the timeout, then gives up: the model's trylock retried for
+            # that long (Need.wait_ms; the holder kthread never releases the lock).
             uses_lock = True
-            needs = (Need("lock" if n.lock_timeout_ms == 0 else "trylock", PROBE_LOCK),)
-            effects.insert(0, Effect("spin", str(n.lock_timeout_ms)))
+            needs = (Need("lock", PROBE_LOCK) if n.lock_timeout_ms == 0
+                     else Need("trylock", PROBE_LOCK, n.lock_timeout_ms),)
         callbacks.append(Callback(name=n.name, list="panic_notifier_list", priority=n.priority,
                                   order=100 + i, needs=needs, effects=tuple(effects),
                                   sources=("lab probe module (templates/probe.c.j2)",)))
@@ -129,7 +134,11 @@ def to_model(lab: LabScenario) -> Scenario:
         # the probe overwrites its first [[notifier]]'s next (templates/probe.c.j2)
         faults.append(f"corrupted-notifier-list={lab.notifiers[0].name}")
     drivers = tuple(d for d, on in (("pvpanic", lab.pvpanic), ("ramoops", lab.ramoops),
-                                    ("pseries-os-term", lab.arch == "ppc64el")) if on)
+                                    ("pseries-os-term", lab.arch == "ppc64el"),
+                                    (lab.watchdog, lab.watchdog != "none")) if on)
+    if lab.watchdog != "none":
+        # /init's insmod i6300esb heartbeat=N and the daemon's -T N (templates/init.sh)
+        params.append((f"{lab.watchdog}.heartbeat", str(lab.watchdog_timeout_s)))
     action = "shutdown" if lab.panic_action == "exit-failure" else lab.panic_action
     if lab.crash_kernel:
         params.append(("crashkernel", lab.crashkernel_size))
@@ -141,6 +150,7 @@ def to_model(lab: LabScenario) -> Scenario:
                     faults=tuple(faults), user_callbacks=tuple(callbacks), cpus=lab.cpus,
                     host_panic_action=action, name=lab.name,
                     path_bound_ms=int(lab.timeouts.panic * 1000),
+                    dump_copy_ms=lab.dump_delay_s * 1000 + LAB_DUMP_WORK_MS,
                     kernel_version=drivers_release(lab))
 
 
@@ -151,6 +161,21 @@ def drivers_release(lab: LabScenario) -> tuple[int, int]:
     return max(lab.series, POLICIES[model_kernel(lab)[0]].drivers_version)
 
 
+CALLBACK_KINDS = ("notifier", "kmsg_dumper", "crash_shutdown", "hang")
+"""Trace kinds a callback's call emits, at its end (model/effects.py run_callback)."""
+
+
+def _seen_before(trace: tuple[TraceEvent, ...], cutoff: int) -> int:
+    """How many trace entries began by ``cutoff`` ms: a callback's entry is stamped when it
+    returns (or is given up as hung), but it began where the entry before it ended, and the
+    probe prints its marker first thing (templates/probe.c.j2 probe_mark())."""
+    for i, e in enumerate(trace):
+        start = trace[i - 1].t_ms if i and e.kind in CALLBACK_KINDS else e.t_ms
+        if start > cutoff:
+            return i
+    return len(trace)
+
+
 def observation_of(result: RunResult, lab: LabScenario,
                    machine: Machine | None = None) -> Observation:
     """Read a model run back into the lab's observable facts (``machine``: the run's
@@ -158,11 +183,21 @@ def observation_of(result: RunResult, lab: LabScenario,
     probes = {n.name: n.priority for n in lab.notifiers}
     dumper_names = {d.name for d in lab.dumpers}
     loaded = result.scenario.kdump and crash_image_fits(result.scenario)
-    in_pstore = "ramoops" in result.persisted_logs
-    console = "\n".join(result.console)
-
-    stored_at = next((i for i, e in enumerate(result.trace)
+    # The lab stops a run that makes no progress for its panic phase timeout (the model's
+    # path_bound_ms): what the model does after that bound, on a path that crossed it
+    # (a lock notifier still retrying, say), happens after QEMU was killed: not observed.
+    bounded = result.properties["path-bounded"]
+    cutoff = None if bounded else result.scenario.path_bound_ms
+    trace = result.trace if cutoff is None else result.trace[:_seen_before(result.trace,
+                                                                         cutoff)]
+    lines = result.console if cutoff is None else tuple(
+        line for line, t in zip(result.console, result.console_ms, strict=True)
+        if t <= cutoff)
+    handed_over = cutoff is None or any(e.event == "machine_kexec" for e in trace)
+    stored_at = next((i for i, e in enumerate(trace)
                       if e.event == "ramoops" and e.kind == "kmsg_dumper"), None)
+    in_pstore = "ramoops" in result.persisted_logs and (cutoff is None or stored_at is not None)
+    console = "\n".join(lines)
 
     def seen(text: str, at: int) -> bool:
         """A callback is observable through what it printed: on the console, or in the
@@ -186,7 +221,7 @@ def observation_of(result: RunResult, lab: LabScenario,
     reasons: list[str] = []
     reason = "PANIC"
     stop_nmi = False
-    for i, e in enumerate(result.trace):
+    for i, e in enumerate(trace):
         if e.event == "smp_send_stop" and "NMI sent" in e.effect and logged(i):
             # arch/x86/kernel/smp.c native_stop_other_cpus() prints "Shutting down cpus
             # with NMI" when it sends the NMI (the model's x86_64 smp_send_stop effect)
@@ -201,11 +236,12 @@ def observation_of(result: RunResult, lab: LabScenario,
                 f"LABPANIC kmsg_dump {e.event}", i):
             callbacks.append(CallbackRun(e.event, "kmsg_dumper"))
             reasons.append(REASON_STR[reason])
-    log_seen = set(result.console)
-    panic_print = any(line.startswith("panic_print:") for line in result.console) or (
+    log_seen = set(lines)
+    panic_print = any(line.startswith("panic_print:") for line in lines) or (
         in_pstore and any(e.event == "panic_print_sys_info" and e.effect != "panic_print=0"
-                          for e in result.trace))
-    captured = result.end == "capture-kernel" and result.properties["vmcore-captured"]
+                          for e in trace))
+    captured = (result.end == "capture-kernel" and result.properties["vmcore-captured"]
+                and handed_over)
     core = machine.vmcore if machine is not None and captured else None
     saved = core.get("cpus_saved") if core is not None else None
     dma = "dma-active" in {f.partition("=")[0] for f in lab.faults}
@@ -214,7 +250,7 @@ def observation_of(result: RunResult, lab: LabScenario,
         kernel_offset_printed=any(c.name == KERNEL_OFFSET for c in callbacks),
         panic_print_seen=panic_print,
         kmsg_dump_reasons=tuple(reasons),
-        crash_kernel_booted=result.end in ("capture-kernel", *CAPTURE_DEATHS),
+        crash_kernel_booted=result.end in ("capture-kernel", *CAPTURE_DEATHS) and handed_over,
         vmcore_seen=captured,
         vmcore_size=None,
         pvpanic_event="PANICKED" if "PANICKED" in result.pvpanic_events else (
@@ -227,7 +263,7 @@ def observation_of(result: RunResult, lab: LabScenario,
                                   - {"nmi-context"})),
         hung=not result.properties["path-bounded"],
         stop_needed_nmi=stop_nmi,
-        cpus_not_stopped=next((line[len(FAILED_TO_STOP):].strip() for line in result.console
+        cpus_not_stopped=next((line[len(FAILED_TO_STOP):].strip() for line in lines
                                if line.startswith(FAILED_TO_STOP)), None),
         vmcore_cpus_saved=len(saved) if isinstance(saved, list) else None,
         vmcore_regs_present=(True,) * len(saved) if isinstance(saved, list) else (),
@@ -235,6 +271,7 @@ def observation_of(result: RunResult, lab: LabScenario,
         else None,
         crash_kernel_died=result.end in CAPTURE_DEATHS,
         crash_kernel_loaded=loaded if lab.crash_kernel else None,
+        watchdog_fired=result.end == "watchdog-reset",
     )
 
 

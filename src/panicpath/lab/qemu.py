@@ -45,7 +45,10 @@ class Machine:
     ``pvpanic``: the ``-device`` that a pvpanic driver binds (x86 ISA;
     Debian's arm64 and ppc64el kernels have no CONFIG_PVPANIC). ``memmap``: the kernel
     takes ``memmap=SIZE$ADDR`` to reserve the ramoops region (arch/x86/kernel/e820.c
-    parse_memmap_one(), 6.1; no such parameter on arm64 or powerpc)."""
+    parse_memmap_one(), 6.1; no such parameter on arm64 or powerpc). ``watchdog``: the
+    watchdog ``-device`` a scenario's ``[devices] watchdog`` may name (x86_64's ``pc``:
+    QEMU's i6300esb, hw/watchdog/wdt_i6300esb.c; its expiry runs ``-action watchdog=``
+    and sends QMP WATCHDOG); None where the lab has not set one up."""
 
     arch: str
     qemu: str
@@ -55,12 +58,13 @@ class Machine:
     nmi: str | None
     pvpanic: str | None
     memmap: bool
+    watchdog: str | None = None
 
 
 MACHINES = {
     "x86_64": Machine("x86_64", QEMU, "pc", "max", "ttyS0", nmi="unknown_nmi",
                       pvpanic="pvpanic",
-                      memmap=True),
+                      memmap=True, watchdog="i6300esb"),
     "arm64": Machine("arm64", "qemu-system-aarch64", "virt", "max,pauth=off", "ttyAMA0",
                      nmi=None, pvpanic=None, memmap=False),
     "ppc64el": Machine("ppc64el", "qemu-system-ppc64", "pseries", "power9", "hvc0",
@@ -79,6 +83,9 @@ def machine_problems(scenario: LabScenario, machine: Machine) -> list[str]:
                    "(QEMU refuses it on this machine)")
     if scenario.ramoops and not machine.memmap:
         out.append(f"[devices] ramoops: {machine.arch}'s kernel has no memmap= to reserve it")
+    if scenario.watchdog != "none" and machine.watchdog != scenario.watchdog:
+        out.append(f"[devices] watchdog = \"{scenario.watchdog}\": the lab's {machine.arch} "
+                   "machine has no such watchdog device")
     return out
 
 
@@ -115,6 +122,10 @@ def kernel_cmdline(scenario: LabScenario, probe: bool, wait: bool = False,
         f"lab.ramoops={int(scenario.ramoops)}",
         f"lab.ramoops_addr={ramoops_address(scenario):#x}",
     ]
+    if scenario.watchdog != "none":
+        params.append(f"lab.watchdog={scenario.watchdog_timeout_s}")
+    if scenario.dump_delay_s:
+        params.append(f"lab.dump_delay={scenario.dump_delay_s}")
     if wait:
         params.append("lab.wait=1")
     else:
@@ -194,6 +205,9 @@ def qemu_command(
     ]
     if scenario.pvpanic and machine.pvpanic:
         cmd += ["-device", machine.pvpanic]
+    if scenario.watchdog != "none":
+        # the hardware's action, a reset; -no-reboot makes it QEMU's exit
+        cmd += ["-device", scenario.watchdog, "-action", "watchdog=reset"]
     if qmp_socket is not None:
         cmd += ["-qmp", f"unix:{qmp_socket},server=on,wait=on"]
     return cmd

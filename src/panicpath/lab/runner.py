@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from panicpath.lab.harness import GuestPlan, GuestResult, OnEvent, run_guest
-from panicpath.lab.initramfs import ensure_initrds, first_initrd
-from panicpath.lab.kernels import LabSetupError, cache_dir, ensure_kernel
+from panicpath.lab.initramfs import ensure_initrds, first_initrd, has_watchdog_driver
+from panicpath.lab.kernels import KernelFiles, LabSetupError, cache_dir, ensure_kernel
 from panicpath.lab.observation import Observation, observe
 from panicpath.lab.probe import build_probe
 from panicpath.lab.qemu import (
@@ -123,6 +123,17 @@ def refuse_unsupported(scenario: LabScenario) -> None:
         raise LabSetupError(f"{where}: {scenario.arch} cannot run it: {'; '.join(problems)}")
 
 
+def refuse_missing_driver(scenario: LabScenario, kernel: KernelFiles) -> None:
+    """Refuse, before anything boots, a watchdog scenario whose kernel has no driver for it
+    (its config: Debian's cloud flavours lack CONFIG_I6300ESB_WDT), in one line."""
+    if scenario.watchdog != "none" and not has_watchdog_driver(kernel):
+        where = scenario.path or scenario.name
+        raise LabSetupError(f"{where}: [devices] watchdog = \"{scenario.watchdog}\": the "
+                            f"{scenario.flavour} {scenario.release} kernel ({kernel.release}) "
+                            "has no i6300esb driver (CONFIG_I6300ESB_WDT is not set); use "
+                            "[kernel] flavour = \"amd64\"")
+
+
 def default_run_dir(scenario: LabScenario) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return cache_dir() / "runs" / f"{scenario.name}-{stamp}-{os.getpid()}-{time.monotonic_ns()}"
@@ -164,10 +175,11 @@ def prepare(scenario: LabScenario, run_dir: Path | None = None, snapshot: bool =
     (reservation.needs_measurement), so that its prediction can use them."""
     refuse_unsupported(scenario)
     require_qemu(scenario.arch)
+    kernel = ensure_kernel(scenario.flavour, release=scenario.release, arch=scenario.arch)
+    refuse_missing_driver(scenario, kernel)
     if measure and needs_measurement(scenario):
         measure_capture_needs(scenario, tcg_threads)
     machine = MACHINES[scenario.arch]
-    kernel = ensure_kernel(scenario.flavour, release=scenario.release, arch=scenario.arch)
     initrds = ensure_initrds(kernel)
     probe = build_probe(scenario, kernel) if scenario.has_probe else None
     rdir = run_dir or default_run_dir(scenario)

@@ -41,6 +41,11 @@ RELEASE_RE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}$")
 BEHAVIOURS: tuple[Behaviour, ...] = ("return", "stop", "spin", "lock")
 TRIGGERS: tuple[Trigger, ...] = ("sysrq", "nmi")
 PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-failure")
+Watchdog = Literal["none", "i6300esb"]
+WATCHDOGS: tuple[Watchdog, ...] = ("none", "i6300esb")
+WATCHDOG_HANGS = ("hanging-callback", "lock-held-by-stopped-cpu", "corrupted-notifier-list")
+"""Faults that can stop panic() before kdump: with a watchdog the machine would reset in the
+first kernel, which the model does not have (its watchdogs expire during the dump)."""
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 _SIZE = re.compile(r"^\d+[MG]$")
@@ -116,6 +121,13 @@ class LabScenario:
     faults: tuple[str, ...] = ()
     """The model's faults (panicpath.faults), ``NAME`` or ``NAME=ARG``, that the probe
     produces in the guest (panicpath.lab.probe)."""
+    watchdog: Watchdog = "none"
+    """A hardware watchdog (QEMU ``-device i6300esb``) that /init arms just before the
+    panic, kept alive by busybox's watchdog daemon until panic() stops the CPUs."""
+    watchdog_timeout_s: int = 30
+    dump_delay_s: int = 0
+    """Seconds the crash kernel's /init waits before it reads /proc/vmcore (a stand-in for a
+    long makedumpfile copy)."""
 
     @property
     def series(self) -> tuple[int, int]:
@@ -176,6 +188,10 @@ LAB_FIELDS: dict[str, Field] = {
                             note="one of the arch's: x86_64 cloud-amd64 (default) or amd64, "
                                  "arm64 cloud-arm64 (default) or arm64, ppc64el powerpc64le"),
     "crash_kernel.loaded": Field("bool", True),
+    "crash_kernel.dump_delay_s": Field("int", 0, 0, 600,
+                                       note="the crash kernel's /init waits this long before "
+                                            "it reads the vmcore (a slow dump); at most "
+                                            "timeouts.crash_kernel - 15"),
     "crash_kernel.reserve": Field("size", "256M",
                                   note="x86_64 6.1: from 57M kexec -p loads it, from 76M it works; per "
                                        "arch and release in docs/lab.md"),
@@ -193,6 +209,13 @@ LAB_FIELDS: dict[str, Field] = {
     "kmsg_dumper.name": Field("ident"),
     "devices.pvpanic": Field("bool", True),
     "devices.ramoops": Field("bool", False),
+    "devices.watchdog": Field("choice", "none", choices=WATCHDOGS,
+                              note="i6300esb: QEMU's PCI watchdog, armed before the panic and "
+                                   "never stopped; x86_64, a kernel with CONFIG_I6300ESB_WDT "
+                                   "(flavour amd64), the crash kernel loaded"),
+    "devices.watchdog_timeout": Field("int", 30, 2, 2046,
+                                      note="seconds (i6300esb heartbeat); the daemon pets it "
+                                           "every 0.5 s until the panic"),
     "trigger.kind": Field("choice", "sysrq", choices=TRIGGERS),
     "machine.cpus": Field("int", 2, 1, 8),
     "machine.memory_mib": Field("int", 1024, 256, 8192,
@@ -364,6 +387,9 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     dev = r.table(doc, "devices")
     pvpanic = r.get_bool(dev, "devices", "pvpanic")
     ramoops = r.get_bool(dev, "devices", "ramoops")
+    watchdog = cast(Watchdog, r.get_choice(dev, "devices", "watchdog"))
+    wdt_timeout = r.get_int(dev, "devices", "watchdog_timeout")
+    dump_delay = r.get_int(ck, "crash_kernel", "dump_delay_s")
 
     trig = r.table(doc, "trigger")
     trigger = cast(Trigger, r.get_choice(trig, "trigger", "kind"))
@@ -389,6 +415,21 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         crash_kernel=r.get_num(to, "timeouts", "crash_kernel"),
     )
     faults = _faults(r, doc, notifiers, cpus, trigger)
+    if dump_delay and dump_delay + 15 > timeouts.crash_kernel:
+        raise r.fail("crash_kernel", "dump_delay_s", f"crash_kernel.dump_delay_s = {dump_delay} "
+                     f"leaves the crash kernel no time within timeouts.crash_kernel = "
+                     f"{timeouts.crash_kernel:g}", "at most timeouts.crash_kernel - 15 "
+                     "(raise timeouts.crash_kernel)")
+    if watchdog != "none":
+        hang = [f for f in faults if f.partition("=")[0] in WATCHDOG_HANGS] + [
+            f"notifier '{n.name}' (lock without a timeout)" for n in notifiers
+            if n.behaviour == "lock" and n.lock_timeout_ms == 0]
+        if not crash_loaded or hang:
+            why = "without a crash kernel" if not crash_loaded else f"with {hang[0]}"
+            raise r.fail("devices", "watchdog", f"devices.watchdog {why}: the watchdog would "
+                         "reset the machine before kdump, and the model's watchdogs expire "
+                         "during the dump only", "a watchdog with crash_kernel.loaded = true and "
+                         "none of " + ", ".join(WATCHDOG_HANGS))
     return LabScenario(
         name=name, description=description, flavour=flavour, release=release, arch=arch,
         crash_kernel=crash_loaded,
@@ -396,7 +437,8 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         panic_timeout=panic_timeout, extra_params=tuple(cast(list[str], extra)),
         notifiers=notifiers, dumpers=dumpers, pvpanic=pvpanic, ramoops=ramoops,
         trigger=trigger, cpus=cpus, memory_mib=memory, panic_action=action,
-        timeouts=timeouts, path=path, faults=faults,
+        timeouts=timeouts, path=path, faults=faults, watchdog=watchdog,
+        watchdog_timeout_s=wdt_timeout, dump_delay_s=dump_delay,
     )
 
 

@@ -72,10 +72,16 @@ class CallbackError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Need:
-    """One requirement: ``kind`` from NEED_KINDS and an optional argument (a lock name)."""
+    """One requirement: ``kind`` from NEED_KINDS and an optional argument (a lock name).
+
+    ``wait_ms`` (trylock only): the trylock is retried for this long before the callback
+    gives up, so a held lock costs that time (the lab probe's probe_take_lock(): a
+    raw_spin_trylock() every ms up to its timeout, templates/probe.c.j2); 0 is the plain
+    spin_trylock() of the drivers, which fails at once."""
 
     kind: str
     arg: str = ""
+    wait_ms: int = 0
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.arg}" if self.arg else self.kind

@@ -12,15 +12,28 @@ from __future__ import annotations
 
 from panicpath.model.effects import VMBUS_UNLOAD_TIMEOUT_MS
 from panicpath.model.run import Run
-from panicpath.model.scenario import Scenario
+from panicpath.model.scenario import DEFAULT_DUMP_COPY_MS, Scenario
 from panicpath.model.state import CpuMode, VmbusState
 
 CAPTURE_BOOT_MS = 5_000
 """Boot of a small capture kernel to its dump tool (lab/README: ~3-6 s under TCG)."""
-DUMP_COPY_MS = 20_000
-"""Time for makedumpfile to copy /proc/vmcore to the target ([I] a modest guest)."""
+DUMP_COPY_MS = DEFAULT_DUMP_COPY_MS
+"""Default time for makedumpfile to copy /proc/vmcore (a scenario's dump_copy_ms)."""
 OCTEON_WDT_MS = 10_000
 """Octeon CIU watchdog expiry ([I]: drivers/watchdog/octeon-wdt-main.c heartbeat of seconds)."""
+
+
+HW_WATCHDOG_DEFAULT_S = {"i6300esb": 30}
+"""A watchdog device's timeout when its heartbeat parameter is not given
+(drivers/watchdog/i6300esb.c ESB_HEARTBEAT_DEFAULT, 6.1)."""
+
+
+def hw_watchdog_timeout_s(scn: Scenario, name: str) -> int:
+    """The timeout of watchdog device ``name`` (catalog boot effect arm-hw-watchdog:NAME):
+    the driver's ``heartbeat`` module parameter (``i6300esb.heartbeat``), else its default.
+    The watchdog daemon's own WDIOC_SETTIMEOUT would override it; the lab gives both the
+    same value (lab/templates/init.sh)."""
+    return scn.int_param(f"{name}.heartbeat", HW_WATCHDOG_DEFAULT_S.get(name, 30))
 
 
 def reservation_mib(scn: Scenario) -> int | None:
@@ -86,7 +99,7 @@ def boot_capture_kernel(run: Run) -> None:
                  "IOMMU init fails", "drivers/iommu/amd/init.c (SEV-SNP host) [I]")
         raise run.end("capture-failed", "capture kernel could not initialise the IOMMU")
     m.dump_target_reachable, ready = _target_reachable(run, boot_done, notes)
-    done = ready + DUMP_COPY_MS
+    done = ready + run.scenario.dump_copy_ms
     fired = _watchdog_fires(run, handover, done)
     if fired:
         m.vmcore = None
@@ -153,4 +166,8 @@ def _watchdog_fires(run: Run, handover: int, done: int) -> str:
         expiry = m.bmc_watchdog_pet_ms + m.bmc_watchdog_timeout_s * 1000
         if expiry < done:
             return f"BMC (IPMI) watchdog ({m.bmc_watchdog_timeout_s} s)"
+    for name, timeout_s in sorted(m.hw_watchdogs.items()):
+        # kept alive by userspace up to the panic, then by nothing (state.py hw_watchdogs)
+        if timeout_s * 1000 < done:
+            return f"{name} watchdog ({timeout_s} s)"
     return ""

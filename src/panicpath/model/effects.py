@@ -53,7 +53,12 @@ def check_need(run: Run, cb: Callback, need: Need) -> None:
             return
         if need.kind == "trylock":
             # spin_trylock() fails at once: the callback skips its work (pvpanic_send_event,
-            # hvfb_on_panic's hv_ringbuffer_spinlock_busy, pstore_dump for PANIC).
+            # hvfb_on_panic's hv_ringbuffer_spinlock_busy, pstore_dump for PANIC); retried
+            # for wait_ms, it fails after that long (the holder here never releases).
+            if need.wait_ms:
+                run.wait(need.wait_ms)
+                raise NeedUnmet(f"spin_trylock({need.arg}) failed for {need.wait_ms} ms: "
+                                f"held by CPU {holder}")
             raise NeedUnmet(f"spin_trylock({need.arg}) failed: held by CPU {holder}")
         if _holder_runs(run, holder):
             run.wait(LOCK_RELEASE_MS)

@@ -144,6 +144,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "memory reserved at boot for the crash kernel; what the crash image and the "
           "capture kernel need of it is the scenario's capture_needs_mib (model/capture.py)",
           lo=1 << 20, hi=1 << 40),
+    Param("i6300esb.heartbeat", "int",
+          "drivers/watchdog/i6300esb.c module_param(heartbeat, int, 0): the watchdog's "
+          "timeout in seconds, ESB_HEARTBEAT_MIN..MAX (default 30, ESB_HEARTBEAT_DEFAULT; "
+          "6.1); read by catalog driver i6300esb", lo=1, hi=2046),
     Param("ipmi_msghandler.panic_op", "choice",
           "drivers/char/ipmi/ipmi_msghandler.c module_param_cb(panic_op)",
           choices=("none", "event", "string")),

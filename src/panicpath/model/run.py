@@ -78,6 +78,7 @@ class Run:
         m.log.append(line)
         if not m.console_deferred:
             m.console.append(line)
+            m.console_ms.append(m.now_ms)
 
     def has(self, feature: str) -> bool:
         """Whether the policy's kernel has a feature (see Policy.features)."""

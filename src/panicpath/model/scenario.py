@@ -14,6 +14,8 @@ BOOT_PARAMS: dict[str, str] = {p.name: p.source for p in PARAMS.values()}
 
 DUMP_TARGETS = ("local-disk", "vmbus-storage", "network")
 HOST_PANIC_ACTIONS = ("shutdown", "pause", "none")
+DEFAULT_DUMP_COPY_MS = 20_000
+"""Time for makedumpfile to copy /proc/vmcore to the target ([I] a modest guest)."""
 """QEMU `-action panic=` (QEMU 7.2 softmmu/runstate.c qemu_system_guest_panicked)."""
 
 
@@ -52,6 +54,13 @@ class Scenario:
     load the crash image into it, for the capture kernel to boot in it to its dump tool).
     They depend on the capture kernel and its initramfs, not on panic(); the lab measures
     them per kernel (lab/reservation.py). (0, 0): any reservation does (model/capture.py)."""
+
+    dump_copy_ms: int = DEFAULT_DUMP_COPY_MS
+    """How long the capture kernel's dump tool takes, from the moment it can write to the
+    dump being complete (makedumpfile copying /proc/vmcore). Like capture_needs_mib it
+    belongs to the capture kernel's environment, not to panic(); it decides whether a
+    watchdog nobody stopped expires before the dump is done (model/capture.py). The lab
+    sets it from its scenario's ``dump_delay_s`` (lab/predict.py)."""
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value given for boot parameter `name`."""

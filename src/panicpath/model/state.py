@@ -113,6 +113,8 @@ class Machine:
     log: list[str] = field(default_factory=list)
     """printk ring buffer: every line printed, in order."""
     console: list[str] = field(default_factory=list)
+    console_ms: list[int] = field(default_factory=list)
+    """When each console line was printed (simulated ms), in step with `console`."""
     """Lines that reached the console."""
     console_deferred: bool = False
     """printk from NMI context is deferred and reaches the console only at the next flush."""
@@ -122,6 +124,11 @@ class Machine:
     bmc_watchdog_timeout_s: int | None = None
     """IPMI watchdog timeout as last set (None: no BMC watchdog armed)."""
     bmc_watchdog_pet_ms: int = 0
+    hw_watchdogs: dict[str, int] = field(default_factory=dict)
+    """Watchdog devices a userspace daemon keeps alive through /dev/watchdog (name ->
+    timeout in s). Its last keepalive is at the panic (t = 0; the daemon pets it every
+    fraction of a second until panic() stops the CPUs); nothing in panic() or kdump stops
+    or pets it (catalog driver i6300esb), so it expires that long after the panic."""
     stop_done: bool = False
     """Static flag of crash_smp_send_stop (runs once)."""
     shootdown_done: bool = False
@@ -164,6 +171,7 @@ class Machine:
             "persisted_logs": list(self.persisted_logs),
             "pvpanic_events": list(self.pvpanic_events),
             "bmc_watchdog_timeout_s": self.bmc_watchdog_timeout_s,
+            **({"hw_watchdogs": dict(self.hw_watchdogs)} if self.hw_watchdogs else {}),
             "memory_writes_after_crash": list(self.memory_writes_after_crash),
             "vmcore": None if self.vmcore is None else str(self.vmcore.get("by")),
             "end": self.end,

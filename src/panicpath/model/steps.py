@@ -195,6 +195,7 @@ def console_flush_on_panic(run: Run) -> None:
         m.console_deferred = False
         pending = [line for line in m.log if line not in m.console]
         m.console.extend(pending)
+        m.console_ms.extend([m.now_ms] * len(pending))
         run.emit("console_flush_on_panic", "step", f"{len(pending)} deferred lines printed",
                  "kernel/printk/printk.c console_flush_on_panic")
     else:

@@ -73,6 +73,13 @@ if [ -e /proc/vmcore ]; then
   # the host may send "PAGE 0xADDR" (panicpath.lab.harness) once it sees CRASH-KERNEL-UP
   stty -echo < /dev/console
   echo "LABMARK CRASH-KERNEL-UP"
+  # a slow dump (lab.dump_delay, panicpath.lab.scenario dump_delay_s): a stand-in for a
+  # long makedumpfile copy, before anything is read from /proc/vmcore
+  DELAY=$(arg dump_delay)
+  if [ -n "$DELAY" ]; then
+    echo "LABINFO dump delay ${DELAY} s"
+    sleep "$DELAY"
+  fi
   echo "LABINFO vmcore_size=$(stat -c %s /proc/vmcore)"
   vmcore_headers
   if [ "$(arg ramoops)" = "1" ]; then
@@ -104,8 +111,9 @@ if [ "$(arg kdump)" = "1" ]; then
   # the crash kernel writes where this one does (ttyS0, ttyAMA0, hvc0: qemu.Machine);
   # cma=0: arm64 7.3's default 64 MiB CMA area leaves a 128M reservation 12 MB (docs/lab.md)
   CONSOLE=$(sed -n 's/.*\(console=[^ ]*\).*/\1/p' /proc/cmdline)
+  DELAY=$(arg dump_delay)
   kexec -i -p /boot/vmlinuz --initrd=/boot/crash-initrd.gz \
-    --append="${CONSOLE:-console=ttyS0} cma=0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR"
+    --append="${CONSOLE:-console=ttyS0} cma=0 irqpoll nr_cpus=1 reset_devices panic=-1 lab.ramoops=$(arg ramoops) lab.ramoops_addr=$RAMOOPS_ADDR${DELAY:+ lab.dump_delay=$DELAY}"
   echo "LABINFO kexec -p rc=$? kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
 fi
 TRIGGER=$(arg trigger)
@@ -142,6 +150,16 @@ if [ "$(arg wait)" = "1" ]; then
   echo "LABINFO runtime post=$(cat /sys/module/kernel/parameters/crash_kexec_post_notifiers)" \
     "print=$(cat /proc/sys/kernel/panic_print) panic=$(cat /proc/sys/kernel/panic)" \
     "nmi=$(cat /proc/sys/kernel/unknown_nmi_panic) trigger=$TRIGGER probe=$PROBE"
+fi
+# A hardware watchdog (lab.watchdog=SECONDS): the i6300esb driver (never in the crash
+# kernel: its probe, esb_initdevice(), would disable the timer) and busybox's daemon, which
+# sets the timeout (WDIOC_SETTIMEOUT) and pets it every 0.5 s until the panic stops it.
+WDT=$(arg watchdog)
+if [ -n "$WDT" ]; then
+  [ -e $MODS/watchdog.ko ] && insmod $MODS/watchdog.ko
+  [ -e $MODS/i6300esb.ko ] && insmod $MODS/i6300esb.ko heartbeat="$WDT"
+  watchdog -T "$WDT" -t 500ms /dev/watchdog
+  echo "LABINFO watchdog i6300esb heartbeat=$WDT rc=$?"
 fi
 # The probe last: a 'lock' probe parks a CPU with a spinlock held.
 if [ "$PROBE" = "1" ]; then
