@@ -167,6 +167,23 @@ def test_a_reservation_too_small_to_load_is_an_outcome(entries: dict[str, Campai
     assert not o.crash_kernel_died and o.panic_text_on_console
 
 
+def test_a_watchdog_resets_the_machine_during_a_slow_dump(entries: dict[str, CampaignEntry]
+                                                          ) -> None:
+    """docs/lab.md "A watchdog during the dump": the i6300esb armed before the panic is
+    stopped by nothing in panic() or kdump and expires (QMP WATCHDOG) while the crash kernel
+    waits before reading /proc/vmcore: QEMU resets (exits), no vmcore."""
+    o = observed(entries, "watchdog_fires_during_slow_dump", "crash-kernel-died")
+    assert o.watchdog_fired and o.crash_kernel_booted and o.crash_kernel_died
+    assert not o.vmcore_seen and o.crash_kernel_death == "watchdog reset (QMP WATCHDOG)"
+
+
+def test_a_dump_that_ends_before_the_watchdog_is_captured(entries: dict[str, CampaignEntry]
+                                                          ) -> None:
+    o = observed(entries, "watchdog_dump_in_time")
+    assert not o.watchdog_fired and not o.crash_kernel_died
+    assert o.vmcore_seen and o.vmcore_cpus_saved == 2
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in builtin_scenarios_dir().glob("*.toml")))
 def test_model_agrees(entries: dict[str, CampaignEntry], name: str) -> None:
     conf = entries[name].conformance

@@ -107,7 +107,7 @@ def test_first_kernel_modules_and_the_refusal(tmp_path: Path) -> None:
 
 def test_the_model_gets_the_driver_the_heartbeat_and_the_dump() -> None:
     scn = to_model(load_scenario(_shipped("watchdog_fires_during_slow_dump")))
-    assert "i6300esb" in scn.drivers and ("i6300esb.heartbeat", "12") in scn.params
+    assert "i6300esb" in scn.drivers and ("i6300esb.heartbeat", "20") in scn.params
     assert scn.dump_copy_ms == 30_000 + LAB_DUMP_WORK_MS
     plain = to_model(load_scenario(_shipped("kdump_no_post_notifiers")))
     assert "i6300esb" not in plain.drivers
