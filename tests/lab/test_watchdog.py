@@ -143,3 +143,15 @@ def test_a_watchdog_the_model_misses_is_a_difference() -> None:
                               watchdog_timeout_s=60)
     fields = {d.field for d in compare(observed, predict(lab))}
     assert {"watchdog_fired", "crash_kernel_died", "vmcore_seen"} <= fields
+
+
+def test_the_run_detail_names_the_watchdog(tmp_path: Path) -> None:
+    from panicpath.lab.harness import GuestPlan, _Run
+
+    run = _Run(GuestPlan(("qemu",), tmp_path / "qmp.sock", tmp_path / "console.log"), None)
+    run.phase = "crash-kernel"
+    run.events.append(QmpEvent("WATCHDOG", (("action", "reset"),)))
+    run.exited(0)
+    run.log.close()
+    assert run.status == "crash-kernel-died"
+    assert run.detail.endswith("; QMP WATCHDOG (action=reset): the watchdog device expired")

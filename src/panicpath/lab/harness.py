@@ -260,7 +260,8 @@ class _Run:
             return
         if self.phase == "crash-kernel":
             self.finish("crash-kernel-died", f"the crash kernel booted and then QEMU exited "
-                        f"(rc={rc}: a reset, with -no-reboot){self._crash_panic()}")
+                        f"(rc={rc}: a reset, with -no-reboot){self._crash_panic()}"
+                        f"{self._watchdog()}")
         elif self.phase == "panic" and self.panic_started:
             if self.plan.expect_crash_kernel and not self.expects_crash_kernel():
                 self.finish("complete", f"QEMU exited (rc={rc}) after the panic; kexec -p had "
@@ -279,6 +280,13 @@ class _Run:
         """``: it panicked: MSG`` when the crash kernel printed a panic, else empty."""
         msgs = [e.message for e in self.events if isinstance(e, PanicStarted) and e.boot >= 1]
         return f"; it panicked: {msgs[0]}" if msgs else ""
+
+    def _watchdog(self) -> str:
+        """``; QMP WATCHDOG (action=A): ...`` when a watchdog device expired (QEMU's
+        hw/watchdog/watchdog.c watchdog_perform_action() sends it before its action)."""
+        fired = [e for e in self.events if isinstance(e, QmpEvent) and e.name == "WATCHDOG"]
+        return (f"; QMP WATCHDOG (action={fired[0].get('action')}): the watchdog device "
+                "expired" if fired else "")
 
     def dma_page(self) -> str | None:
         """The physical address the probe printed for its dma-active page, if any."""
