@@ -91,6 +91,10 @@ class Policy:
     catalog_version: tuple[int, int] | None = None
     """Which release's driver forms this kernel carries, when it differs from `version`
     (a stable kernel with backports)."""
+    unmodelled: tuple[str, ...] = ()
+    """Calls in the kernel's panic path the model has no step for, as ``NAME (file:line):
+    why`` (a policy derived by `panicpath scan --policy-out`, scan/panic_policy.py);
+    commands that run the policy name them before their verdict."""
 
     @property
     def drivers_version(self) -> tuple[int, int]:

@@ -56,6 +56,9 @@ POLICY_KEYS: dict[str, str] = {
               "parameters, 'read by')",
     "param_space": "a table NAME = [values]: the values of a boot parameter `compare` "
                    "crosses with this policy",
+    "unmodelled": "a list of strings `NAME (file:line): why`: calls in the kernel's panic "
+                  "path the model has no step for (written by `panicpath scan "
+                  "--policy-out`); run, check and compare name them in a note",
     "program": "required: an array of tables, the steps of panic() in order (see below)",
     "placement": "an array of tables: where catalog callbacks are registered (see below)",
 }
@@ -194,6 +197,8 @@ def dump_policy(p: Policy) -> str:
         out += _strings("lists", p.lists)
     if p.params:
         out += _strings("params", p.params)
+    if p.unmodelled:
+        out += _strings("unmodelled", p.unmodelled)
     if p.doc:
         out.append(f"doc = {_doc(p.doc)}")
     out.append("program = [")
@@ -434,6 +439,7 @@ def policy_from_dict(data: dict[str, Any], where: str = "<policy>", text: str = 
         lists=tuple(lists),
         param_space=_param_space(w, data, params),
         catalog_version=drivers,
+        unmodelled=tuple(_str_list(w, data, "unmodelled")),
     )
 
 
