@@ -74,6 +74,13 @@ def use_policy_files(paths: Sequence[str]) -> list[Policy]:
         bad_input(str(e))
     for n in notes:
         click.echo(f"panicpath: note: {one_line(n)}", err=True)
+    for path, p in zip(paths, loaded, strict=True):
+        if p.unmodelled:
+            names = ", ".join(u.partition("): ")[0] + ")" for u in p.unmodelled)
+            click.echo(f"panicpath: note: {one_line(path)}: policy {p.name!r} leaves "
+                       f"{len(p.unmodelled)} calls of its panic path unmodelled (the model has "
+                       f"no step for them; see the file's unmodelled): {one_line(names)}",
+                       err=True)
     return loaded
 
 

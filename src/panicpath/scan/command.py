@@ -1,9 +1,13 @@
-"""``panicpath scan PATH [--json] [--jobs N]`` as a click command the CLI group adds."""
+"""``panicpath scan PATH [--json] [--jobs N] [--policy-out F]`` and ``scan --source SERIES``
+as a click command the CLI group adds."""
 
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -12,27 +16,106 @@ from panicpath.scan.jsonio import scan_result_to_json
 from panicpath.scan.runner import scan_tree
 from panicpath.scan.sources import ScanInputError
 
+if TYPE_CHECKING:
+    from panicpath.scan.panic_policy import Derivation
+
+
+def _fail(msg: str) -> NoReturn:
+    click.echo(f"panicpath scan: {one_line(msg)}", err=True)
+    sys.exit(2)
+
 
 @click.command("scan")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the scan as JSON.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes for parsing.")
 @click.option("--no-cache", is_flag=True, help="Do not use or fill the tarball scan cache.")
-def scan_command(path: Path, as_json: bool, jobs: int, no_cache: bool) -> None:
-    """Find every panic-path callback in a kernel source tree or tarball."""
+@click.option("--source", "series", default=None, metavar="SERIES",
+              help="Scan Debian's linux-source-SERIES (e.g. 6.12), fetched through the lab's "
+                   "private apt state and cached (docs/policy-files.md), instead of PATH.")
+@click.option("--policy-out", "policy_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also derive the policy of the tree's panic() and write it "
+                                 "as a policy file (docs/policy-files.md).")
+def scan_command(path: Path | None, as_json: bool, jobs: int, no_cache: bool,
+                 series: str | None, policy_out: Path | None) -> None:
+    """Find every panic-path callback in a kernel source tree or tarball; with
+    --policy-out, also write the policy its panic() derives."""
+    if (path is None) == (series is None):
+        _fail("give a kernel tree or tarball (PATH) or --source SERIES, one of the two")
+    if series is not None:
+        from panicpath.scan.kernel_sources import SourceError, ensure_source
+
+        try:
+            path = ensure_source(series)
+        except SourceError as exc:
+            _fail(str(exc))
+    assert path is not None
+    derived = _derive(path) if policy_out is not None else None
     try:
         result = scan_tree(path, jobs, use_cache=not no_cache)
     except ScanInputError as exc:
-        click.echo(f"panicpath scan: {one_line(str(exc))}", err=True)
-        raise SystemExit(2) from None
+        _fail(str(exc))
     for error in result.errors:
         click.echo(f"panicpath scan: {error.file}: {error.message}", err=True)
+    if derived is not None and policy_out is not None:
+        _write(derived, policy_out)
     if as_json:
-        click.echo(json.dumps(scan_result_to_json(result), indent=2))
-    else:
-        from rich.console import Console
+        doc = scan_result_to_json(result)
+        if derived is not None:
+            doc["policy"] = {"file": str(policy_out), "name": derived.default_name(),
+                             **derived.to_json()}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    from rich.console import Console
 
-        from panicpath.scan.table import render_scan_table
+    from panicpath.scan.table import render_scan_table
 
-        render_scan_table(result, Console())
+    render_scan_table(result, Console())
+    if derived is not None:
+        click.echo(render_derivation(derived, str(policy_out)))
+
+
+def _derive(path: Path) -> Derivation:
+    """The derivation of a tree, or of a tarball's panic-path files (extracted to a
+    temporary directory); one line and exit 2 when it cannot be had."""
+    from panicpath.scan.kernel_sources import SourceError, extract_members
+    from panicpath.scan.panic_policy import DeriveError, derive_policy
+    from panicpath.scan.sources import check_path
+
+    try:
+        if check_path(path) == "dir":
+            return derive_policy(path)
+        with tempfile.TemporaryDirectory(prefix="panicpath-tree-") as tmp:
+            extract_members(path, Path(tmp))
+            d = derive_policy(tmp)
+            from dataclasses import replace
+
+            return replace(d, tree=str(path))
+    except (DeriveError, SourceError, ScanInputError) as exc:
+        _fail(str(exc))
+
+
+def _write(d: Derivation, out: Path) -> None:
+    from panicpath.policies.policy_file import dump_policy
+
+    head, _, rest = dump_policy(d.policy()).partition("\n# written by")
+    text = (f"{head}\n# written by `panicpath scan --policy-out` from {one_line(d.tree)}; "
+            "use it with --policy-file\n" + rest.partition("\n")[2])
+    try:
+        out.write_text(text, encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        _fail(f"--policy-out {out}: cannot write ({getattr(exc, 'strerror', None) or exc})")
+
+
+def render_derivation(d: Derivation, out: str) -> str:
+    """The derivation as the terminal shows it: program, features, unmodelled calls."""
+    lines = [f"policy {d.default_name()!r} written to {out}: {d.function}() of Linux "
+             f"{d.release} (kernel/panic.c:{d.line})"]
+    for i, o in enumerate(d.ops, 1):
+        when = f" [{o.when}]" if o.when else ""
+        lines.append(f"  {i:2} {o.step + when:34} {o.file}:{o.line}  {o.call}")
+    lines.append("features: " + (", ".join(f"{f} ({w})" for f, w in d.features) or "none"))
+    lines += [f"merged: {m}" for m in d.merged]
+    lines += [f"unmodelled: {u}" for u in d.unmodelled]
+    return "\n".join(lines)

@@ -149,20 +149,28 @@ def _fetch(archive: Archive, series: str, version: str, dest: Path) -> None:
         if not tarballs:
             raise SourceError(f"linux-source-{series} {version} holds no usr/src/"
                               "linux-source-*.tar.*; run: report it")
-        top = tarballs[0].name.split(".tar")[0]
         out = work / "tree"
-        out.mkdir()
-        # GNU tar: every pattern must match or it fails; --ignore-failed-read does not
-        # cover that, so missing patterns are tolerated by checking the Makefile after.
-        proc = subprocess.run(["tar", "-x", "-f", str(tarballs[0]), "-C", str(out),
-                               "--wildcards", "--strip-components=1",
-                               *(f"{top}/{m}" for m in MEMBERS)],
-                              capture_output=True, text=True, check=False)
-        if not (out / "Makefile").is_file() or not (out / "kernel" / "panic.c").is_file():
-            last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise SourceError(f"{tarballs[0].name}: no Makefile or kernel/panic.c extracted "
-                              f"({last}); run: apt-get install tar xz-utils")
+        extract_members(tarballs[0], out)
         (out / STAMP).write_text(f"linux-source-{series} {version}\n")
         if dest.exists():
             shutil.rmtree(dest)
         out.rename(dest)
+
+
+def extract_members(tarball: Path, out: Path) -> None:
+    """Extract :data:`MEMBERS` of a kernel tarball (one top directory, as kernel.org's and
+    Debian's ``linux-source-*.tar.xz``) into ``out``, without the top directory.
+    :class:`SourceError` when it holds no ``Makefile`` and ``kernel/panic.c``."""
+    if shutil.which("tar") is None:
+        raise SourceError("tar not found; run: apt-get install tar xz-utils")
+    out.mkdir(parents=True, exist_ok=True)
+    # `*/` matches the top directory whatever its name; GNU tar fails on a pattern no
+    # member matches but extracts the others, so the result is checked instead.
+    proc = subprocess.run(["tar", "-x", "-f", str(tarball), "-C", str(out), "--wildcards",
+                           "--no-wildcards-match-slash", "--strip-components=1",
+                           *(f"*/{m}" for m in MEMBERS)],
+                          capture_output=True, text=True, check=False)
+    if not (out / "Makefile").is_file() or not (out / "kernel" / "panic.c").is_file():
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SourceError(f"{tarball}: no <top>/Makefile and <top>/kernel/panic.c in it "
+                          f"({last}): not a kernel source tarball")
