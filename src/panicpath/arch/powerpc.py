@@ -49,7 +49,16 @@ class PowerPC(Arch):
         """arch/powerpc/kernel/smp.c crash_smp_send_stop() (v5.17 219572d2fc41 .. 6.1): nothing
         when fadump will capture; once; with a crash image loaded crash_kexec_prepare()
         (NMI IPI, crash_ipi_callback saves registers), else smp_send_stop(). Before v5.17
-        powerpc used the weak default, i.e. smp_send_stop()."""
+        powerpc used the weak default, i.e. smp_send_stop().
+
+        crash_kexec_prepare() begins with printk_deferred_enter() ("Avoid hardlocking with
+        irresponsive CPU holding logbuf_lock", arch/powerpc/kexec/crash.c, 6.1) and never
+        leaves it: from there the panic CPU's printk only fills the log buffer, so with
+        crash_kexec_post_notifiers the notifiers' lines reach the console only at a
+        console_flush_on_panic() (pseries_panic's panic_flush_kmsg_end(), or panic()'s
+        own); a notifier that never returns keeps them there. Seen in the lab on pseries
+        6.1 (docs/lab.md: hanging-callback with post notifiers prints nothing after the
+        call trace)."""
         m = run.machine
         if not run.has("ppc_crash_smp_send_stop"):
             super().crash_smp_send_stop(run)
@@ -63,6 +72,7 @@ class PowerPC(Arch):
         if m.crash_image_loaded:
             self._nmi_ipi(run, save_regs=True, offline=False, what="crash_kexec_prepare",
                           src="arch/powerpc/kexec/crash.c crash_kexec_prepare")
+            m.console_deferred = True
         else:
             self.smp_send_stop(run)
         m.stop_done = True

@@ -626,6 +626,7 @@ def ppc_crash_smp_send_stop(s: list[int], k: Cfg) -> None:
             return
         if k.crash_loaded:
             ppc_nmi_ipi(s, k, True, False)
+            s[CONSOLE_DEFERRED] = 1  # crash_kexec_prepare(): printk_deferred_enter()
         else:
             ppc_nmi_ipi(s, k, False, True)
         s[STOP_DONE] = 1

@@ -177,9 +177,13 @@ def _seen_before(trace: tuple[TraceEvent, ...], cutoff: int) -> int:
 
 
 def observation_of(result: RunResult, lab: LabScenario,
-                   machine: Machine | None = None) -> Observation:
+                   machine: Machine | None = None,
+                   snapshots: list[dict[str, object]] | None = None) -> Observation:
     """Read a model run back into the lab's observable facts (``machine``: the run's
-    final state, for the vmcore's saved registers; without it they are not stated)."""
+    final state, for the vmcore's saved registers; without it they are not stated;
+    ``snapshots``: the machine after each trace entry (Run.snapshots), for whether printk
+    reached the console when a probe notifier was entered; without them, whenever the
+    panic message did)."""
     probes = {n.name: n.priority for n in lab.notifiers}
     dumper_names = {d.name for d in lab.dumpers}
     loaded = result.scenario.kdump and crash_image_fits(result.scenario)
@@ -208,6 +212,17 @@ def observation_of(result: RunResult, lab: LabScenario,
 
     live = PANIC_MSG in console
 
+    def deferred_at(at: int) -> bool:
+        """Whether printk only filled the log buffer when trace entry ``at`` began (NMI
+        context, powerpc's crash_kexec_prepare(): Machine.console_deferred)."""
+        if snapshots is None:
+            return not live
+        return bool(snapshots[max(at - 1, 0)]["console_deferred"])
+
+    def flushed_after(at: int) -> bool:
+        """A console_flush_on_panic() the lab saw came later and printed the log."""
+        return any(e.event == "console_flush_on_panic" for e in trace[at:])
+
     def logged(at: int) -> bool:
         """Whether a line the kernel prints at trace entry ``at`` is observable: the panic
         CPU's printk reaches the console (the panic message does), or ramoops stored
@@ -215,7 +230,8 @@ def observation_of(result: RunResult, lab: LabScenario,
         (templates/probe.c.j2 probe_mark(), before its behaviour and before a
         hanging-callback fault hangs it), so it is observable once the model entered
         it, whether its lock need then failed or hung it."""
-        return live or (in_pstore and stored_at is not None and at < stored_at)
+        return (not deferred_at(at) or flushed_after(at)
+                or (in_pstore and stored_at is not None and at < stored_at))
 
     callbacks: list[CallbackRun] = []
     reasons: list[str] = []
@@ -269,7 +285,7 @@ def observation_of(result: RunResult, lab: LabScenario,
         vmcore_regs_present=(True,) * len(saved) if isinstance(saved, list) else (),
         vmcore_page_changed=(not result.properties["vmcore-intact"]) if dma and captured
         else None,
-        crash_kernel_died=result.end in CAPTURE_DEATHS,
+        crash_kernel_died=result.end in CAPTURE_DEATHS and handed_over,
         crash_kernel_loaded=loaded if lab.crash_kernel else None,
         watchdog_fired=result.end == "watchdog-reset",
     )
@@ -278,4 +294,5 @@ def observation_of(result: RunResult, lab: LabScenario,
 def predict(lab: LabScenario) -> Observation:
     """What the model predicts the lab will observe for this scenario."""
     run = build(to_model(lab))
-    return observation_of(execute(run), lab, run.machine)
+    run.snapshots = []
+    return observation_of(execute(run), lab, run.machine, run.snapshots)

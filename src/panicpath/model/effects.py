@@ -181,15 +181,18 @@ def _pvpanic(run: Run, cb: Callback) -> str:
 
 
 def _kmsg_dump_now(run: Run, cb: Callback) -> str:
-    """arch/powerpc/kernel/setup-common.c panic_flush_kmsg_end() (v5.19, Piccoli's untangle
+    """arch/powerpc/kernel/traps.c panic_flush_kmsg_end() (v5.19, Piccoli's untangle
     of the powerpc panic notifiers; 6.1.192), called by pseries_panic() before
     rtas_os_term(): kmsg_dump(KMSG_DUMP_PANIC) from inside the last panic notifier, so the
     dumpers run before the hypervisor may end the partition (and panic() runs them again
-    after the chain). Seen in the lab on pseries 6.1: the probe's dumper prints twice."""
-    from panicpath.model.steps import kmsg_dump_panic  # steps imports this module
+    after the chain), then console_flush_on_panic(CONSOLE_FLUSH_PENDING): what printk
+    deferred reaches the console. Seen in the lab on pseries 6.1: the probe's dumper prints
+    twice, and the notifiers' lines arrive together after GUEST_PANICKED."""
+    from panicpath.model.steps import console_flush_on_panic, kmsg_dump_panic
 
     kmsg_dump_panic(run)
-    return "kmsg_dump(KMSG_DUMP_PANIC) from the notifier"
+    console_flush_on_panic(run)
+    return "kmsg_dump(KMSG_DUMP_PANIC) and console_flush_on_panic() from the notifier"
 
 
 def _os_term(run: Run, cb: Callback) -> str:
