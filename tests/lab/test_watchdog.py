@@ -26,7 +26,7 @@ from panicpath.lab.scenario import (
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 P = Path("s.toml")
-WDT = '[kernel]\nflavour = "amd64"\n[devices]\nwatchdog = "i6300esb"\nwatchdog_timeout = 12\n'
+WDT = '[kernel]\nflavour = "amd64"\n[devices]\nwatchdog = "i6300esb"\nwatchdog_timeout = 14\n'
 
 
 def _shipped(name: str) -> Path:
@@ -35,7 +35,9 @@ def _shipped(name: str) -> Path:
 
 def test_keys_parse_with_their_defaults() -> None:
     s = parse_scenario(WDT + "[crash_kernel]\ndump_delay_s = 30\n", P)
-    assert (s.watchdog, s.watchdog_timeout_s, s.dump_delay_s) == ("i6300esb", 12, 30)
+    assert (s.watchdog, s.watchdog_timeout_s, s.dump_delay_s) == ("i6300esb", 14, 30)
+    fires = parse_scenario(WDT.replace("= 14", "= 10") + "[crash_kernel]\ndump_delay_s = 6\n", P)
+    assert fires.watchdog_timeout_s == 10  # the dump ends 11..19 s after the panic
     plain = parse_scenario('name = "x"\n', P)
     assert (plain.watchdog, plain.watchdog_timeout_s, plain.dump_delay_s) == ("none", 30, 0)
 
@@ -44,7 +46,9 @@ def test_keys_parse_with_their_defaults() -> None:
     (WDT + "[crash_kernel]\nloaded = false\n", "without a crash kernel"),
     ('faults = ["hanging-callback"]\n' + WDT, "with hanging-callback"),
     (WDT + '[[notifier]]\nname = "n"\nbehaviour = "lock"\n', "lock without a timeout"),
-    (WDT.replace("= 12", "= 1"), "out of range"),
+    (WDT.replace("= 14", "= 9"), "out of range"),
+    (WDT.replace("= 14", "= 12"), "too close to the end of the dump"),  # it ends 5..13 s in
+    (WDT + "[crash_kernel]\ndump_delay_s = 3\n", "at most 7 .it fires. or at least 17"),
     ('[devices]\nwatchdog = "softdog"\n', "is not known"),
     ("[crash_kernel]\ndump_delay_s = 50\n", "leaves the crash kernel no time"),
 ])
@@ -58,7 +62,7 @@ def test_argv_and_command_lines() -> None:
     s = parse_scenario(WDT + "[crash_kernel]\ndump_delay_s = 30\n", P)
     for wait in (False, True):  # in the snapshot's key too: /init arms it from the cmdline
         line = kernel_cmdline(s, False, wait=wait)
-        assert "lab.watchdog=12" in line and "lab.dump_delay=30" in line
+        assert "lab.watchdog=14" in line and "lab.dump_delay=30" in line
     cmd = qemu_command(s, Path("vmlinuz"), Path("initrd"), "x", None)
     at = cmd.index("i6300esb")
     assert cmd[at - 1:at + 3] == ["-device", "i6300esb", "-action", "watchdog=reset"]
