@@ -148,7 +148,10 @@ def fixtures() -> dict[str, str]:
         "static int f(struct notifier_block *nb, unsigned long e, void *p) { return 0; }\n"
         "static struct notifier_block nb = { .notifier_call = f, .priority = 1 };\n"
         "static int __init i(void) {\n"
-        "\tatomic_notifier_chain_register(&panic_notifier_list, &nb);\n\treturn 0;\n}\n")
+        "\tatomic_notifier_chain_register(&panic_notifier_list, &nb);\n\treturn 0;\n}\n"
+        "void panic(const char *fmt, ...)\n{\n\tlocal_irq_disable();\n"
+        "\tatomic_notifier_call_chain(&panic_notifier_list, 0, buf);\n}\n")
+    (out / "tree" / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\n")
     return {"trace": str(trace), "lab": str(lab), "labdir": str(labdir),
             "tree": str(out / "tree")}
 
@@ -181,7 +184,8 @@ def base(command: str) -> tuple[list[str], list[tuple[str, str]], tuple[int, ...
         "export promela": (["export", "promela"],
                            [*small_q, ("-o", str(WORK / "out.pml"))], (0,)),
         "replay": (["replay", fx["trace"]], [], (0, 1)),
-        "scan": (["scan", fx["tree"], "--json", "--no-cache"], [("--jobs", "1")], (0,)),
+        "scan": (["scan", fx["tree"], "--json", "--no-cache"],
+                 [("--jobs", "1"), ("--policy-out", str(WORK / "derived.toml"))], (0,)),
         "lab run": (["lab", "run", fx["lab"], "--dry-run"], [], (0,)),
         "lab campaign": (["lab", "campaign", fx["labdir"], "--dry-run"], [], (0,)),
         "lab kernels": (["lab", "kernels", "--json"], [], (0,)),
@@ -517,3 +521,30 @@ def test_scan_paths(data: bytes, name: str) -> None:
     """A file that is not a kernel tree or tarball, under any of the names scan reads."""
     args = ["scan", str(_write(data, name)), "--json", "--no-cache"]
     judge(invoke(args), args)
+
+
+PANIC_LINES = ["bool crash_kexec_post_notifiers;", "void panic(const char *fmt, ...)", "{",
+               "\tbool post = crash_kexec_post_notifiers;", "\tlocal_irq_disable();",
+               "\tif (!post)", "\t\t__crash_kexec(NULL);", "\telse {", "\t\tsmp_send_stop();",
+               "\t}", "\tatomic_notifier_call_chain(&panic_notifier_list, 0, buf);",
+               "\tkmsg_dump(KMSG_DUMP_PANIC);", "\tif (panic_timeout != 0)",
+               "\t\temergency_restart();", "}"]
+
+
+@FUZZ
+@given(lines=st.lists(st.one_of(st.sampled_from(PANIC_LINES), junk), max_size=20),
+       data=st.binary(max_size=60))
+def test_scan_policy_out_panic_c(lines: list[str], data: bytes) -> None:
+    """`scan TREE --policy-out F` on a kernel/panic.c of shuffled, cut or junk lines: a
+    policy or one line and exit 2 (issue 17: a panic.c that does not parse, a panic() with
+    no recognisable step)."""
+    root = Path(tempfile.mkdtemp(dir=WORK))
+    (root / "kernel").mkdir()
+    (root / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 3\n")
+    (root / "kernel" / "panic.c").write_bytes("\n".join(lines).encode() + data)
+    out = root / "p.toml"
+    args = ["scan", str(root), "--no-cache", "--json", "--policy-out", str(out)]
+    r = invoke(args)
+    judge(r, args)
+    if r.exit_code == 0:
+        assert invoke(["run", "--policy-file", str(out), "--json"]).exit_code == 0

@@ -662,8 +662,10 @@ def derive_policy(tree: str | Path) -> Derivation:
     panic = fns.get("panic")
     if panic is None:
         errs = cparse.error_nodes(parsed.root_node)
-        at = f" (parse error at line {cparse.line(errs[0])})" if errs else ""
-        raise DeriveError(f"{root}/{PANIC_C}: no definition of panic() found{at}")
+        if errs:
+            raise DeriveError(f"{root}/{PANIC_C}:{cparse.line(errs[0])}: does not parse, and "
+                              "no definition of panic() was found")
+        raise DeriveError(f"{root}/{PANIC_C}: no definition of panic() found")
     root_fn, function = panic, "panic"
     vpanic = fns.get("vpanic")
     if vpanic is not None and any(cparse.call_name(c) == "vpanic" for c in cparse.walk(
