@@ -72,3 +72,15 @@ def test_nmi_reaches_a_cpu_with_interrupts_off_only_on_x86() -> None:
     assert run(faults=("ipi-deaf-cpu",), params=POST).properties["vmcore-complete"]
     assert not run(arch="arm64", faults=("ipi-deaf-cpu",),
                    params=POST).properties["vmcore-complete"]
+
+
+def test_a_cpu_the_stop_missed_keeps_writing_under_the_dump_on_arm64() -> None:
+    """Seeds 001 and 004 (a CPU spinning with interrupts off that arm64's IPI stop cannot
+    reach) and issue 16: the CPU is not stopped, its registers are missing from the
+    vmcore, and it keeps executing the old kernel after the handover, so memory changes
+    under the dump; x86's NMI stops it (registers saved, memory frozen)."""
+    arm = run(arch="arm64", faults=("ipi-deaf-cpu",), params=POST)
+    x86 = run(faults=("ipi-deaf-cpu",), params=POST)
+    assert not arm.properties["vmcore-complete"] and not arm.properties["vmcore-intact"]
+    assert x86.properties["vmcore-complete"] and x86.properties["vmcore-intact"]
+    assert any("interrupts off" in e.effect for e in arm.trace if e.event == "capture-kernel")

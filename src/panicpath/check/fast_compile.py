@@ -744,7 +744,7 @@ def st_boot_capture_kernel(s: list[int], k: Cfg, a: int = 0) -> None:
     if s[DEV_PRESENT] & (s[DEV_DMA] | k.pv_mask):
         s[MEM_WRITES] = 1
     for c in range(1, k.ncpu):
-        if s[MODE + c] == M_RUNNING:
+        if s[MODE + c] in (M_RUNNING, M_SPINNING):
             s[MEM_WRITES] = 1
     s[CAPTURE_BOOTED] = 1
     t_boot = handover + CAPTURE_BOOT
