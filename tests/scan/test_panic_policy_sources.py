@@ -44,9 +44,9 @@ UNMODELLED: dict[str, set[str]] = {
     "6.12": {"dump_stack", "kgdb_panic", "printk_legacy_allow_panic_sync",
              "show_state_filter", "IPI_CPU_STOP_NMI"},
     "7.2": {"panic_try_force_cpu", "printk_legacy_allow_panic_sync", "trigger_all_cpu_backtrace",
-            "show_state_filter", "IPI_CPU_STOP_NMI"},
+            "show_state_filter", "IPI_CPU_STOP_NMI", "crash_cma_clear_pending_dma"},
     "7.3": {"panic_try_force_cpu", "printk_legacy_allow_panic_sync", "trigger_all_cpu_backtrace",
-            "show_state_filter", "IPI_CPU_STOP_NMI"},
+            "show_state_filter", "IPI_CPU_STOP_NMI", "crash_cma_clear_pending_dma"},
 }
 """Calls each release's panic path makes that the model has no step for (at least these;
 docs/policy-files.md lists them all with their reasons)."""

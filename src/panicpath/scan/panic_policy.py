@@ -106,7 +106,8 @@ panic_timeout's delay loop and emergency_restart (kernel/reboot.c)."""
 PURE = frozenset({
     "va_start", "va_end", "vscnprintf", "vsnprintf", "raw_smp_processor_id",
     "smp_processor_id", "test_taint", "atomic_read", "IS_ENABLED", "pr_emerg", "printk",
-    "bust_spinlocks", "unlikely", "likely", "sizeof",
+    "bust_spinlocks", "unlikely", "likely", "sizeof", "pr_warn", "pr_err", "pr_info",
+    "va_copy", "cpu_online",
 })
 """Calls that change nothing the model holds: the message's formatting and printing (each
 step prints its own lines), reads of the taint mask and of panic_cpu, bust_spinlocks
@@ -134,8 +135,21 @@ WHY: dict[str, str] = {
     "disabled_wait": "s390 stops the CPU in a disabled wait instead of the halt loop",
     "show_state_filter": "panic_print bit 0x80 (blocked tasks): not a bit the model's "
                          "panic_print_sys_info reads",
+    "crash_cma_clear_pending_dma": "with crashkernel=SIZE,cma __crash_kexec waits "
+                                   "CMA_DMA_TIMEOUT_SEC (10 s) for DMA into the CMA area "
+                                   "before machine_kexec (kernel/crash_core.c, 7.x); the "
+                                   "model's crash_kexec does not wait",
 }
 """Why a call is unmodelled, for the calls the releases' panic paths make."""
+
+
+CRASH_KEXEC_C = ("kernel/crash_core.c", "kernel/kexec_core.c")
+CRASH_KEXEC_PARTS = frozenset({
+    "kexec_trylock", "kexec_unlock", "mutex_trylock", "mutex_unlock", "crash_setup_regs",
+    "crash_save_vmcoreinfo", "machine_crash_shutdown", "machine_kexec"})
+"""What model.steps.crash_kexec models of __crash_kexec (kernel/kexec_core.c up to 6.6,
+kernel/crash_core.c since): the kexec lock, crash_setup_regs, crash_save_vmcoreinfo,
+machine_crash_shutdown (the architecture's, panicpath.arch) and machine_kexec."""
 
 
 class DeriveError(ScanInputError):
@@ -263,10 +277,19 @@ def makefile_release(root: Path) -> tuple[str, tuple[int, int]]:
     return release, (major, minor)
 
 
+_PREPROC_BLOCKS = ("preproc_ifdef", "preproc_if", "preproc_else", "preproc_elif")
+
+
 def _functions(tree_root: Node) -> dict[str, Node]:
+    """Function definitions at file level, inside ``#ifdef`` blocks too (the first of a
+    name wins: the configured branch comes first in kernel sources)."""
     out: dict[str, Node] = {}
-    for fn in tree_root.named_children:
-        if fn.type == "function_definition" and fn.child_by_field_name("body") is not None:
+    stack = list(reversed(tree_root.named_children))
+    while stack:
+        fn = stack.pop()
+        if fn.type in _PREPROC_BLOCKS:
+            stack.extend(reversed(fn.named_children))
+        elif fn.type == "function_definition" and fn.child_by_field_name("body") is not None:
             out.setdefault(cparse.function_name(fn), fn)
     return out
 
@@ -312,6 +335,7 @@ class _Walker:
     merged: list[str] = field(default_factory=list)
     parts: list[tuple[str, str, int]] = field(default_factory=list)
     in_timeout: bool = False
+    entered: bool = False
 
     # statements
 
@@ -473,14 +497,37 @@ class _Walker:
             self.emit(step, when, scope.file, line, shown)
             return
         if name in PARTS:
-            if PARTS[name] == "panic_entry" and not self.ops:
+            if PARTS[name] == "panic_entry" and not self.entered and scope.depth == 0:
+                self.entered = True
                 self.emit("panic_entry", "", scope.file, line, shown)
             return
         fn = self._defined(name, scope)
         if fn is not None and scope.depth < 2:
-            self._follow(fn, c, when, scope, scope.context)
+            self._helper(fn, c, name, when, scope)
             return
         self.unmod(name, scope.file, line)
+
+    def _helper(self, fn: tuple[str, Node], c: Node, name: str, when: str,
+                scope: _Scope) -> None:
+        """Another function of panic.c: its steps and step parts are taken where it is
+        called; a helper with none (7.x's panic_try_force_cpu) is one unmodelled call,
+        not a list of its insides."""
+        saved = (self.ops, self.unmodelled, self.merged, self.parts)
+        self.ops, self.unmodelled, self.merged, self.parts = [], [], [], []
+        timeout = self.in_timeout
+        try:
+            self._follow(fn, c, when, scope, scope.context)
+            sub = (self.ops, self.unmodelled, self.merged, self.parts)
+        finally:
+            self.ops, self.unmodelled, self.merged, self.parts = saved
+        if not sub[0] and not sub[3] and self.in_timeout == timeout:
+            self.unmod(name, scope.file, cparse.line(c))
+            return
+        for o in sub[0]:
+            self.emit(o.step, o.when, o.file, o.line, o.call)
+        self.unmodelled += sub[1]
+        self.merged += sub[2]
+        self.parts += sub[3]
 
     def _defined(self, name: str, scope: _Scope) -> tuple[str, Node] | None:
         for file in (scope.file, PANIC_C, SYS_INFO_C):
@@ -640,6 +687,24 @@ def tree_features(root: Path, ops: list[DerivedOp], function: str,
     return found, facts, unmodelled
 
 
+def crash_kexec_unmodelled(root: Path) -> list[Unmodelled]:
+    """Calls of the tree's __crash_kexec that the model's crash_kexec step does not model."""
+    for rel in CRASH_KEXEC_C:
+        data = _read(root, rel)
+        if data is None or b"__crash_kexec" not in data:
+            continue
+        fn = _functions(cparse.parse(data).root_node).get("__crash_kexec")
+        body = fn.child_by_field_name("body") if fn is not None else None
+        if body is None:
+            continue
+        return [Unmodelled(name, rel, cparse.line(c), WHY.get(name, "inside __crash_kexec; "
+                                                              "the model's crash_kexec step "
+                                                              "does not do it"))
+                for c in cparse.walk(body, frozenset({"call_expression"}))
+                if (name := cparse.call_name(c)) not in CRASH_KEXEC_PARTS | PURE]
+    return []
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 def derive_policy(tree: str | Path) -> Derivation:
@@ -687,6 +752,8 @@ def derive_policy(tree: str | Path) -> Derivation:
     if w.ops and w.ops[0].step != "panic_entry":
         w.ops.insert(0, DerivedOp("panic_entry", "", PANIC_C, cparse.line(root_fn),
                                   f"{function}() entry"))
+    if any(o.step == "crash_kexec" for o in w.ops):
+        w.unmodelled += crash_kexec_unmodelled(root)
     features, facts, arch_unmodelled = tree_features(root, w.ops, function, cparse.line(root_fn))
     return Derivation(str(tree), release, version, function, cparse.line(root_fn),
                       tuple(w.ops), tuple(features), (*w.unmodelled, *arch_unmodelled),
