@@ -107,3 +107,56 @@ def test_a_cached_source_is_fast() -> None:
     ensure_source("6.1")
     derive_policy(ensure_source("6.1"))
     assert time.perf_counter() - start < 5
+
+
+KDUMP_AFTER_NOTIFIERS = [("panic_entry", ""), ("panic_other_cpus_shutdown", ""),
+                         ("notifier_chain", ""), ("panic_print_sys_info", ""), ("kmsg_dump", ""),
+                         ("crash_kexec", ""), ("console_flush_on_panic", ""), ("panic_timeout", "")]
+"""docs/policy-files.md's example (seed 000, Mladek's solution 3 without the list split)."""
+
+
+def test_patched_6_1_matches_the_hand_written_order(tmp_path: Path) -> None:
+    """A small patch to 6.1.192's kernel/panic.c: __crash_kexec only after the notifier
+    chain and kmsg_dump, unconditionally. The derived program is the documented example's,
+    and the model gives the same verdicts for it as for linux-6.1 with that program
+    written by hand."""
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from panicpath.cli import main
+    from panicpath.policies import BUILTIN
+    from panicpath.policies.base import Op
+    from panicpath.policies.policy_file import dump_policy
+
+    tree = tmp_path / "patched"
+    shutil.copytree(ensure_source("6.1"), tree)
+    panic_c = tree / "kernel" / "panic.c"
+    src = panic_c.read_text()
+    first = "\tif (!_crash_kexec_post_notifiers)\n\t\t__crash_kexec(NULL);\n"
+    last = "\tif (_crash_kexec_post_notifiers)\n\t\t__crash_kexec(NULL);\n"
+    assert src.count(first) == 1 and src.count(last) == 1
+    panic_c.write_text(src.replace(first, "").replace(last, "\t__crash_kexec(NULL);\n"))
+    d = derive_policy(tree)
+    assert list(d.program) == KDUMP_AFTER_NOTIFIERS
+    derived = d.policy("patched")
+    hand = replace(BUILTIN["linux-6.1"], name="by-hand", catalog_version=None,
+                   program=tuple(Op(s, w) for s, w in KDUMP_AFTER_NOTIFIERS))
+    files = []
+    for p in (derived, hand):
+        f = tmp_path / f"{p.name}.toml"
+        f.write_text(dump_policy(p))
+        files += ["--policy-file", str(f), "--policy", p.name]
+    r = CliRunner().invoke(main, ["compare", *files, "--arch", "x86_64", "--arch", "arm64",
+                                  "--workers", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    results = json.loads(r.stdout)["results"]
+
+    def verdicts(name: str) -> list[tuple[str, str]]:
+        return sorted((json.dumps(x["config"], sort_keys=True).replace(name, "P"),
+                       json.dumps(x["properties"], sort_keys=True))
+                      for x in results if x["policy"] == name)
+
+    assert verdicts("patched") == verdicts("by-hand") != []
