@@ -186,6 +186,11 @@ def test_cli_policy_out_round_trip(tmp_path: Path) -> None:
     assert "unmodelled: dump_stack (kernel/panic.c:" in r.stdout
     p = load_policy_file(out)
     assert p == derive_policy(t).policy()
+    r = CliRunner().invoke(main, ["scan", str(t), "--policy-out", str(out), "--json"])
+    doc = json.loads(r.stdout)["policy"]
+    assert doc["name"] == p.name and doc["policy_file"] == str(out) and doc["function"] == "panic"
+    assert [(o["step"], o["when"]) for o in doc["program"]] == LINUX_6_1
+    assert doc["unmodelled"][0]["name"] == "dump_stack"
     r = CliRunner().invoke(main, ["compare", "--policy-file", str(out), "--policy", p.name,
                                   "--arch", "x86_64", "--no-faults", "--workers", "1", "--json"])
     assert r.exit_code == 0, r.output

@@ -63,7 +63,7 @@ def scan_command(path: Path | None, as_json: bool, jobs: int, no_cache: bool,
     if as_json:
         doc = scan_result_to_json(result)
         if derived is not None:
-            doc["policy"] = {"file": str(policy_out), "name": derived.default_name(),
+            doc["policy"] = {"policy_file": str(policy_out), "name": derived.default_name(),
                              **derived.to_json()}
         click.echo(json.dumps(doc, indent=2))
         return
