@@ -281,3 +281,19 @@ def test_a_lock_retried_past_the_phase_timeout_is_seen_as_the_lab_sees_it() -> N
         NotifierProbe("last", -10))))
     assert not short.hung and short.vmcore_seen
     assert [c.name for c in short.callbacks][-1] == "last"
+
+
+def test_arm64_deaf_cpu_writes_under_the_dump() -> None:
+    """Issue 16's arm64 cell, run for real (tests/data/arm64_6.1_ipi_deaf_dma_post.log,
+    Debian 6.1.0-57-cloud-arm64): the IPI stop misses CPU 1 ("failed to stop secondary CPUs
+    1"), the vmcore holds one NT_PRSTATUS, and the page CPU 1 writes, read through /dev/mem
+    (arm64 6.1's /proc/vmcore puts RAM past 2^63), changes between the two reads; the model
+    says all three (a CPU spinning with interrupts off is a writer: model/capture.py)."""
+    from panicpath.lab.scenario import with_kernel
+
+    lab = with_kernel(load_scenario(builtin_scenarios_dir() / "portable_ipi_deaf_dma_post.toml"),
+                      "6.1", "arm64")
+    observed = observe(read_log(DATA / "arm64_6.1_ipi_deaf_dma_post.log"))
+    assert observed.vmcore_page_changed is True and observed.vmcore_cpus_saved == 1
+    assert observed.cpus_not_stopped == "1"
+    assert compare(observed, predict(lab)) == []

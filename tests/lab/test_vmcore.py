@@ -201,3 +201,21 @@ def test_arm64_vmcore_has_a_pt_load_of_impossible_size() -> None:
     line = "LABINFO vmcore page phys=0x49d83000 not-found offset=-78101251665920"
     (page,) = ConsoleParser().feed(line)
     assert isinstance(page, VmcorePageRead) and page.offset is None
+
+
+def test_a_page_read_through_dev_mem_counts_as_read() -> None:
+    """Where /proc/vmcore cannot reach the page, /init reads it through /dev/mem
+    (templates/init.sh): those reads compare like the others, and one read alone, or a
+    not-found page, says nothing."""
+    from panicpath.lab.observation import page_changed
+
+    lines = ["LABINFO vmcore page phys=0x49daf000 devmem read=1 md5=" + "a" * 32,
+             "LABINFO vmcore page phys=0x49daf000 devmem read=2 md5=" + "b" * 32]
+    first, second = (ConsoleParser().feed(line)[0] for line in lines)
+    assert isinstance(first, VmcorePageRead) and first.via == "devmem" and first.offset is None
+    assert page_changed([first, second]) is True
+    assert page_changed([first]) is None
+    same = ConsoleParser().feed(lines[1].replace("read=2", "read=1"))[0]
+    assert page_changed([same, second]) is False
+    (lost,) = ConsoleParser().feed("LABINFO vmcore page phys=0x49d83000 not-found offset=-1")
+    assert page_changed([lost, second]) is None

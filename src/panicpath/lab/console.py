@@ -95,7 +95,8 @@ _VMCORE_END = re.compile(r"^LABVMCORE end(?: md5=(?P<md5>[0-9a-f]{32}))?")
 _VMCORE_DATA = re.compile(r"^LABVMCORE (?P<b64>[A-Za-z0-9+/=]+)\s*$")
 _VMCORE_PAGE = re.compile(
     r"^LABINFO vmcore page phys=(?P<phys>0x[0-9a-fA-F]+)"
-    r"(?: offset=(?P<off>\d+) read=(?P<read>\d+) md5=(?P<md5>[0-9a-f]{32})| not-found\b)"
+    r"(?: (?:offset=(?P<off>\d+)|(?P<via>devmem)) read=(?P<read>\d+) md5=(?P<md5>[0-9a-f]{32})"
+    r"| not-found\b)"
 )
 
 #: panic_print section headers (kernel/panic.c panic_print_sys_info(), 6.1).
@@ -171,7 +172,7 @@ class ConsoleParser:
         if m:
             off = None if m["off"] is None else int(m["off"])
             return [VmcorePageRead(int(m["phys"], 16), off, int(m["read"] or 0),
-                                   m["md5"] or "", boot, t)]
+                                   m["md5"] or "", boot, t, m["via"] or "vmcore")]
         return self._panic_path(text, boot, "console", t)
 
     def _vmcore_line(self, text: str, boot: int, t: float | None) -> list[Event]:

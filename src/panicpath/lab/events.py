@@ -181,7 +181,10 @@ class VmcorePageRead:
     """The crash kernel read the page at old-kernel physical address ``phys`` from
     ``/proc/vmcore`` (at file ``offset``, None when no PT_LOAD holds it): read number
     ``read`` (1, then 2 three seconds later) had md5 ``digest``
-    (``LABINFO vmcore page phys=0x... offset=N read=K md5=HEX``)."""
+    (``LABINFO vmcore page phys=0x... offset=N read=K md5=HEX``). ``via`` ``devmem``: where
+    /proc/vmcore cannot reach the page (arm64 6.1's bogus first PT_LOAD puts RAM past
+    2^63), the first 64 bytes read through /dev/mem instead (``... devmem read=K
+    md5=HEX``; templates/init.sh)."""
 
     phys: int
     offset: int | None
@@ -189,6 +192,7 @@ class VmcorePageRead:
     digest: str
     boot: int
     t: float | None = None
+    via: str = "vmcore"
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,7 @@ def vmcore_headers(events: Iterable[Event]) -> VmcoreHeaders | None:
 def page_changed(events: Iterable[Event]) -> bool | None:
     """Whether the two reads of the dma-active page differ (None: not read twice)."""
     reads = {e.read: e.digest for e in events
-             if isinstance(e, VmcorePageRead) and e.offset is not None}
+             if isinstance(e, VmcorePageRead) and (e.offset is not None or e.via == "devmem")}
     if 1 not in reads or 2 not in reads:
         return None
     return reads[1] != reads[2]

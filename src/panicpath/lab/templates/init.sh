@@ -57,8 +57,20 @@ vmcore_page() {
     i=$((i + 1))
   done
   # not in a PT_LOAD, or past 2^63 after a PT_LOAD of bogus size (/proc/vmcore's
-  # offsets add the sizes up, fs/proc/vmcore.c): unreadable
+  # offsets add the sizes up, fs/proc/vmcore.c; arm64 6.1's kexec-tools header): not
+  # readable there. The old kernel's RAM is not the crash kernel's RAM, so /dev/mem maps
+  # it (drivers/char/mem.c mmap_mem, devmem_is_allowed: !page_is_ram, 6.1): busybox
+  # devmem reads its first 64 bytes, which the dma-active writer keeps changing.
   if [ -z "$off" ] || [ "$off" -lt 0 ] || [ $((off % 4096)) != 0 ]; then
+    if devmem "$phys" 64 >/dev/null 2>&1; then
+      for n in 1 2; do
+        [ "$n" = 2 ] && sleep 3
+        w=; j=0
+        while [ "$j" -lt 64 ]; do w="$w $(devmem $((phys + j)) 64)"; j=$((j + 8)); done
+        echo "LABINFO vmcore page phys=$1 devmem read=$n md5=$(echo "$w" | md5sum | cut -d' ' -f1)"
+      done
+      return
+    fi
     echo "LABINFO vmcore page phys=$1 not-found offset=$off"
     return
   fi
