@@ -201,7 +201,7 @@ def test_replay_refuses_a_trace_with_bad_values(tmp_path: Path) -> None:
     for key, value, needle in (("cpus", "2", "scenario.cpus must be int"),
                                ("faults", ["ipi-deaf-cpu=5"], "CPU 5 does not exist"),
                                ("params", [["panic_print", "x"]], "not an integer"),
-                               ("policy", "linux-9", "unknown policy")):
+                               ("policy", "linux-9", "'linux-9' is no built-in policy")):
         bad = json.loads(json.dumps(doc))
         bad["#meta"]["scenario"][key] = value
         trace.write_text(json.dumps(bad))
