@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything panicpath's tests need on a fresh Debian bookworm machine:
 # Debian packages (QEMU and the lab's guest tools, the 6.1 kernel source tree the
-# scanner is tested on, SPIN, Chromium) and the Python package with its test extras.
+# scanner is tested on, SPIN, Chromium) and the Python package with its test extras and
+# the ray extra (compare/check --ray, tests/check/test_ray.py).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +26,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -E "^(WARNING|\s*$)" || true
+python3 -m pip install -q --disable-pip-version-check -e '.[test,ray]' 2>&1 | grep -v -E "^(WARNING|\s*$)" || true

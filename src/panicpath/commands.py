@@ -17,6 +17,7 @@ from rich.table import Table
 
 from panicpath.arch import ARCHES
 from panicpath.catalog import DRIVERS
+from panicpath.check.cluster import ClusterError, ray_option
 from panicpath.check.compare import compare as run_compare
 from panicpath.check.compare import count
 from panicpath.check.space import Space
@@ -370,9 +371,11 @@ def arches_cmd(as_json: bool) -> None:
 @click.option("--policy-file", "policy_files_", multiple=True, type=click.Path(dir_okay=False),
               help="Add the policy of this policy file (TOML, docs/policy-files.md) to the "
                    "policies compared; a built-in's name replaces that built-in (repeatable).")
+@ray_option
 def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tuple[str, ...],
             no_faults: bool, space_file: str | None, as_json: bool, html_out: str | None,
-            workers: int | None, policy_files_: tuple[str, ...]) -> None:
+            workers: int | None, policy_files_: tuple[str, ...],
+            ray_address: str | None) -> None:
     """Every policy over every built-in configuration: the matrix."""
     from panicpath.check.space import SpaceError, load_space
 
@@ -403,7 +406,9 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
             def tick(_: object) -> None:
                 progress.advance(task)
 
-            cmp = run_compare(space, on_result=tick, workers=workers)
+            cmp = run_compare(space, on_result=tick, workers=workers, ray=ray_address)
+    except ClusterError as e:
+        bad_input(str(e))
     except (ScenarioError, CallbackError) as e:
         if space_file is not None:
             _file_error(space_file, e)

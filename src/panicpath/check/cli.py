@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from panicpath.arch import ARCHES
+from panicpath.check.cluster import ClusterError, ray_option
 from panicpath.check.fast import ExportError, explore, format_path, to_verdict
 from panicpath.check.itf import format_states, replay, scenario_from_meta, to_itf, write_itf
 from panicpath.check.search import Question, Verdict, check, unexercised
@@ -49,12 +50,12 @@ def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
                     kdump=(True, False) if with_no_kdump else (True,))
 
 
-def _check_with_progress(q: Question, workers: int) -> Verdict:
+def _check_with_progress(q: Question, workers: int, ray: str | None = None) -> Verdict:
     """`check`, with a rich progress bar on stderr (a terminal only) once the run has taken
     more than a second."""
     err = Console(stderr=True)
     if not err.is_terminal:
-        return check(q, workers=workers)
+        return check(q, workers=workers, ray=ray)
     t0 = time.monotonic()
     bar: Progress | None = None
     task = None
@@ -69,7 +70,7 @@ def _check_with_progress(q: Question, workers: int) -> Verdict:
             bar.update(task, completed=done)
 
     try:
-        return check(q, workers=workers, on_config=tick)
+        return check(q, workers=workers, on_config=tick, ray=ray)
     finally:
         if bar is not None:
             bar.stop()
@@ -123,15 +124,19 @@ def question_options(f: F) -> F:
               help="object: one full model simulation per state; fast: tuple states stepped one "
                    "kernel step at a time (kernel-version policies only, one process, "
                    "--workers unused, coverage not tracked).")
+@ray_option
 def check_command(policy: str | None, policy_file: str | None, prop: str,
                   arches: tuple[str, ...], hypervisors: tuple[str, ...],
                   max_faults: int, faults: tuple[str, ...], with_no_kdump: bool, cpus: int,
-                  workers: int, as_json: bool, trace_out: str | None, engine: str) -> None:
+                  workers: int, as_json: bool, trace_out: str | None, engine: str,
+                  ray_address: str | None) -> None:
     """Can PROPERTY fail for POLICY under any combination of up to N faults? Exit 0 if it
     holds everywhere, 12 if violated (with a minimal counterexample), 2 for bad input."""
     policy = resolve_policy(policy, policy_file)
     q = question_from_options(policy, prop, arches, hypervisors, max_faults, faults,
                               with_no_kdump, cpus)
+    if ray_address is not None and engine == "fast":
+        _bad("--ray goes with --engine object (the fast engine runs in one process)")
     fast_lines: list[str] = []
     try:
         if engine == "fast":
@@ -139,8 +144,8 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
             fast_lines = format_path(fv)
             v = to_verdict(fv)
         else:
-            v = _check_with_progress(q, workers)
-    except ExportError as e:
+            v = _check_with_progress(q, workers, ray_address)
+    except (ExportError, ClusterError) as e:
         _bad(str(e))
     except Exception as e:  # the documented exit code 1 for internal errors
         click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from panicpath.catalog import DRIVERS
@@ -193,12 +194,24 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _rows(scenarios: Iterable[Scenario], workers: int) -> Iterator[Row]:
+def _chunks(items: list[Scenario]) -> list[list[Scenario]]:
+    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _rows(scenarios: Iterable[Scenario], workers: int, ray: bool = False) -> Iterator[Row]:
     items = list(scenarios)
+    if ray:
+        from panicpath.check.cluster import map_chunks
+
+        chunks = _chunks(items)
+        for chunk, compacts in zip(chunks, map_chunks(_evaluate_chunk, chunks), strict=True):
+            for scn, c in zip(chunk, compacts, strict=True):
+                yield _row(scn, c)
+        return
     if workers <= 1 or len(items) < 2 * CHUNK:
         yield from map(evaluate, items)
         return
-    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    chunks = _chunks(items)
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for chunk, compacts in zip(chunks, pool.map(_evaluate_chunk, chunks), strict=True):
@@ -208,17 +221,28 @@ def _rows(scenarios: Iterable[Scenario], workers: int) -> Iterator[Row]:
 
 def compare(space: Space, on_result: Callable[[Row], None] | None = None,
             scenarios: Iterable[Scenario] | None = None,
-            workers: int | None = None) -> Comparison:
-    """Simulate every configuration (in `workers` processes; default: one per CPU) and
-    aggregate in enumeration order, so the result does not depend on the worker count."""
+            workers: int | None = None, ray: str | None = None) -> Comparison:
+    """Simulate every configuration (in `workers` processes; default: one per CPU; or, with
+    `ray` (an address, or cluster.LOCAL), one Ray task per chunk of configurations) and
+    aggregate in enumeration order, so the result does not depend on where it ran."""
     cmp = Comparison(policies=space.policies, properties=tuple(PROPERTIES))
     todo = scenarios if scenarios is not None else configurations(space)
-    for row in _rows(todo, default_workers() if workers is None else workers):
-        cmp.rows.append(row)
-        add(cmp, row)
-        if on_result is not None:
-            on_result(row)
+    with _ray_session(ray):
+        for row in _rows(todo, default_workers() if workers is None else workers,
+                         ray is not None):
+            cmp.rows.append(row)
+            add(cmp, row)
+            if on_result is not None:
+                on_result(row)
     return cmp
+
+
+def _ray_session(ray: str | None) -> AbstractContextManager[None]:
+    if ray is None:
+        return nullcontext()
+    from panicpath.check.cluster import session
+
+    return session(ray)
 
 
 def add(cmp: Comparison, row: Row) -> None:

@@ -228,18 +228,35 @@ def _search_star(args: tuple[int, Scenario, Question]) -> ConfigOutcome:
     return search_config(*args)
 
 
+def _search_chunk(jobs: list[tuple[int, Scenario, Question]]) -> list[ConfigOutcome]:
+    return [search_config(*j) for j in jobs]
+
+
 def check(q: Question, workers: int = 1,
-          on_config: Callable[[int, int], None] | None = None) -> Verdict:
+          on_config: Callable[[int, int], None] | None = None,
+          ray: str | None = None) -> Verdict:
     """Search every configuration; the verdict, counterexample and counts do not depend on
-    `workers` (results are merged in configuration order). `on_config(done, total)` is called
-    as configurations finish (for a progress bar)."""
+    `workers` or `ray` (results are merged in configuration order). With `ray` (an address,
+    or cluster.LOCAL), the chunks a process pool would get are Ray tasks instead.
+    `on_config(done, total)` is called as configurations finish (for a progress bar)."""
     t0 = time.perf_counter()
     configs = configurations(q)
     jobs = [(i, c, q) for i, c in enumerate(configs)]
     outcomes: list[ConfigOutcome] = []
-    if workers > 1 and len(jobs) > 1:
+    size = max(1, len(jobs) // 16)
+    if ray is not None:
+        from panicpath.check.cluster import map_chunks, session
+
+        with session(ray):
+            chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+            for got in map_chunks(_search_chunk, chunks):
+                for o in got:
+                    outcomes.append(o)
+                    if on_config is not None:
+                        on_config(len(outcomes), len(jobs))
+    elif workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for o in pool.map(_search_star, jobs, chunksize=max(1, len(jobs) // 16)):
+            for o in pool.map(_search_star, jobs, chunksize=size):
                 outcomes.append(o)
                 if on_config is not None:
                     on_config(len(outcomes), len(jobs))
