@@ -115,6 +115,10 @@ def strategy_for(opt: click.Option) -> st.SearchStrategy[str]:
         return param_values()
     if name == "faults":
         return fault_values()
+    if name in ("tree", "baseline"):  # a kernel tree, a tarball (or a policy for --baseline)
+        return st.one_of(paths(), st.just(fixtures()["tree"]), values,
+                         *([st.sampled_from(["linux-6.1", "linux-3.11"])]
+                           if name == "baseline" else []))
     if isinstance(opt.type, click.Path):
         return paths()
     if isinstance(opt.type, click.Choice):
@@ -179,7 +183,8 @@ def base(command: str) -> tuple[list[str], list[tuple[str, str]], tuple[int, ...
     table: dict[str, tuple[list[str], list[tuple[str, str]], tuple[int, ...]]] = {
         "run": (["run", "--json"], [], (0,)),
         "compare": (["compare", "--no-faults", "--json"],
-                    [("--policy", "linux-3.11"), ("--arch", "s390"), ("--workers", "1")], (0,)),
+                    [("--policy", "linux-3.11"), ("--arch", "s390"), ("--workers", "1"),
+                     ("--tree", fx["tree"])], (0,)),
         "check": (["check"], small_q, (0, 12)),
         "export promela": (["export", "promela"],
                            [*small_q, ("-o", str(WORK / "out.pml"))], (0,)),

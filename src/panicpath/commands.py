@@ -33,6 +33,7 @@ from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
 from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
 from panicpath.tomlfile import line_of, read_toml
+from panicpath.tree_cli import compare_tree_options, tree_option
 
 EXIT_BAD_INPUT = 2
 
@@ -64,24 +65,27 @@ def _parse_params(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def use_policy_files(paths: Sequence[str]) -> list[Policy]:
+def use_policy_files(paths: Sequence[str],
+                     extra: Sequence[tuple[str, Policy]] = ()) -> list[Policy]:
     """The policies of `--policy-file` files, known by name until the command ends (a
-    built-in's name replaces that built-in; docs/policy-files.md). A bad file is one line
-    and exit 2; a replaced built-in that differs is noted on stderr."""
+    built-in's name replaces that built-in; docs/policy-files.md), then those of `extra`
+    (a `--tree`'s derived policy, with where it came from). A bad file is one line and exit
+    2; a replaced built-in that differs is noted on stderr."""
     ctx = click.get_current_context()
     try:
-        loaded, notes = ctx.with_resource(policy_files(paths))
+        loaded, notes = ctx.with_resource(policy_files(paths, extra))
     except PolicyFileError as e:
         bad_input(str(e))
     for n in notes:
         click.echo(f"panicpath: note: {one_line(n)}", err=True)
-    for path, p in zip(paths, loaded, strict=True):
+    for path, p in zip([*paths, *(label for label, _ in extra)], loaded, strict=True):
         if p.unmodelled:
             names = ", ".join(u.partition("): ")[0] + ")" for u in p.unmodelled)
+            see = ("see the file's unmodelled" if path in paths else
+                   "`panicpath scan PATH --policy-out F` says why")
             click.echo(f"panicpath: note: {one_line(path)}: policy {p.name!r} leaves "
                        f"{len(p.unmodelled)} calls of its panic path unmodelled (the model has "
-                       f"no step for them; see the file's unmodelled): {one_line(names)}",
-                       err=True)
+                       f"no step for them; {see}): {one_line(names)}", err=True)
     return loaded
 
 
@@ -153,24 +157,37 @@ def _file_error(path: str, exc: Exception) -> NoReturn:
               help="Add every callback of a `panicpath scan --json` file as a user callback.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @policy_option
+@tree_option
 def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdump: bool,
         params: tuple[str, ...], drivers: tuple[str, ...], faults: tuple[str, ...], cpus: int,
         bare: bool, host_panic_action: str, from_scan: str | None, as_json: bool,
         policy_file: str | None) -> None:
     """Run one scenario and print its trace and properties."""
+    from panicpath.tree_cli import one_policy, option
+
+    explicit = click.get_current_context().get_parameter_source("policy")
+    given = f"--policy-file {policy_file}"
+    trees = None
+    if option("tree") is not None:
+        if policy_file is not None:
+            bad_input(f"--tree {option('tree')} and --policy-file {policy_file}: give one of them")
+        tree_policy, trees = one_policy(policy if explicit is click.core.ParameterSource
+                                        .COMMANDLINE else None)
+        assert tree_policy is not None and trees is not None
+        policy = tree_policy
+        given = f"--tree {option('tree')}"
     if policy_file is not None:
-        explicit = click.get_current_context().get_parameter_source("policy")
         policy = file_policy(policy_file, policy if explicit is click.core.ParameterSource
                              .COMMANDLINE else None)
     if scenario_file is not None:
         try:
             scn = load_scenario(scenario_file)
-            if policy_file is not None:
+            if policy_file is not None or option("tree") is not None:
                 data, text = read_toml(scenario_file, ScenarioFileError, "")
                 named = data.get("policy")
                 if named is not None and named != policy:
                     bad_input(f"{scenario_file}:{line_of(text, 'policy')}: policy {named!r}, "
-                              f"but --policy-file {policy_file} holds {policy!r}: name it in "
+                              f"but {given} holds {policy!r}: name it in "
                               "the scenario or leave the key out")
                 scn = scn.with_(policy=policy)
         except ScenarioFileError as e:
@@ -181,6 +198,10 @@ def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdum
                        platform_drivers=not bare, host_panic_action=host_panic_action)
     if from_scan is not None:
         scn = scn.with_(user_callbacks=scn.user_callbacks + load_scan_callbacks(from_scan))
+    if trees is not None:
+        scn = scn.with_(user_callbacks=scn.user_callbacks + tuple(
+            cb for a, h, cb in trees.callbacks[policy]
+            if a in ("", scn.arch) and h in ("", scn.hypervisor)))
     try:
         result = simulate(scn)
     except (ScenarioError, CallbackError) as e:
@@ -357,6 +378,7 @@ def arches_cmd(as_json: bool) -> None:
 
 
 @click.command()
+@compare_tree_options
 @click.option("--policy", "policies_", multiple=True, help="Only these policies (repeatable).")
 @click.option("--arch", "arches", multiple=True, help="Only these architectures.")
 @click.option("--hypervisor", "hypervisors", multiple=True, help="Only these hypervisors.")
@@ -378,8 +400,10 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
             ray_address: str | None) -> None:
     """Every policy over every built-in configuration: the matrix."""
     from panicpath.check.space import SpaceError, load_space
+    from panicpath.tree_cli import use_trees
 
-    loaded = use_policy_files(policy_files_)
+    trees = use_trees(policy_files_)
+    loaded = trees.loaded
     msg = unknown_name(("policy", policies_, POLICIES), ("arch", arches, ARCHES),
                        ("hypervisor", hypervisors, HYPERVISORS))
     if msg is not None:
@@ -391,10 +415,15 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
         except SpaceError as e:
             bad_input(str(e))
     chosen = policies_ or space.policies
+    if trees.baseline is not None and not policies_ and space_file is None:
+        chosen = (trees.baseline,)  # a review: the base, then what is reviewed
     chosen += tuple(p.name for p in loaded if p.name not in chosen)
+    if trees.baseline is not None and trees.baseline not in chosen:
+        chosen = (trees.baseline, *chosen)
     space = replace(space, policies=chosen,
                     arches=arches or space.arches, hypervisors=hypervisors or space.hypervisors,
                     faults=((),) if no_faults else space.faults)
+    space = replace(space, machine_callbacks=trees.space_callbacks())
     total = count(space)
     err = Console(stderr=True)
     try:
@@ -413,17 +442,29 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
         if space_file is not None:
             _file_error(space_file, e)
         bad_input(str(e))
+    rv = None
+    if trees.baseline is not None and trees.proposal is not None:
+        from panicpath.check.review import review
+
+        rv = review(cmp, trees.baseline, trees.proposal)
     if html_out is not None:
         from panicpath.report.html import write_html
 
         try:
-            write_html(cmp, html_out)
+            write_html(cmp, html_out, review=rv)
         except OSError as e:
             bad_input(f"{html_out}: cannot write: {e.strerror}")
     if as_json:
-        _emit_json(cmp.to_json())
+        doc = cmp.to_json()
+        if rv is not None:
+            doc["review"] = rv.to_json()
+        _emit_json(doc)
     else:
         render_comparison(cmp, _console())
+        if rv is not None:
+            from panicpath.report.terminal import render_review
+
+            render_review(rv, _console())
 
 
 @click.command()

@@ -24,6 +24,7 @@ from panicpath.model.scenario import HYPERVISORS
 from panicpath.names import one_line, unknown_name
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
+from panicpath.tree_cli import tree_option
 
 EXIT_HOLDS = 0
 EXIT_VIOLATED = 12
@@ -45,9 +46,13 @@ def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
                        ("fault", faults, FAULTS))
     if msg is not None:
         _bad(msg)
+    from panicpath.tree_cli import option
+
+    trees = click.get_current_context().meta.get("panicpath.trees") if option("tree") else None
     return Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
                     max_faults=max_faults, cpus=cpus, fault_names=faults,
-                    kdump=(True, False) if with_no_kdump else (True,))
+                    kdump=(True, False) if with_no_kdump else (True,),
+                    machine_callbacks=trees.callbacks[policy] if trees is not None else ())
 
 
 def _check_with_progress(q: Question, workers: int, ray: str | None = None) -> Verdict:
@@ -77,8 +82,17 @@ def _check_with_progress(q: Question, workers: int, ray: str | None = None) -> V
 
 
 def resolve_policy(policy: str | None, policy_file: str | None) -> str:
-    """The question's policy: `--policy`, or the policy of `--policy-file` (made known by
-    name until the command ends; an explicit --policy must then name it)."""
+    """The question's policy: `--policy`, or the policy of `--policy-file` or `--tree` (made
+    known by name until the command ends; an explicit --policy must then name it)."""
+    from panicpath.tree_cli import one_policy, option
+
+    if option("tree") is not None:
+        if policy_file is not None:
+            _bad(f"--tree {option('tree')} and --policy-file {policy_file}: give one of them")
+        name, trees = one_policy(policy)
+        click.get_current_context().meta["panicpath.trees"] = trees
+        assert name is not None
+        return name
     if policy_file is not None:
         from panicpath.commands import file_policy
 
@@ -114,6 +128,7 @@ def question_options(f: F) -> F:
 
 
 @click.command(name="check")
+@tree_option
 @question_options
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")

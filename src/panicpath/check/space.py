@@ -95,6 +95,10 @@ class Space:
     """[[placement]] overrides, applied to the policies that have the named list."""
     host_panic_action: str = "shutdown"
     hyperv_params: bool = True
+    machine_callbacks: tuple[tuple[str, str, str, Callback], ...] = ()
+    """(policy, arch, hypervisor, callback): a callback registered only in that policy's
+    configurations on that machine ("" any arch or hypervisor): a `--tree`'s scanned
+    callbacks (scan/tree_model.py)."""
 
     def fault_sets(self) -> tuple[tuple[str, ...], ...]:
         """No fault, then each single fault."""
@@ -142,6 +146,9 @@ def configurations(space: Space) -> Iterator[Scenario]:
                 if space.hypervisors and hv not in space.hypervisors:
                     continue
                 variants = _param_variants(space, policy, hv)
+                user = space.user_callbacks + tuple(
+                    cb for pol, a, h, cb in space.machine_callbacks
+                    if pol == policy and a in ("", arch) and h in ("", hv))
                 for drivers in space.sets_for(arch, hv):
                     for kdump in space.kdump:
                         for params in variants:
@@ -149,7 +156,7 @@ def configurations(space: Space) -> Iterator[Scenario]:
                                 yield Scenario(
                                     policy=policy, arch=arch, hypervisor=hv, kdump=kdump,
                                     params=params, drivers=drivers, faults=faults,
-                                    cpus=space.cpus, user_callbacks=space.user_callbacks,
+                                    cpus=space.cpus, user_callbacks=user,
                                     overrides=overrides,
                                     host_panic_action=space.host_panic_action,
                                 )

@@ -452,15 +452,18 @@ def load_policy_file(path: str | Path) -> Policy:
 # --- using files in a command -------------------------------------------------------------
 
 @contextmanager
-def policy_files(paths: Sequence[str]) -> Iterator[tuple[list[Policy], list[str]]]:
+def policy_files(paths: Sequence[str], extra: Sequence[tuple[str, Policy]] = ()
+                 ) -> Iterator[tuple[list[Policy], list[str]]]:
     """Load every file (all errors before anything changes), then make their policies
     known by name for the duration of the block: a new name joins the built-ins, a
-    built-in's name replaces it. Yields the policies and one note per built-in replaced
-    by something different. The registry is restored on exit (error or not)."""
+    built-in's name replaces it. `extra` adds policies already made, each with where it
+    came from (`--tree PATH`), after the files. Yields the policies and one note per
+    built-in replaced by something different. The registry is restored on exit (error or
+    not)."""
     loaded: list[Policy] = []
     seen: dict[str, str] = {}
-    for path in paths:
-        p = load_policy_file(path)
+    for path, made in [*((path, None) for path in paths), *extra]:
+        p = made if made is not None else load_policy_file(path)
         if p.name in seen:
             raise PolicyFileError(f"{path}: policy {p.name!r} is already given by "
                                   f"{seen[p.name]}; give each policy once")

@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from panicpath.check.compare import Comparison, Row
+from panicpath.check.review import Review
 from panicpath.model.run import HANG_MS
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
@@ -70,8 +71,58 @@ def _script_json(doc: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_html(cmp: Comparison) -> str:
-    """The whole report as one HTML string."""
+def rate_colour(rate: float) -> str:
+    """A cell's background on a red (0 %) - yellow - green (100 %) scale."""
+    return f"hsl({round(120 * rate)}, 70%, 85%)"
+
+
+def delta_text(points: float) -> tuple[str, str]:
+    """(text, class) of a change in percentage points against the baseline."""
+    if abs(points) < 0.05:
+        return "±0", "same"
+    return f"{points:+.1f}", "up" if points > 0 else "down"
+
+
+def _rate(cmp: Comparison, pol: str, prop: str) -> float | None:
+    cell = cmp.cells.get((pol, prop))
+    if cell is None or cell.held + cell.failed == 0:
+        return None
+    return cell.held / (cell.held + cell.failed)
+
+
+def _review_doc(cmp: Comparison, rv: Review) -> dict[str, object]:
+    """The review section: per property with a change, counts, the smallest fix and break
+    (the failing side's row, its why and trace)."""
+    from panicpath.report.terminal import describe_scenario, why
+
+    index = {id(r): i for i, r in enumerate(cmp.rows)}
+    props = []
+    for prop, c in rv.changes.items():
+        if not c.fixed and not c.broken:
+            continue
+        examples = []
+        for label, pair, side in (("fixes", c.smallest_fix, 0), ("breaks", c.smallest_break, 1)):
+            if pair is None:
+                continue
+            row = pair[side]
+            r = row.result
+            examples.append({
+                "label": label, "machine": describe_scenario(row.scenario).partition(" ")[2],
+                "failing": row.scenario.policy, "why": why(r, prop), "row": index[id(row)],
+                "other_end": pair[1 - side].result.end,
+                "trace": [{"t": "never" if e.t_ms >= HANG_MS else f"{e.t_ms / 1000:.3f}s",
+                           "cpu": e.cpu, "event": e.event, "effect": e.effect,
+                           "source": e.source} for e in r.trace]})
+        props.append({"name": prop, "fixes": len(c.fixed), "breaks": len(c.broken),
+                      "examples": examples})
+    return {"baseline": rv.baseline, "proposal": rv.proposal, "paired": rv.paired,
+            "fixes": rv.fixes, "breaks": rv.breaks, "properties": props,
+            "measures": rv.measures}
+
+
+def render_html(cmp: Comparison, review: Review | None = None) -> str:
+    """The whole report as one HTML string; with a review (compare --baseline), each cell's
+    change against the baseline beside it and the review's fixes and breaks."""
     env = Environment(loader=PackageLoader("panicpath.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     template = env.get_template("compare.html.j2")
@@ -80,11 +131,18 @@ def render_html(cmp: Comparison) -> str:
         cells = []
         for prop in cmp.properties:
             cell = cmp.cells.get((pol, prop))
-            if cell is None:
+            rate = _rate(cmp, pol, prop)
+            if cell is None or rate is None:
                 cells.append({"text": "n/a", "cls": "na"})
-            else:
-                cells.append({"text": f"{cell.held}/{cell.held + cell.failed}",
-                              "cls": "ok" if cell.failed == 0 else "bad"})
+                continue
+            out = {"text": f"{cell.held}/{cell.held + cell.failed}",
+                   "cls": "ok" if cell.failed == 0 else "bad",
+                   "rate": f"{100 * rate:.1f}%", "rate_value": f"{rate:.4f}",
+                   "colour": rate_colour(rate)}
+            base = _rate(cmp, review.baseline, prop) if review is not None else None
+            if review is not None and pol != review.baseline and base is not None:
+                out["delta"], out["delta_cls"] = delta_text(100 * (rate - base))
+            cells.append(out)
         meas = cmp.measures.get(pol, {})
         matrix.append({"policy": pol, "cells": cells,
                        "before": meas.get("max-callbacks-before-handover", 0),
@@ -99,9 +157,10 @@ def render_html(cmp: Comparison) -> str:
                  "index": i} for i, p in enumerate(cmp.policies)]
     return template.render(matrix=matrix, properties=cmp.properties, policies=policies,
                            docs={p: PROPERTIES[p].doc for p in cmp.properties},
-                           total=len(cmp.rows), data=_script_json(data_document(cmp)))
+                           total=len(cmp.rows), data=_script_json(data_document(cmp)),
+                           review=_review_doc(cmp, review) if review is not None else None)
 
 
-def write_html(cmp: Comparison, path: str | Path) -> None:
+def write_html(cmp: Comparison, path: str | Path, review: Review | None = None) -> None:
     """Write the report to `path`."""
-    Path(path).write_text(render_html(cmp), encoding="utf-8")
+    Path(path).write_text(render_html(cmp, review), encoding="utf-8")

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from panicpath.check.compare import Comparison
+from panicpath.check.review import Review
 from panicpath.engine import RunResult
 from panicpath.model.run import HANG_MS
 from panicpath.model.scenario import Scenario
@@ -92,8 +93,8 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
             if cell is None or cell.smallest is None:
                 continue
             r = cell.smallest.result
-            why = _why(r, prop)
-            console.print(f"  [red]{pol}[/red] {prop}: {describe(r)}  [dim]-> {why}[/dim]",
+            because = why(r, prop)
+            console.print(f"  [red]{pol}[/red] {prop}: {describe(r)}  [dim]-> {because}[/dim]",
                           highlight=False)
 
 
@@ -107,7 +108,7 @@ WHY_KEYWORDS: dict[str, tuple[str, ...]] = {
 """Which trace lines explain a failure of each property best (report wording only)."""
 
 
-def _why(r: RunResult, prop: str) -> str:
+def why(r: RunResult, prop: str) -> str:
     """The trace line that best explains a failure: one matching the property's keywords,
     else the last hang / failed / capture line, else how the path ended."""
     for e in r.trace:
@@ -117,3 +118,49 @@ def _why(r: RunResult, prop: str) -> str:
         if e.kind in ("hang", "capture") or "FAILED" in e.effect:
             return f"{e.event}: {e.effect}"
     return f"ended {r.end}: {r.end_reason}"
+
+
+def render_review(rv: Review, console: Console) -> None:
+    """`compare --baseline`: per property, how many configurations the proposal fixes and
+    breaks against the base, then the smallest of each with the trace that explains it."""
+    t = Table(title=f"review: {rv.proposal} against {rv.baseline} ({rv.paired} configurations"
+                    " paired)", header_style="bold")
+    for col in ("property", "fixes", "breaks", "smallest fix", "smallest break"):
+        t.add_column(col, justify="right" if col in ("fixes", "breaks") else "left",
+                     overflow="fold")
+    for prop, c in rv.changes.items():
+        if not c.fixed and not c.broken:
+            continue
+        fx, br = c.smallest_fix, c.smallest_break
+        t.add_row(prop, f"[green]+{len(c.fixed)}[/green]" if c.fixed else "0",
+                  f"[red]-{len(c.broken)}[/red]" if c.broken else "0",
+                  _machine(fx[1].scenario) if fx else "-",
+                  _machine(br[1].scenario) if br else "-")
+    for k, v in rv.measures.items():
+        t.add_row(k, "", "", f"{rv.baseline}: {v['baseline']}", f"{rv.proposal}: {v['proposal']}")
+    console.print(t)
+    if not rv.fixes and not rv.breaks:
+        console.print(f"{rv.proposal} fixes and breaks nothing against {rv.baseline} here.")
+    for prop, c in rv.changes.items():
+        for label, pair, side in (("fixes", c.smallest_fix, 0), ("breaks", c.smallest_break, 1)):
+            if pair is None:
+                continue
+            row = pair[side]
+            r = row.result
+            style = "green" if label == "fixes" else "red"
+            console.print(f"[{style}]{rv.proposal} {label} {prop}[/{style}] "
+                          f"({len(c.fixed if label == 'fixes' else c.broken)}), smallest: "
+                          f"{_machine(row.scenario)}", highlight=False)
+            console.print(f"  {rv.baseline if side == 0 else rv.proposal} fails it: "
+                          f"{why(r, prop)}", highlight=False, markup=False)
+            other = pair[1 - side].result
+            console.print(f"  {rv.proposal if side == 0 else rv.baseline} holds it: ended "
+                          f"{other.end}", highlight=False, markup=False)
+            for e in r.trace:
+                console.print(f"    {_t(e.t_ms):>8} cpu{e.cpu} {e.event}: {e.effect}",
+                              highlight=False, markup=False, style="dim")
+
+
+def _machine(s: Scenario) -> str:
+    """describe_scenario without the policy."""
+    return describe_scenario(s).partition(" ")[2]
