@@ -53,7 +53,10 @@ def _target(run: Run) -> bool | None:
     return m.dump_target_reachable
 
 
-REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic"})
+REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic",
+                            "os-term"})
+"""Effects that tell the host of the panic: with one registered, host-informed applies (the
+Promela export and the fast explorer read this set too)."""
 
 
 def _host_channel(run: Run) -> bool:

@@ -86,8 +86,11 @@ def test_builtin_scenarios_all_load() -> None:
                      "hanging_callback_post_notifiers", "ipi_deaf_cpu_no_kdump",
                      "ipi_deaf_cpu_post_notifiers", "kdump_no_post_notifiers", "kdump_post_notifiers_order",
                      "lock_held_by_stopped_cpu_post_notifiers", "nmi_ramoops",
-                     "no_kdump_panic_none", "portable_hanging_callback_post",
-                     "portable_ipi_deaf_cpu_kdump", "portable_kdump_first",
+                     "no_kdump_panic_none", "portable_concurrent_panic_post",
+                     "portable_corrupted_list_kdump_first", "portable_corrupted_list_post",
+                     "portable_hanging_callback_post",
+                     "portable_ipi_deaf_cpu_kdump", "portable_ipi_deaf_dma_post",
+                     "portable_kdump_first", "portable_lock_held_post",
                      "portable_no_kdump", "portable_no_kdump_host_runs_on",
                      "portable_post_notifiers_order", "watchdog_dump_in_time",
                      "watchdog_fires_during_slow_dump"]

@@ -45,6 +45,7 @@ from panicpath.model.steps import PANIC_MSG
 from panicpath.policies import POLICIES
 from panicpath.policies.base import Policy
 from panicpath.properties import PROPERTIES
+from panicpath.properties import REPORT_EFFECTS as PROPERTY_REPORT_EFFECTS
 
 HOST_WITHIN_TIMEOUT_MS = 50_000
 """The checker's 'slow but in time' host (search.HOST_WITHIN_TIMEOUT_MS, ~50 s Azure flush)."""
@@ -72,8 +73,7 @@ SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "crashkernel", "pani
                               "i6300esb.heartbeat"})
 OBJECT_ONLY_EFFECTS = frozenset({"kmsg-dump"})
 """Effects only the object engine runs; a question whose callbacks have one is refused."""
-REPORT_EFFECTS = frozenset({"hv-report-panic", "hv-kmsg-dump", "pvpanic", "xen-panic",
-                            "os-term"})
+REPORT_EFFECTS = PROPERTY_REPORT_EFFECTS
 NO_OP_EFFECTS = frozenset({"hv-stimer-cleanup", "hypercall", "mmio", "alloc"})
 VICTIM = 1
 """faults.py _victim: the first CPU that is not the panic CPU (CPU 0)."""
