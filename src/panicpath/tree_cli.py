@@ -240,8 +240,8 @@ def _same_drivers(p: Any, baseline: str, kind: str) -> Any:
             or base.catalog_version is None:
         return p
     click.echo(f"panicpath: note: --tree {one_line(option('tree'))}: policy {p.name!r} "
-               f"registers the drivers' forms of {base.name!r}'s drivers_version "
-               f"{base.catalog_version[0]}.{base.catalog_version[1]} (the same release)",
+               f"registers the drivers in the forms {base.name} has (drivers_version "
+               f"{base.catalog_version[0]}.{base.catalog_version[1]}, the same release)",
                err=True)
     return replace(p, catalog_version=base.catalog_version)
 
