@@ -115,6 +115,12 @@ def test_real_kernels_agree_across_releases_and_arches(tmp_path: Path) -> None:
               (with_kernel(kdump_first, "6.1", "ppc64el"), ""),
               (with_kernel(hanging, "6.1", "ppc64el"), ""),
               (with_kernel(hanging, "6.1", "x86_64"), "")]
+    # issue 16: every fault that applies, on arm64 too (x86_64: tests/lab/test_runner.py's
+    # campaign runs every shipped scenario)
+    faults_arm64 = ("portable_corrupted_list_post", "portable_corrupted_list_kdump_first",
+                    "portable_concurrent_panic_post", "portable_lock_held_post")
+    cells += [(with_kernel(load_scenario(builtin_scenarios_dir() / f"{n}.toml"), "6.1",
+                           "arm64"), "") for n in faults_arm64]
     results = run_matrix(cells, 2, tmp_path, find_predictor())
     bad = [(c.scenario, c.release, c.arch, c.status, c.to_json().get("differences"),
             c.to_json().get("log")) for c in results if c.status != "agree"]
@@ -126,6 +132,10 @@ def test_real_kernels_agree_across_releases_and_arches(tmp_path: Path) -> None:
     changed = {c.arch: c.entry.run.observation.vmcore_page_changed for c in results
                if c.scenario == deaf.name and c.entry is not None}
     assert changed == {"arm64": True, "x86_64": False}
+    # arm64's panic_smp_self_stop() takes the loser offline: the crash stop skips it
+    concurrent = next(c for c in results if c.scenario == "portable_concurrent_panic_post")
+    assert concurrent.entry is not None
+    assert concurrent.entry.run.observation.vmcore_cpus_saved == 1
     with_policy = {(c.release, c.arch): c.to_json()["predicted_with"] for c in results
                    if c.scenario == portable.name}
     assert with_policy[("5.10", "x86_64")]["policy"] == "linux-5.0"  # type: ignore[index]
