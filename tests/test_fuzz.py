@@ -76,6 +76,15 @@ name_like = st.one_of(st.sampled_from(NAMES),
 values = st.one_of(name_like, numbers, junk, st.just(""))
 
 
+ray_addresses = st.one_of(
+    st.sampled_from(["127.0.0.1:1", "[::1]:1", "127.0.0.1:0", "localhost:65536", "ray://h:1",
+                     ":6379", "auto:", "10.0.0.1"]),
+    values.filter(lambda v: v.strip() != "" and ":" not in v and not v.startswith("-")))
+"""`--ray` values that fail fast: malformed, or an address where no Ray head listens (a
+valid address would start or reach a Ray; `compare --ray` itself is tests/check/test_ray.py,
+and without Ray installed any value is the install hint and exit 2)."""
+
+
 @st.composite
 def param_values(draw: st.DrawFn) -> str:
     name = draw(st.one_of(st.sampled_from(sorted(PARAMS)), name_like))
@@ -115,6 +124,8 @@ def strategy_for(opt: click.Option) -> st.SearchStrategy[str]:
         return param_values()
     if name == "faults":
         return fault_values()
+    if name == "ray_address":
+        return ray_addresses
     if name in ("tree", "baseline"):  # a kernel tree, a tarball (or a policy for --baseline)
         return st.one_of(paths(), st.just(fixtures()["tree"]), values,
                          *([st.sampled_from(["linux-6.1", "linux-3.11"])]
@@ -241,6 +252,8 @@ def test_every_command_and_option_is_fuzzed() -> None:
     for command in leaf_commands():
         base(command)
     assert len(value_options()) >= 30
+    for command in ("compare", "check"):  # an optional value: fuzzed by ray_addresses
+        assert _option(command, "--ray").name == "ray_address"
 
 
 def _option(command: str, opt: str) -> click.Option:

@@ -17,8 +17,9 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -95,14 +96,21 @@ def session(address: str) -> Iterator[None]:
     if target is not None:
         _reachable(address, *target)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no report to Ray's servers
+    # Ray's driver threads print the cluster's error messages (a task retried, a node marked
+    # dead) on sys.stdout: while Ray runs, that is stderr, so stdout stays the command's.
+    with redirect_stdout(sys.stderr):
+        yield from _connected(ray, address, target)
+
+
+def _connected(ray: Any, address: str, target: tuple[str, int] | None) -> Iterator[None]:
     try:
         ray.init(address=None if target is None and address in (LOCAL, "") else address,
                  log_to_driver=False, include_dashboard=False, configure_logging=True,
                  logging_level=logging.ERROR)
     except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
         ray.shutdown()
-        raise ClusterError(f"--ray {address}: cannot connect: {' '.join(str(e).split())}"
-                           ) from None
+        label = "--ray" if address in (LOCAL, "") else f"--ray {address}"
+        raise ClusterError(f"{label}: cannot connect: {' '.join(str(e).split())}") from None
     try:
         yield
     finally:
