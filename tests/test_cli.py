@@ -158,3 +158,22 @@ def test_scan_does_not_import_the_model() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_property_that_does_not_apply_is_null_in_json() -> None:
+    """Issue 16: `run --no-kdump --json` said "vmcore-captured": true while listing it as
+    not applicable; now it is null there, and so in compare's rows."""
+    code, out, _ = invoke("run", "--no-kdump", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["properties"]["vmcore-captured"] is None
+    assert "vmcore-captured" in doc["not_applicable"]
+    assert doc["properties"]["path-bounded"] is True
+    assert all((v is None) == (k in doc["not_applicable"]) for k, v in doc["properties"].items())
+    code, out, _ = invoke("compare", "--policy", "linux-6.1", "--arch", "x86_64",
+                          "--no-faults", "--json")
+    assert code in (0, 12)
+    rows = json.loads(out)["results"]
+    assert any(r["properties"]["vmcore-captured"] is None for r in rows if not r["config"]["kdump"])
+    assert all((v is None) == (k in r["not_applicable"])
+               for r in rows for k, v in r["properties"].items())

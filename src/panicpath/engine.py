@@ -59,7 +59,8 @@ class RunResult:
                 "faults": list(s.faults), "cpus": s.cpus,
             },
             "trace": [e.to_json() for e in self.trace],
-            "properties": self.properties,
+            "properties": {k: v if self.applicable[k] else None
+                           for k, v in self.properties.items()},
             "not_applicable": sorted(k for k, v in self.applicable.items() if not v),
             "measures": self.measures,
             "end": self.end,

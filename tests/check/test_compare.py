@@ -56,7 +56,8 @@ def test_json_shape_from_the_cli(tmp_path: Path) -> None:
     row = doc["results"][0]
     assert {"policy", "config", "faults", "properties", "measures"} <= set(row)
     assert set(row["properties"]) == set(PROPERTIES)
-    assert all(isinstance(v, bool) for v in row["properties"].values())
+    assert all(isinstance(v, bool) or (v is None and k in row["not_applicable"])
+               for k, v in row["properties"].items())
     assert "callbacks-before-handover" in row["measures"]
     levels = [x for x in doc["results"] if x["policy"] == "piccoli-levels" and not x["faults"]
               and x["config"]["params"].get("panic_notifiers_level") == "4"]

@@ -132,8 +132,9 @@ class Comparison:
 
 
 def row_json(row: Row) -> dict[str, object]:
-    """One result row: policy, config, faults, properties (name -> bool; a property that
-    does not apply counts as holding and is also listed in not_applicable), measures."""
+    """One result row: policy, config, faults, properties (name -> bool, or null for a
+    property that does not apply to the configuration, which not_applicable lists too),
+    measures."""
     s = row.scenario
     return {
         "policy": s.policy,
@@ -143,7 +144,7 @@ def row_json(row: Row) -> dict[str, object]:
                    "user_callbacks": [c.name for c in s.user_callbacks],
                    "placements": [list(o) for o in s.overrides]},
         "faults": list(s.faults),
-        "properties": row.properties,
+        "properties": {k: v if row.applicable[k] else None for k, v in row.properties.items()},
         "not_applicable": sorted(k for k, v in row.applicable.items() if not v),
         "measures": {**row.measures, "callbacks-before-handover": len(row.before),
                      "risky-operations-before-handover": len(row.risky)},
