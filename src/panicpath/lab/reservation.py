@@ -131,24 +131,19 @@ def bisect_needs(probe: Callable[[int], Outcome], hi: int = MEASURE_BELOW_MIB,
     if at(hi) != "works":
         raise LabSetupError(f"the crash kernel does not work even in crashkernel={hi}M "
                             f"({seen[hi]}): no calibration below it")
-    # load boundary: largest not-loaded < smallest loaded
-    bad, good = lo - 1, hi
-    while good - bad > 1:
-        mid = (bad + good) // 2
-        if at(mid) == "not-loaded":
-            bad = mid
-        else:
-            good = mid
-    load = good
-    bad = max(m for m, o in seen.items() if o != "works")
-    good = min(m for m, o in seen.items() if o == "works")
-    while good - bad > 1:
-        mid = (bad + good) // 2
-        if at(mid) == "works":
-            good = mid
-        else:
-            bad = mid
-    boot = good
+    def boundary(bad: int, good: int, is_good: Callable[[Outcome], bool]) -> int:
+        """Smallest reservation in bad+1..good whose outcome is_good (bad is not, good is)."""
+        while good - bad > 1:
+            mid = (bad + good) // 2
+            if is_good(at(mid)):
+                good = mid
+            else:
+                bad = mid
+        return good
+
+    load = boundary(lo - 1, hi, lambda o: o != "not-loaded")
+    boot = boundary(max(m for m, o in seen.items() if o != "works"),
+                    min(m for m, o in seen.items() if o == "works"), lambda o: o == "works")
     expected = {m: "not-loaded" if m < load else "died" if m < boot else "works" for m in seen}
     if boot < load or expected != seen:
         raise LabSetupError("crash kernel outcomes are not monotone in the reservation: "
