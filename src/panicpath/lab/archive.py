@@ -123,7 +123,7 @@ def parse_deb822_sources(text: str) -> list[SourceEntry]:
 
 def machine_sources() -> list[SourceEntry]:
     """Every ``deb`` entry of the machine's apt sources (the files ``apt-config`` names)."""
-    out = _tool(["apt-config", "shell", "L", "Dir::Etc::SourceList/f",
+    out = run_tool(["apt-config", "shell", "L", "Dir::Etc::SourceList/f",
                  "P", "Dir::Etc::SourceParts/d"], "apt-get install apt")
     paths = dict(re.findall(r"^(\w+)='([^']*)'$", out, re.M))
     entries: list[SourceEntry] = []
@@ -292,17 +292,18 @@ def series_of(version: str) -> str:
 # --- the private state -----------------------------------------------------------------
 
 
-def _tool(cmd: list[str], fix: str, cwd: Path | None = None) -> str:
-    """Run a tool; a failure is one line: the command without its ``-o`` options,
-    apt's last ``E:`` line (or stderr's last) and the fix."""
+def run_tool(cmd: list[str], fix: str, cwd: Path | None = None,
+             error: type[LabSetupError] = LabSetupError) -> str:
+    """Run a tool; a failure is one line (an ``error``): the command without its ``-o``
+    options, apt's last ``E:`` line (or stderr's last) and the fix."""
     if shutil.which(cmd[0]) is None:
-        raise LabSetupError(f"{cmd[0]} not found; run: {fix}")
+        raise error(f"{cmd[0]} not found; run: {fix}")
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         err = ([ln for ln in lines if ln.startswith("E:")] or lines or ["(no message)"])[-1]
         shown = [a for i, a in enumerate(cmd) if a != "-o" and (i == 0 or cmd[i - 1] != "-o")]
-        raise LabSetupError(f"`{' '.join(shown)}` failed: {err}; run: {fix}")
+        raise error(f"`{' '.join(shown)}` failed: {err}; run: {fix}")
     return proc.stdout
 
 
@@ -385,14 +386,14 @@ class Archive:
             self._update()
 
     def _update(self) -> None:
-        _tool(["apt-get", *self.options(), "-q", "update"],
+        run_tool(["apt-get", *self.options(), "-q", "update"],
               "check the machine's apt sources and network (the lab's own state is "
               f"{self.root}; remove it to start afresh)")
 
     def apt_cache(self, *args: str) -> str:
         self.ensure()
         with _flock(self.root.parent / "apt.lock", fcntl.LOCK_SH):
-            return _tool(["apt-cache", *self.options(), *args],
+            return run_tool(["apt-cache", *self.options(), *args],
                          "panicpath's private apt state: remove CACHE/apt to rebuild it")
 
     def madison(self, package: str, deb_arch: str) -> list[Listing]:
@@ -415,11 +416,11 @@ class Archive:
         lock = self.root.parent / "apt.lock"
         try:
             with _flock(lock, fcntl.LOCK_SH):       # no update may rewrite the lists meanwhile
-                _tool(cmd, fix, cwd=dest)
+                run_tool(cmd, fix, cwd=dest)
         except LabSetupError:
             self.refresh()
             with _flock(lock, fcntl.LOCK_SH):
-                _tool(cmd, fix, cwd=dest)
+                run_tool(cmd, fix, cwd=dest)
 
 
 # --- kernels the archive carries -------------------------------------------------------

@@ -27,7 +27,6 @@ import fcntl
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -45,6 +44,7 @@ from panicpath.lab.archive import (
     newest_per_series,
     parse_depends_field,
     parse_show_field,
+    run_tool,
 )
 from panicpath.lab.archive import cache_dir as cache_dir
 
@@ -185,15 +185,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _run(cmd: list[str], fix: str) -> None:
-    if shutil.which(cmd[0]) is None:
-        raise LabSetupError(f"{cmd[0]} not found; run: {fix}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        err = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise LabSetupError(f"`{' '.join(cmd)}` failed: {err}; run: {fix}")
-
-
 def ensure_kernel(flavour: str, cache: Path | None = None, *, release: str = "6.1",
                   arch: str = "x86_64", archive: Archive | None = None) -> KernelFiles:
     """The unpacked kernel of a release series, arch and flavour, downloading and
@@ -221,7 +212,7 @@ def ensure_kernel(flavour: str, cache: Path | None = None, *, release: str = "6.
         if files.root.exists():
             shutil.rmtree(files.root)
         for deb in sorted(debs.glob("*.deb")):
-            _run(["dpkg-deb", "-x", str(deb), str(files.root)], "apt-get install dpkg")
+            run_tool(["dpkg-deb", "-x", str(deb), str(files.root)], "apt-get install dpkg")
         _relocate_headers(files)
         for needed, pkg in ((files.vmlinuz, "linux-image"), (files.build / "Makefile",
                                                                "linux-headers")):

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 from functools import cmp_to_key
 from pathlib import Path
+from typing import IO
 
 from panicpath.lab.archive import (
     HOST_DEB_ARCH,
@@ -36,6 +37,7 @@ from panicpath.lab.archive import (
     _flock,
     cache_dir,
     compare_versions,
+    run_tool,
 )
 
 SERIES = ("5.10", "6.1", "6.12", "7.2", "7.3")
@@ -124,15 +126,6 @@ def ensure_source(series: str, archive: Archive | None = None) -> Path:
     return dest
 
 
-def _run(cmd: list[str], fix: str) -> None:
-    if shutil.which(cmd[0]) is None:
-        raise SourceError(f"{cmd[0]} not found; run: {fix}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise SourceError(f"`{' '.join(cmd[:3])} ...` failed: {last}; run: {fix}")
-
-
 def _fetch(archive: Archive, series: str, version: str, dest: Path) -> None:
     """Download, unpack the .deb, extract :data:`MEMBERS` from its tarball into ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +136,8 @@ def _fetch(archive: Archive, series: str, version: str, dest: Path) -> None:
         if not debs:
             raise SourceError(f"apt-get download linux-source-{series}={version} wrote no "
                               ".deb; run: retry later")
-        _run(["dpkg-deb", "-x", str(debs[0]), str(work / "pkg")], "apt-get install dpkg")
+        run_tool(["dpkg-deb", "-x", str(debs[0]), str(work / "pkg")], "apt-get install dpkg",
+                 error=SourceError)
         debs[0].unlink()
         tarballs = sorted((work / "pkg" / "usr" / "src").glob("linux-source-*.tar.*"))
         if not tarballs:
@@ -161,16 +155,39 @@ def extract_members(tarball: Path, out: Path) -> None:
     """Extract :data:`MEMBERS` of a kernel tarball (one top directory, as kernel.org's and
     Debian's ``linux-source-*.tar.xz``) into ``out``, without the top directory.
     :class:`SourceError` when it holds no ``Makefile`` and ``kernel/panic.c``."""
+    finish_extract(tarball, out, start_extract(tarball, out))
+
+
+Extraction = tuple["subprocess.Popen[bytes]", IO[bytes]]
+"""A running ``tar`` and the file its stderr goes to."""
+
+
+def start_extract(tarball: Path, out: Path) -> Extraction:
+    """Start extracting :data:`MEMBERS` into ``out`` (a ``tar`` process, stderr to a
+    temporary file); :func:`finish_extract` waits for it. Decompressing the tarball is
+    most of the time, so a caller can scan the same tarball meanwhile (scan/tree_model.py)."""
     if shutil.which("tar") is None:
         raise SourceError("tar not found; run: apt-get install tar xz-utils")
     out.mkdir(parents=True, exist_ok=True)
     # `*/` matches the top directory whatever its name; GNU tar fails on a pattern no
     # member matches but extracts the others, so the result is checked instead.
-    proc = subprocess.run(["tar", "-x", "-f", str(tarball), "-C", str(out), "--wildcards",
-                           "--no-wildcards-match-slash", "--strip-components=1",
-                           *(f"*/{m}" for m in MEMBERS)],
-                          capture_output=True, text=True, check=False)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish_extract
+    proc = subprocess.Popen(["tar", "-x", "-f", str(tarball), "-C", str(out), "--wildcards",
+                             "--no-wildcards-match-slash", "--strip-components=1",
+                             *(f"*/{m}" for m in MEMBERS)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+    return proc, errors
+
+
+def finish_extract(tarball: Path, out: Path, running: Extraction) -> None:
+    """Wait for :func:`start_extract`'s ``tar``; :class:`SourceError` when the tarball held
+    no ``Makefile`` and ``kernel/panic.c``."""
+    proc, errors = running
+    proc.wait()
+    errors.seek(0)
+    err = errors.read()
+    errors.close()
     if not (out / "Makefile").is_file() or not (out / "kernel" / "panic.c").is_file():
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        last = (err.decode("utf-8", "replace").strip().splitlines() or ["(no message)"])[-1]
         raise SourceError(f"{tarball}: no <top>/Makefile and <top>/kernel/panic.c in it "
                           f"({last}): not a kernel source tarball")
