@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -18,6 +17,7 @@ from panicpath.scan.sources import ScanInputError
 
 if TYPE_CHECKING:
     from panicpath.scan.panic_policy import Derivation
+    from panicpath.scan.results import ScanResult
 
 
 def _fail(msg: str) -> NoReturn:
@@ -51,9 +51,12 @@ def scan_command(path: Path | None, as_json: bool, jobs: int, no_cache: bool,
         except SourceError as exc:
             _fail(str(exc))
     assert path is not None
-    derived = _derive(path) if policy_out is not None else None
+    derived = None
     try:
-        result = scan_tree(path, jobs, use_cache=not no_cache)
+        if policy_out is not None:
+            derived, result = _derive_and_scan(path, jobs, not no_cache)
+        else:
+            result = scan_tree(path, jobs, use_cache=not no_cache)
     except ScanInputError as exc:
         _fail(str(exc))
     for error in result.errors:
@@ -76,24 +79,15 @@ def scan_command(path: Path | None, as_json: bool, jobs: int, no_cache: bool,
         click.echo(render_derivation(derived, str(policy_out)))
 
 
-def _derive(path: Path) -> Derivation:
-    """The derivation of a tree, or of a tarball's panic-path files (extracted to a
-    temporary directory); one line and exit 2 when it cannot be had."""
-    from panicpath.scan.kernel_sources import SourceError, extract_members
-    from panicpath.scan.panic_policy import DeriveError, derive_policy
+def _derive_and_scan(path: Path, jobs: int, use_cache: bool) -> tuple[Derivation, ScanResult]:
+    """The derivation of a tree (before its scan), or of a tarball's panic-path files
+    (extracted to a temporary directory while the scan reads the tarball:
+    scan/tree_model.py derive_and_scan); ScanInputError when it cannot be had."""
     from panicpath.scan.sources import check_path
+    from panicpath.scan.tree_model import derive_and_scan
 
-    try:
-        if check_path(path) == "dir":
-            return derive_policy(path)
-        with tempfile.TemporaryDirectory(prefix="panicpath-tree-") as tmp:
-            extract_members(path, Path(tmp))
-            d = derive_policy(tmp)
-            from dataclasses import replace
-
-            return replace(d, tree=str(path))
-    except (DeriveError, SourceError, ScanInputError) as exc:
-        _fail(str(exc))
+    d, result, _, _ = derive_and_scan(path, check_path(path), jobs, use_cache)
+    return d, result
 
 
 def _write(d: Derivation, out: Path) -> None:

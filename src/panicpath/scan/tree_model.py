@@ -129,7 +129,7 @@ def _code_hash() -> str:
 def tree_identity(path: Path) -> tuple[str, str]:
     """(kind, identity): a directory's ``.c``/``.h`` files and Makefile by relative path,
     size and mtime; a tarball by the SHA-256 of its bytes."""
-    from panicpath.scan.sources import check_path, walk_dir
+    from panicpath.scan.sources import check_path
 
     kind = check_path(path)
     if kind == "dir":  # refuse a directory that is no kernel tree before walking all of it
@@ -147,15 +147,36 @@ def tree_identity(path: Path) -> tuple[str, str]:
         except OSError as e:
             raise TreeError(f"{path}: cannot read ({e.strerror})") from None
         return kind, digest.hexdigest()
-    files, links, _ = walk_dir(path)
     digest.update(str(path.resolve()).encode())
-    for rel in ("Makefile", *files, *links):
+    for rel, size, mtime in _dir_files(path):
+        digest.update(f"{rel}|{size}|{mtime}\n".encode())
+    return kind, digest.hexdigest()
+
+
+def _dir_files(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of the top Makefile and every ``.c``/``.h`` file
+    (a symlinked file by its target's), sorted; symlinked directories are not followed,
+    as the scan does not follow them (scan/sources.py walk_dir)."""
+    out: list[tuple[str, int, int]] = []
+    todo = [""]
+    while todo:
+        rel_dir = todo.pop()
         try:
-            st = os.stat(path / rel)
+            entries = list(os.scandir(root / rel_dir if rel_dir else root))
         except OSError:
             continue
-        digest.update(f"{rel}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return kind, digest.hexdigest()
+        for e in entries:
+            rel = f"{rel_dir}{e.name}"
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    todo.append(rel + "/")
+                elif e.name.endswith((".c", ".h")) or rel == "Makefile":
+                    st = e.stat()
+                    out.append((rel, st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+    out.sort()
+    return out
 
 
 def trees_dir() -> Path:
@@ -227,21 +248,35 @@ def machine_callbacks(scan_doc: dict[str, Any]) -> tuple[tuple[MachineCallback, 
     return tuple(out), left
 
 
-def _derive(path: Path, kind: str) -> tuple[str, dict[str, Any]]:
-    from panicpath.policies.policy_file import dump_policy
-    from panicpath.scan.kernel_sources import SourceError, extract_members
+def derive_and_scan(path: Path, kind: str, jobs: int = 1,
+                    use_cache: bool = True) -> tuple[Any, Any, float, float]:
+    """(Derivation, ScanResult, derive seconds, scan seconds). A tarball's panic-path files
+    are extracted by a ``tar`` running beside the scan's own pass over the tarball (both
+    decompress it; one after the other they took 25 + 12 s on the 6.1 tarball), then
+    derived; a directory is derived first, so a tree that is no kernel tree fails before
+    it is scanned."""
+    from panicpath.scan.kernel_sources import SourceError, finish_extract, start_extract
     from panicpath.scan.panic_policy import derive_policy
+    from panicpath.scan.runner import scan_tree
 
+    t0 = time.perf_counter()
     try:
         if kind == "dir":
             d = derive_policy(path)
-        else:
-            with tempfile.TemporaryDirectory(prefix="panicpath-tree-") as tmp:
-                extract_members(path, Path(tmp))
-                d = replace(derive_policy(tmp), tree=str(path))
+            t1 = time.perf_counter()
+            return d, scan_tree(path, jobs, use_cache=use_cache), t1 - t0, \
+                time.perf_counter() - t1
+        with tempfile.TemporaryDirectory(prefix="panicpath-tree-") as tmp:
+            running = start_extract(path, Path(tmp))
+            try:
+                scan = scan_tree(path, jobs, use_cache=use_cache)
+            finally:
+                t1 = time.perf_counter()
+                finish_extract(path, Path(tmp), running)
+            d = replace(derive_policy(tmp), tree=str(path))
+            return d, scan, time.perf_counter() - t1, t1 - t0
     except SourceError as e:
         raise TreeError(str(e)) from None
-    return dump_policy(d.policy()), {"name": d.default_name(), **d.to_json()}
 
 
 def load_tree(path: str | Path, *, use_cache: bool = True, jobs: int = 1) -> TreeModel:
@@ -249,7 +284,6 @@ def load_tree(path: str | Path, *, use_cache: bool = True, jobs: int = 1) -> Tre
     :class:`TreeError` / ScanInputError (one line) for a path that is not a kernel tree, a
     panic.c that does not parse or a panic() with no recognisable step."""
     from panicpath.scan.jsonio import scan_result_to_json
-    from panicpath.scan.runner import scan_tree
 
     root = Path(path)
     t0 = time.perf_counter()
@@ -266,17 +300,18 @@ def load_tree(path: str | Path, *, use_cache: bool = True, jobs: int = 1) -> Tre
                                                    "load": time.perf_counter() - t0 - t_id})
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    t1 = time.perf_counter()
-    toml_text, derivation = _derive(root, kind)
-    t2 = time.perf_counter()
-    scan = scan_result_to_json(scan_tree(root, jobs, use_cache=use_cache))
-    t3 = time.perf_counter()
+    from panicpath.policies.policy_file import dump_policy
+
+    d, result, t_derive, t_scan = derive_and_scan(root, kind, jobs, use_cache)
+    toml_text = dump_policy(d.policy())
+    derivation = {"name": d.default_name(), **d.to_json()}
+    scan = scan_result_to_json(result)
     if use_cache:
         _store(cache_file, {"tree": str(path), "policy_toml": toml_text,
                             "derivation": derivation, "scan": scan})
     cbs, left = machine_callbacks(scan)
     return TreeModel(str(path), key, toml_text, derivation, cbs, left,
-                     seconds={"identity": t_id, "derive": t2 - t1, "scan": t3 - t2})
+                     seconds={"identity": t_id, "derive": t_derive, "scan": t_scan})
 
 
 def _store(target: Path, doc: dict[str, Any]) -> None:
