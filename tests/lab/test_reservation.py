@@ -94,3 +94,34 @@ def test_measured_once_then_cached(tmp_path: Path) -> None:
     assert isinstance(cached_needs(lab, tmp_path), CaptureNeeds)
     other = LabScenario(name="x", release="6.12", crashkernel_size="64M")
     assert cached_needs(other, tmp_path) is None
+
+
+def test_measuring_from_inside_an_event_loop(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """`lab campaign` and `lab matrix` prepare their scenarios inside an event loop, where a
+    cycle's own asyncio.run() would fail ("cannot be called from a running event loop"):
+    the cycles run in a thread of their own. (The cycles here are stand-ins; the real ones
+    are the capture_needs fixture's.)"""
+    import asyncio
+    from types import SimpleNamespace
+
+    from panicpath.lab import runner
+
+    def fake_run(sc: LabScenario, *args: object, **kwargs: object) -> object:
+        asyncio.run(asyncio.sleep(0))  # what the real run_scenario does
+        outcome = _kernel(57, 76)(int(sc.crashkernel_size[:-1]))
+        obs = SimpleNamespace(crash_kernel_loaded=outcome != "not-loaded",
+                              crash_kernel_died=outcome == "died",
+                              vmcore_seen=outcome == "works")
+        return SimpleNamespace(observation=obs,
+                               result=SimpleNamespace(ok=True, summary=lambda: "fake"))
+
+    monkeypatch.setenv("PANICPATH_CACHE", str(tmp_path))
+    monkeypatch.setattr(runner, "run_scenario", fake_run)
+    monkeypatch.setattr(runner, "ensure_kernel",
+                        lambda *a, **k: SimpleNamespace(release="6.1.0-test"))
+
+    async def campaign() -> CaptureNeeds:
+        return runner.measure_capture_needs(LabScenario(name="x", crashkernel_size="64M"))
+
+    assert asyncio.run(campaign()).mib == (57, 76)

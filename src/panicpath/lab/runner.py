@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -151,8 +152,12 @@ def measure_capture_needs(scenario: LabScenario, tcg_threads: str = "auto",
     logs = cache_dir() / "capture-needs" / "runs"
 
     def cycle(sc: LabScenario) -> str:
-        run = run_scenario(sc, logs / f"{sc.release}-{sc.arch}-{sc.flavour}" / sc.name,
-                           snapshot=False, tcg_threads=tcg_threads, measure=False)
+        # a thread of its own: prepare() runs inside the event loop of `lab campaign` and
+        # `lab matrix`, where run_scenario()'s asyncio.run() may not start another
+        with ThreadPoolExecutor(1) as pool:
+            run = pool.submit(run_scenario, sc,
+                              logs / f"{sc.release}-{sc.arch}-{sc.flavour}" / sc.name,
+                              snapshot=False, tcg_threads=tcg_threads, measure=False).result()
         o = run.observation
         return outcome_of(o.crash_kernel_loaded, o.crash_kernel_died, o.vmcore_seen,
                           run.result.ok, run.result.summary())
