@@ -189,6 +189,10 @@ def test_unreachable_address_is_one_line(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 30
     c = panicpath([*CHECK, "--ray", f"127.0.0.1:{port}"], env, timeout=60)
     assert c.returncode == 2 and c.stderr.count("\n") == 1, c.stderr
+    # --ray alone joins $RAY_ADDRESS (ray.init()): checked the same way
+    e = panicpath([*CHECK, "--ray"], {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}, timeout=60)
+    assert e.returncode == 2 and e.stderr.count("\n") == 1, e.stderr
+    assert "RAY_ADDRESS" in e.stderr
     assert processes_naming(str(tmp_path)) == []
 
 

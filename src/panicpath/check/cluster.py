@@ -95,6 +95,16 @@ def session(address: str) -> Iterator[None]:
     target = parse_address(address)
     if target is not None:
         _reachable(address, *target)
+    elif address in (LOCAL, "") and os.environ.get("RAY_ADDRESS"):
+        # ray.init() joins $RAY_ADDRESS: the same check, under that name
+        env = os.environ["RAY_ADDRESS"]
+        try:
+            where = parse_address(env)
+        except ClusterError as e:
+            raise ClusterError(f"$RAY_ADDRESS {env!r} (what --ray joins): "
+                               f"{str(e).split(': ', 1)[-1]}") from None
+        if where is not None:
+            _reachable(f"(RAY_ADDRESS={env})", *where)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no report to Ray's servers
     # Ray's driver threads print the cluster's error messages (a task retried, a node marked
     # dead) on sys.stdout: while Ray runs, that is stderr, so stdout stays the command's.
