@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -566,3 +567,28 @@ def test_scan_policy_out_panic_c(lines: list[str], data: bytes) -> None:
     judge(r, args)
     if r.exit_code == 0:
         assert invoke(["run", "--policy-file", str(out), "--json"]).exit_code == 0
+
+
+@FUZZ
+@given(lines=st.lists(st.one_of(st.sampled_from(PANIC_LINES), junk), max_size=20),
+       data=st.binary(max_size=60), tarball=st.booleans())
+def test_tree_panic_c(lines: list[str], data: bytes, tarball: bool) -> None:
+    """`compare --tree T --baseline linux-6.1` on a tree (or its tarball) whose panic.c is
+    shuffled, cut or junk: a review, or one line and exit 2; when the tree gives one, `run
+    --tree` runs it."""
+    root = Path(tempfile.mkdtemp(dir=WORK)) / "linux"
+    (root / "kernel").mkdir(parents=True)
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\n")
+    (root / "kernel" / "panic.c").write_bytes("\n".join(lines).encode() + data)
+    tree = root
+    if tarball:
+        tree = root.parent / "linux.tar.gz"
+        with tarfile.open(tree, "w:gz") as tf:
+            tf.add(root, arcname="linux")
+    args = ["compare", "--tree", str(tree), "--baseline", "linux-6.1", "--arch", "s390",
+            "--no-faults", "--json"]
+    r = invoke(args)
+    judge(r, args)
+    if r.exit_code == 0:
+        assert "review" in json.loads(r.stdout)
+        assert invoke(["run", "--tree", str(tree), "--json"]).exit_code == 0
