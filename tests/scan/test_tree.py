@@ -175,6 +175,11 @@ def test_terminal_review_names_fixes_breaks_and_traces(tmp_path: Path) -> None:
     assert "scanned-6.1.99 breaks vmcore-complete" in out
     assert "registers NOT saved" in out
     assert "max-callbacks-before-handover" in out
+    doc = ok_json("compare", "--tree", str(patched), "--baseline", str(base), *SPACE, "--json")
+    costs = sorted(((p, c["breaks"]) for p, c in doc["review"]["properties"].items()
+                    if c["breaks"]), key=lambda t: -t[1])
+    line = next(ln for ln in out.splitlines() if ln.startswith("buys: "))
+    assert line.partition("costs: ")[2].startswith(f"{costs[0][0]} -{costs[0][1]}")
 
 
 def test_html_has_rates_and_delta_cells(tmp_path: Path) -> None:
@@ -193,7 +198,7 @@ def test_html_has_rates_and_delta_cells(tmp_path: Path) -> None:
     assert "background: hsl(" in rows["scanned-6.1.99-base"]
     review = json.loads(r.stdout)["review"]["properties"]["vmcore-complete"]
     assert f"breaks vmcore-complete ({review['breaks']})" in text
-    assert 'id="review"' in text
+    assert 'id="review"' in text and 'class="glance"' in text
     plain = tmp_path / "plain.html"
     assert invoke("compare", "--policy", "linux-6.1", "--arch", "s390", "--no-faults", "--html",
                   str(plain), "--json").exit_code == 0

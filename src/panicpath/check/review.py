@@ -69,6 +69,15 @@ class Review:
     measures: dict[str, dict[str, int]]
     unpaired: int = 0
 
+    def buys_and_costs(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(property, configurations fixed) and (property, configurations broken), most
+        first: what the proposal buys and what it costs, at a glance."""
+        buys = sorted(((p, len(c.fixed)) for p, c in self.changes.items() if c.fixed),
+                      key=lambda t: -t[1])
+        costs = sorted(((p, len(c.broken)) for p, c in self.changes.items() if c.broken),
+                       key=lambda t: -t[1])
+        return buys, costs
+
     @property
     def fixes(self) -> int:
         return sum(len(c.fixed) for c in self.changes.values())

@@ -115,7 +115,9 @@ def _review_doc(cmp: Comparison, rv: Review) -> dict[str, object]:
                            "source": e.source} for e in r.trace]})
         props.append({"name": prop, "fixes": len(c.fixed), "breaks": len(c.broken),
                       "examples": examples})
+    buys, costs = rv.buys_and_costs()
     return {"baseline": rv.baseline, "proposal": rv.proposal, "paired": rv.paired,
+            "buys": buys, "costs": costs,
             "fixes": rv.fixes, "breaks": rv.breaks, "properties": props,
             "measures": rv.measures}
 

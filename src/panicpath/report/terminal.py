@@ -139,6 +139,10 @@ def render_review(rv: Review, console: Console) -> None:
     for k, v in rv.measures.items():
         t.add_row(k, "", "", f"{rv.baseline}: {v['baseline']}", f"{rv.proposal}: {v['proposal']}")
     console.print(t)
+    buys, costs = rv.buys_and_costs()
+    console.print(f"[green]buys[/green]: {', '.join(f'{p} +{n}' for p, n in buys) or 'nothing'}"
+                  f"; [red]costs[/red]: {', '.join(f'{p} -{n}' for p, n in costs) or 'nothing'}"
+                  f" (configurations, of {rv.paired})", highlight=False)
     if not rv.fixes and not rv.breaks:
         console.print(f"{rv.proposal} fixes and breaks nothing against {rv.baseline} here.")
     for prop, c in rv.changes.items():
