@@ -251,7 +251,13 @@ def test_check_tree_is_check_of_the_policy_file(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert doc["counterexample"]["#meta"]["scenario"]["faults"] == [
         "lock-held-by-stopped-cpu=my_lock"]
+    cx = tmp_path / "cx.itf.json"
+    assert invoke("check", "--tree", str(t), *q, "--trace-out", str(cx)).exit_code == 12
+    r = invoke("replay", str(cx), "--tree", str(t))
+    assert r.exit_code == 0 and "still violates path-bounded" in r.stdout, r.stderr
     bare = tree(tmp_path / "bare", AFTER)  # the same panic(), no driver: bounded everywhere
+    r = CliRunner().invoke(main, ["replay", str(cx), "--tree", str(bare)])
+    assert r.exit_code == 2 and "my_lock" in r.stderr
     r = invoke("check", "--tree", str(bare), *q)
     pf = policy_file(tmp_path, bare, "scanned-6.1.99")
     r2 = invoke("check", "--policy-file", str(pf), *q)

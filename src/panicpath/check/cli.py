@@ -200,13 +200,23 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
 
 
 @click.command(name="replay")
+@tree_option
 @click.argument("trace", type=click.Path(dir_okay=False))
 @click.option("--policy-file", "policy_file", type=click.Path(dir_okay=False), default=None,
               help="The policy file the trace's policy came from (`check --policy-file`).")
 def replay_command(trace: str, policy_file: str | None) -> None:
     """Re-run an ITF counterexample against the current model. Exit 0 if it still fails the
     same way, 1 if it no longer does, 2 for an unreadable file."""
+    from panicpath.tree_cli import one_policy, option
+
     name = None
+    trees = None
+    given = f"--policy-file {policy_file}"
+    if option("tree") is not None:
+        if policy_file is not None:
+            _bad(f"--tree {option('tree')} and --policy-file {policy_file}: give one of them")
+        name, trees = one_policy(None)
+        given = f"--tree {option('tree')}"
     if policy_file is not None:
         from panicpath.commands import use_policy_files
 
@@ -220,8 +230,13 @@ def replay_command(trace: str, policy_file: str | None) -> None:
             ValueError) as e:
         _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({e})")
     if name is not None and scn.policy != name:
-        _bad(f"{trace}: #meta.scenario.policy {scn.policy!r}, but --policy-file {policy_file} "
-             f"holds {name!r}: give the file the trace was checked with")
+        _bad(f"{trace}: #meta.scenario.policy {scn.policy!r}, but {given} "
+             f"holds {name!r}: give the {'tree' if trees else 'file'} the trace was checked with")
+    extra: tuple[object, ...] = ()
+    if trees is not None:
+        extra = tuple(cb for a, h, cb in trees.callbacks[scn.policy]
+                      if a in ("", scn.arch) and h in ("", scn.hypervisor))
+        scn = scn.with_(user_callbacks=(*scn.user_callbacks, *extra))
     if scn.policy not in POLICIES:
         _bad(f"{trace}: #meta.scenario.policy {scn.policy!r} is no built-in policy; a trace "
              "of `check --policy-file F` is replayed with `replay --policy-file F`")
@@ -235,7 +250,7 @@ def replay_command(trace: str, policy_file: str | None) -> None:
         _bad(f"{trace}: vars must be a list of names and states a list of objects")
     try:
         validate(scn)
-        r = replay(doc)
+        r = replay(doc, extra)
     except ScenarioError as e:
         _bad(f"{trace}: #meta.scenario: {e}")
     click.echo(r.message)
