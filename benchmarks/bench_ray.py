@@ -98,8 +98,10 @@ def main() -> None:
     n = count(default_space())
     cpus = len(os.sched_getaffinity(0))
     local = statistics.median(results["local --workers 2"])
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"panicpath compare, default space ({n} configurations), {cpus} CPUs, "
-          f"median of {args.runs} runs (ray start --head itself: {start:.1f} s):")
+          f"median of {args.runs} runs (ray start --head itself: {start:.1f} s; load average "
+          f"at the end {load}: other work on the host slows every column alike):")
     for name, times in results.items():
         med = statistics.median(times)
         print(f"  {name:<40} {med:6.2f} s  (min {min(times):.2f}, max {max(times):.2f})  "
