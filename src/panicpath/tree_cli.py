@@ -127,8 +127,10 @@ def _model(path: str, what: str) -> Any:
     from panicpath.scan.sources import ScanInputError
     from panicpath.scan.tree_model import load_tree
 
+    from panicpath.check.compare import default_workers
+
     try:
-        return load_tree(path)
+        return load_tree(path, jobs=default_workers())
     except ScanInputError as e:  # TreeError, DeriveError, SourceError are ScanInputErrors
         _bad(f"{what} {path}: {e}" if not str(e).startswith(str(path)) else f"{what}: {e}")
     except Exception as e:  # a parser or archive failure must still be one line
