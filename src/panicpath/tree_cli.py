@@ -174,6 +174,9 @@ def use_trees(policy_files: Sequence[str] = ()) -> Trees:
     from panicpath.commands import use_policy_files
 
     tree, baseline = option("tree"), option("baseline")
+    if baseline is not None and tree is None and len(policy_files) != 1:
+        _bad("--baseline reviews one proposal against it: give --tree PATH or one "
+             "--policy-file FILE")
     extra: list[tuple[str, Any]] = []
     models: dict[str, Any] = {}
     files = list(policy_files)
@@ -201,13 +204,7 @@ def use_trees(policy_files: Sequence[str] = ()) -> Trees:
         names = [p.name for p in loaded]
         out.baseline = baseline if kind == "name" else (
             names[len(policy_files)] if kind == "file" else extra[-1][1].name)
-        if tree_name is not None:
-            out.proposal = tree_name
-        elif len(policy_files) == 1:
-            out.proposal = loaded[0].name
-        else:
-            _bad("--baseline reviews one proposal against it: give --tree PATH or one "
-                 "--policy-file FILE")
+        out.proposal = tree_name if tree_name is not None else loaded[0].name
         if out.proposal == out.baseline:
             _bad(f"--baseline {baseline}: the same policy ({out.baseline!r}) as the one "
                  "reviewed")
