@@ -43,12 +43,15 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
 
 
 def ours(marker: str) -> list[int]:
-    """Pids of the processes whose command line names `marker` (the head's temp dir)."""
+    """Pids of the processes whose command line or environment names `marker` (the
+    benchmark's temporary directory: every Ray process started here has RAY_TMPDIR below
+    it)."""
     pids = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if marker.encode() in (d / "cmdline").read_bytes():
+                if (marker.encode() in (d / "cmdline").read_bytes()
+                        or marker.encode() in (d / "environ").read_bytes()):
                     pids.append(int(d.name))
             except OSError:
                 pass
@@ -85,7 +88,7 @@ def main() -> None:
     finally:
         os.killpg(head.pid, signal.SIGKILL) if head.poll() is None else None
         for _ in range(50):
-            left = ours(str(tmp / "head"))
+            left = [p for p in ours(str(tmp)) if p != os.getpid()]
             if not left:
                 break
             for pid in left:

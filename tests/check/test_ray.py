@@ -54,7 +54,9 @@ def panicpath(args: list[str], env: dict[str, str], timeout: float = 300
 
 
 def processes_naming(marker: str) -> list[int]:
-    """Pids of the processes whose command line names `marker`, and their descendants."""
+    """Pids of the processes whose command line or environment names `marker` (every Ray
+    process started here has RAY_TMPDIR below it; Ray's agents rename their command line),
+    and their descendants."""
     cmd: dict[int, str] = {}
     parent: dict[int, int] = {}
     for d in Path("/proc").iterdir():
@@ -69,13 +71,20 @@ def processes_naming(marker: str) -> list[int]:
                 del cmd[int(d.name)]  # a zombie is not running
         except (OSError, IndexError, ValueError):
             continue
-    found = {p for p, c in cmd.items() if marker in c}
+    found = {p for p, c in cmd.items() if marker in c or marker in environ(p)}
     grew = True
     while grew:
         more = {p for p in cmd if parent.get(p) in found} - found
         found |= more
         grew = bool(more)
     return sorted(found)
+
+
+def environ(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def kill_all(pids: list[int]) -> None:
