@@ -201,7 +201,8 @@ def run(scenario_file: str | None, policy: str, arch: str, hypervisor: str, kdum
     if trees is not None:
         scn = scn.with_(user_callbacks=scn.user_callbacks + tuple(
             cb for a, h, cb in trees.callbacks[policy]
-            if a in ("", scn.arch) and h in ("", scn.hypervisor)))
+            if a in ("", scn.arch) and h in ("", scn.hypervisor)),
+            overrides=scn.overrides + trees.placements[policy])
     try:
         result = simulate(scn)
     except (ScenarioError, CallbackError) as e:
@@ -423,7 +424,8 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
     space = replace(space, policies=chosen,
                     arches=arches or space.arches, hypervisors=hypervisors or space.hypervisors,
                     faults=((),) if no_faults else space.faults)
-    space = replace(space, machine_callbacks=trees.space_callbacks())
+    space = replace(space, machine_callbacks=trees.space_callbacks(),
+                    policy_overrides=trees.space_overrides())
     total = count(space)
     err = Console(stderr=True)
     try:

@@ -110,6 +110,12 @@ class Trees:
     callbacks: dict[str, tuple[tuple[str, str, Any], ...]] = field(default_factory=dict)
     """Policy -> (arch, hypervisor, callback) of its tree."""
     models: dict[str, Any] = field(default_factory=dict)
+    placements: dict[str, tuple[tuple[str, str, int], ...]] = field(default_factory=dict)
+    """Policy -> its tree's placements of catalog callbacks (TreeModel.placements)."""
+
+    def space_overrides(self) -> tuple[tuple[str, tuple[str, str, int]], ...]:
+        """For check.space.Space.policy_overrides."""
+        return tuple((pol, o) for pol, entries in self.placements.items() for o in entries)
 
     def space_callbacks(self) -> tuple[tuple[str, str, str, Any], ...]:
         """For check.space.Space.machine_callbacks."""
@@ -124,10 +130,9 @@ def _bad(msg: str) -> NoReturn:
 
 
 def _model(path: str, what: str) -> Any:
+    from panicpath.check.compare import default_workers
     from panicpath.scan.sources import ScanInputError
     from panicpath.scan.tree_model import load_tree
-
-    from panicpath.check.compare import default_workers
 
     try:
         return load_tree(path, jobs=default_workers())
@@ -210,10 +215,12 @@ def use_trees(policy_files: Sequence[str] = ()) -> Trees:
                  "reviewed")
     for name, m in models.items():
         out.callbacks[name] = _entries(m, name)
+        out.placements[name] = m.placements
     if tree_name is not None and out.baseline is not None and out.baseline not in models:
         # A policy file or a built-in as the base: the same machines, the tree's drivers,
         # so that what differs is panic() only.
         out.callbacks[out.baseline] = _entries(models[tree_name], out.baseline)
+        out.placements[out.baseline] = models[tree_name].placements
     return out
 
 

@@ -327,3 +327,63 @@ def test_tree_notes_its_unmodelled_calls(tmp_path: Path) -> None:
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("panicpath: note:")]
     assert len(notes) == 1 and "dump_stack (kernel/panic.c:" in notes[0]
     assert "unmodelled" in notes[0] and notes[0].startswith(f"panicpath: note: --tree {tmp_path}")
+
+
+PVPANIC_LAST = """\
+static int pvpanic_panic_notify(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	return NOTIFY_DONE;
+}
+static struct notifier_block pvpanic_panic_nb = {
+	.notifier_call = pvpanic_panic_notify,
+	.priority = INT_MIN,
+};
+static int __init pvpanic_init(void)
+{
+	atomic_notifier_chain_register(&panic_notifier_list, &pvpanic_panic_nb);
+	return 0;
+}
+"""
+
+
+def test_a_catalog_driver_moved_by_the_tree_is_placed_there(tmp_path: Path) -> None:
+    """A tree whose pvpanic registers at INT_MIN (no catalog form has it there: 1 before
+    v5.19, INT_MAX since; catalog/devices.py) runs the catalog's pvpanic, with its
+    mechanics, at the tree's priority: a [[placement]]."""
+    t = tree(tmp_path / "t")
+    (t / "drivers/misc/pvpanic").mkdir(parents=True)
+    (t / "drivers/misc/pvpanic/pvpanic.c").write_text(PVPANIC_LAST)
+    m = load_tree(t)
+    assert m.placements == (("pvpanic", "panic_notifier_list", -2147483648),)
+    assert not m.callbacks and m.left_out["catalog"]
+    args = ["--driver", "pvpanic", "--driver", "ramoops", "--param",
+            "crash_kexec_post_notifiers=1", "--json"]
+    placed = ok_json("run", "--tree", str(t), *args)
+    order = [e["event"] for e in placed["trace"] if e["event"] in ("pvpanic", "dump-kernel-offset")]
+    assert order == ["dump-kernel-offset", "pvpanic"]
+    pf = policy_file(tmp_path, t, "scanned-6.1.99")
+    plain = ok_json("run", "--policy-file", str(pf), *args)
+    assert [e["event"] for e in plain["trace"] if e["event"] in (
+        "pvpanic", "dump-kernel-offset")] == ["pvpanic", "dump-kernel-offset"]
+    space = tmp_path / "space.toml"
+    space.write_text('[[placement]]\ncallback = "pvpanic"\nlist = "panic_notifier_list"\n'
+                     'priority = "INT_MIN"\n')
+    cmp = ["--policy", "scanned-6.1.99", "--arch", "x86_64", "--hypervisor", "kvm", "--json"]
+    assert ok_json("compare", "--tree", str(t), *cmp) == ok_json(
+        "compare", "--policy-file", str(pf), "--space", str(space), *cmp)
+    r = CliRunner().invoke(main, ["check", "--tree", str(t), "--property", "host-informed",
+                                  "--engine", "fast"])
+    assert r.exit_code == 2 and "--engine object" in r.stderr
+    # a patch that moves pvpanic from INT_MAX (6.1.192) to INT_MIN, reviewed: every
+    # configuration pairs, and the host is told later, after whatever hangs before it
+    base = tree(tmp_path / "base")
+    (base / "drivers/misc/pvpanic").mkdir(parents=True)
+    (base / "drivers/misc/pvpanic/pvpanic.c").write_text(PVPANIC_LAST.replace("INT_MIN",
+                                                                              "INT_MAX"))
+    assert load_tree(base).placements == ()
+    rv = ok_json("compare", "--tree", str(t), "--baseline", str(base), "--arch", "x86_64",
+                 "--json")["review"]
+    assert rv["unpaired"] == 0 and rv["configurations"] > 0
+    informed = rv["properties"]["host-informed"]
+    assert informed["breaks"] > 0 and informed["fixes"] == 0
+    assert informed["smallest_break"]["faults"][0].startswith("hanging-callback")

@@ -52,7 +52,8 @@ def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
     return Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
                     max_faults=max_faults, cpus=cpus, fault_names=faults,
                     kdump=(True, False) if with_no_kdump else (True,),
-                    machine_callbacks=trees.callbacks[policy] if trees is not None else ())
+                    machine_callbacks=trees.callbacks[policy] if trees is not None else (),
+                    overrides=trees.placements[policy] if trees is not None else ())
 
 
 def _check_with_progress(q: Question, workers: int, ray: str | None = None) -> Verdict:
@@ -153,6 +154,9 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
     if ray_address is not None and engine == "fast":
         _bad("--ray goes with --engine object (the fast engine runs in one process)")
     fast_lines: list[str] = []
+    if q.overrides and engine == "fast":
+        _bad("--engine fast takes no placements, and --tree places catalog callbacks where "
+             "the tree registers them; use --engine object")
     try:
         if engine == "fast":
             fv = explore(q)
@@ -236,7 +240,8 @@ def replay_command(trace: str, policy_file: str | None) -> None:
     if trees is not None:
         extra = tuple(cb for a, h, cb in trees.callbacks[scn.policy]
                       if a in ("", scn.arch) and h in ("", scn.hypervisor))
-        scn = scn.with_(user_callbacks=(*scn.user_callbacks, *extra))
+        scn = scn.with_(user_callbacks=(*scn.user_callbacks, *extra),
+                        overrides=(*scn.overrides, *trees.placements[scn.policy]))
     if scn.policy not in POLICIES:
         _bad(f"{trace}: #meta.scenario.policy {scn.policy!r} is no built-in policy; a trace "
              "of `check --policy-file F` is replayed with `replay --policy-file F`")
@@ -250,7 +255,7 @@ def replay_command(trace: str, policy_file: str | None) -> None:
         _bad(f"{trace}: vars must be a list of names and states a list of objects")
     try:
         validate(scn)
-        r = replay(doc, extra)
+        r = replay(doc, extra, scn.overrides)
     except ScenarioError as e:
         _bad(f"{trace}: #meta.scenario: {e}")
     click.echo(r.message)

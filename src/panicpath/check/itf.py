@@ -139,14 +139,16 @@ class Replay:
     message: str
 
 
-def replay(doc: dict[str, Any], user_callbacks: tuple[Any, ...] = ()) -> Replay:
+def replay(doc: dict[str, Any], user_callbacks: tuple[Any, ...] = (),
+           overrides: tuple[tuple[str, str, int], ...] = ()) -> Replay:
     """Re-run the trace's scenario; say whether the property still fails and the states match.
     `user_callbacks` are registered besides the scenario's (a `--tree`'s scanned callbacks,
     which the trace names but does not hold)."""
     meta = doc["#meta"]
     scn = scenario_from_meta(meta["scenario"])
-    if user_callbacks:
-        scn = scn.with_(user_callbacks=(*scn.user_callbacks, *user_callbacks))
+    if user_callbacks or overrides:
+        scn = scn.with_(user_callbacks=(*scn.user_callbacks, *user_callbacks),
+                        overrides=(*scn.overrides, *overrides))
     prop = meta["property"]
     from panicpath.engine import simulate
 

@@ -22,10 +22,11 @@ MEASURE_KEYS = ("max-callbacks-before-handover", "max-risky-operations-before-ha
 
 
 def machine_key(s: Scenario) -> tuple[object, ...]:
-    """What pairs a base configuration with the proposal's: everything but the policy and
-    the user callbacks (a tree's own drivers belong to the change under review)."""
+    """What pairs a base configuration with the proposal's: everything but the policy, the
+    user callbacks and the placements (a tree's own drivers and where it registers the
+    catalog's belong to the change under review)."""
     return (s.arch, s.hypervisor, s.kdump, s.params, s.drivers, s.faults, s.cpus,
-            s.overrides, s.host_panic_action)
+            s.host_panic_action)
 
 
 def fails(row: Row, prop: str) -> bool:

@@ -53,6 +53,8 @@ class Question:
     """What the crash kernel needs of the reservation (Scenario.capture_needs_mib)."""
     dump_copy_ms: int = DEFAULT_DUMP_COPY_MS
     """How long the capture kernel's dump takes (Scenario.dump_copy_ms)."""
+    overrides: tuple[tuple[str, str, int], ...] = ()
+    """Placements of catalog callbacks (Scenario.overrides): a `--tree`'s drivers' forms."""
     machine_callbacks: tuple[tuple[str, str, object], ...] = ()
     """(arch, hypervisor, callback): registered only on that machine ("" any): a `--tree`'s
     scanned callbacks (scan/tree_model.py)."""
@@ -108,6 +110,7 @@ def configurations(q: Question) -> list[Scenario]:
                                                     *q.params),
                                             capture_needs_mib=q.capture_needs_mib,
                                             dump_copy_ms=q.dump_copy_ms,
+                                            overrides=q.overrides,
                                             user_callbacks=(*q.user_callbacks, *(  # type: ignore[arg-type]
                                                 cb for a, h, cb in q.machine_callbacks
                                                 if a in ("", arch) and h in ("", hv)))))

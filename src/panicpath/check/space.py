@@ -99,6 +99,9 @@ class Space:
     """(policy, arch, hypervisor, callback): a callback registered only in that policy's
     configurations on that machine ("" any arch or hypervisor): a `--tree`'s scanned
     callbacks (scan/tree_model.py)."""
+    policy_overrides: tuple[tuple[str, tuple[str, str, int]], ...] = ()
+    """(policy, (callback, list, priority)): placements in that policy's configurations
+    only: a `--tree`'s form of a catalog driver (scan/tree_model.py catalog_placements)."""
 
     def fault_sets(self) -> tuple[tuple[str, ...], ...]:
         """No fault, then each single fault."""
@@ -138,7 +141,8 @@ def _overrides_for(space: Space, policy: str) -> tuple[tuple[str, str, int], ...
 def configurations(space: Space) -> Iterator[Scenario]:
     """Every scenario of the space, policies outermost, in a deterministic order."""
     for policy in space.policies:
-        overrides = _overrides_for(space, policy)
+        overrides = _overrides_for(space, policy) + tuple(
+            o for pol, o in space.policy_overrides if pol == policy)
         for arch, hvs in ARCH_HYPERVISORS.items():
             if space.arches and arch not in space.arches:
                 continue

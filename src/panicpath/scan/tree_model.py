@@ -88,6 +88,10 @@ class TreeModel:
     """Scanned callbacks not registered, by reason (arch model, catalog, other arch)."""
     cached: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    placements: tuple[tuple[str, str, int], ...] = ()
+    """(catalog callback, list, priority) where the tree registers a catalog driver's
+    callback on another list or at another priority than any form the catalog has: the
+    tree's form, as a [[placement]] (Scenario.overrides)."""
 
     def policy(self, name: str | None = None) -> Any:
         """The derived policy (policies.base.Policy), read back from its policy file exactly
@@ -216,6 +220,34 @@ def _catalog_sources() -> dict[tuple[str, str], str]:
     return out
 
 
+def _catalog_forms() -> dict[str, set[tuple[str, int]]]:
+    """Catalog callback name -> every (list, priority) its driver's forms register it at."""
+    from panicpath.catalog import DRIVERS
+
+    out: dict[str, set[tuple[str, int]]] = {}
+    for d in DRIVERS.values():
+        for form in (d, *d.older):
+            for cb in form.callbacks:
+                out.setdefault(cb.name, set()).add((cb.list, cb.priority))
+    return out
+
+
+def catalog_placements(scan_doc: dict[str, Any]) -> tuple[tuple[str, str, int], ...]:
+    """The tree's form of each catalog callback it registers on another list or at another
+    resolved priority than every form of the catalog (a patch moving a driver's notifier)."""
+    catalog, forms = _catalog_sources(), _catalog_forms()
+    out: list[tuple[str, str, int]] = []
+    for c in scan_doc.get("callbacks", []):
+        name = catalog.get((c.get("file"), c.get("callback")))
+        prio = c.get("priority")
+        if name is None or not isinstance(prio, int) or isinstance(prio, bool):
+            continue
+        if (c["list"], prio) not in forms.get(name, set()) and \
+                all(p[0] != name for p in out):
+            out.append((name, str(c["list"]), prio))
+    return tuple(out)
+
+
 def machine_callbacks(scan_doc: dict[str, Any]) -> tuple[tuple[MachineCallback, ...],
                                                          dict[str, list[str]]]:
     """The scan's callbacks as model callbacks with the machines they exist on, and those
@@ -297,7 +329,8 @@ def load_tree(path: str | Path, *, use_cache: bool = True, jobs: int = 1) -> Tre
             cbs, left = machine_callbacks(doc["scan"])
             return TreeModel(str(path), key, doc["policy_toml"], doc["derivation"], cbs, left,
                              cached=True, seconds={"identity": t_id,
-                                                   "load": time.perf_counter() - t0 - t_id})
+                                                   "load": time.perf_counter() - t0 - t_id},
+                             placements=catalog_placements(doc["scan"]))
         except (OSError, ValueError, KeyError, TypeError):
             pass
     from panicpath.policies.policy_file import dump_policy
@@ -311,7 +344,8 @@ def load_tree(path: str | Path, *, use_cache: bool = True, jobs: int = 1) -> Tre
                             "derivation": derivation, "scan": scan})
     cbs, left = machine_callbacks(scan)
     return TreeModel(str(path), key, toml_text, derivation, cbs, left,
-                     seconds={"identity": t_id, "derive": t_derive, "scan": t_scan})
+                     seconds={"identity": t_id, "derive": t_derive, "scan": t_scan},
+                     placements=catalog_placements(scan))
 
 
 def _store(target: Path, doc: dict[str, Any]) -> None:
