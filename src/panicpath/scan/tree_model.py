@@ -206,17 +206,21 @@ def _machine(file: str) -> tuple[str, str] | None:
 
 
 def _catalog_sources() -> dict[tuple[str, str], str]:
-    """(file, function) -> catalog callback name, from each catalog callback's first words
-    of its sources ("drivers/misc/pvpanic/pvpanic.c pvpanic_panic_notify, ...")."""
-    from panicpath.check.compare import CATALOG
+    """(file, function) -> catalog callback name, from the first words of the sources of
+    every form of every catalog callback ("drivers/misc/pvpanic/pvpanic.c
+    pvpanic_panic_notify, ..."; Hyper-V's unload is hyperv_panic_event before v5.19 and
+    hv_panic_vmbus_unload since, under one name)."""
+    from panicpath.catalog import DRIVERS
 
     out: dict[tuple[str, str], str] = {}
-    for name, cb in CATALOG.items():
-        for s in cb.sources:
-            words = s.replace(",", " ").split()
-            if len(words) >= 2 and "/" in words[0]:
-                for w in words[1:4]:
-                    out.setdefault((words[0], w), name)
+    for d in DRIVERS.values():
+        for form in (d, *d.older):
+            for cb in form.callbacks:
+                for s in cb.sources:
+                    words = s.replace(",", " ").split()
+                    if len(words) >= 2 and "/" in words[0]:
+                        for w in words[1:4]:
+                            out.setdefault((words[0], w), cb.name)
     return out
 
 
