@@ -157,8 +157,11 @@ def test_probe_builds_for_every_release_and_arch(release: str, arch: str, flavou
         names = {s.name for s in elf.iter_sections()}
     # nothing for init to free (an ipi-deaf-cpu victim would block the TLB flush), but the
     # arch's own placeholders kept: arm64's loader refuses a module without .init.plt
-    assert init_sections(ko) == []
     if machine == "EM_AARCH64":
+        # arm64 needs no other CPU to flush after init and 7.3's loader wants the module
+        # as built: left alone, arch placeholders included
         assert {".plt", ".init.plt"} <= names
+    else:
+        assert init_sections(ko) == []
     vermagic = next(x for x in modinfo if x.startswith(b"vermagic="))
     assert vermagic.decode().split("=", 1)[1].split()[0] == kernel.release
