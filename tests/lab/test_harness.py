@@ -81,7 +81,9 @@ def test_kernel_that_never_reaches_the_crash_kernel(lab_kernel: KernelFiles,
     # 32M is too small for the lab's crash kernel and initrd: kexec -p fails to load it
     s = parse_scenario('name = "nockdump"\n[crash_kernel]\nreserve = "32M"\n',
                        Path("nockdump.toml"))
-    run = run_scenario(s, tmp_path)
+    # the harness alone: no measurement of the kernel's crash-kernel needs (lab/
+    # reservation.py), which only the prediction uses (tests/lab/test_predict.py)
+    run = run_scenario(s, tmp_path, measure=False)
     r = run.result
     # the kernel's answer to the reservation, compared with the model's, not a failed run
     assert (r.status, r.phase) == ("complete", "panic"), r.summary()
@@ -99,7 +101,7 @@ def test_a_crash_kernel_that_dies_is_an_outcome(lab_kernel: KernelFiles,
     (-no-reboot) exits. The run is crash-kernel-died, with the why, and ok."""
     s = parse_scenario('name = "ck64"\n[crash_kernel]\nreserve = "64M"\n[devices]\n'
                        'pvpanic = false\n[timeouts]\ncrash_kernel = 30\n', Path("ck64.toml"))
-    run = run_scenario(s, tmp_path, snapshot=False)
+    run = run_scenario(s, tmp_path, snapshot=False, measure=False)
     r, o = run.result, run.observation
     assert (r.status, r.phase) == ("crash-kernel-died", "crash-kernel"), r.summary()
     assert r.ok and "it panicked: System is deadlocked on memory" in r.detail

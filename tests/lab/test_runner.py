@@ -20,7 +20,7 @@ from panicpath.lab.kernels import KernelFiles
 from panicpath.lab.observation import CallbackRun, Observation
 from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario
 
-pytestmark = [pytest.mark.qemu, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(900)]  # the campaign fixture runs in the first test
 
 
 @pytest.fixture(scope="module")
