@@ -39,7 +39,7 @@ N_TTY_BUF_SIZE = 4096
 
 # ---------------------------------------------------------------- pure parts
 
-def _argv(tmp_path: Path, sock: str = "/tmp/a/qmp.sock", action: str = "shutdown",
+def _argv(tmp_path: Path, sock: str = "a/qmp.sock", action: str = "shutdown",
           append: str = "console=ttyS0 lab.wait=1", smp: str = "2") -> list[str]:
     kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd"
     for f in (kernel, initrd):
@@ -52,7 +52,7 @@ def _argv(tmp_path: Path, sock: str = "/tmp/a/qmp.sock", action: str = "shutdown
 
 def test_snapshot_key_leaves_out_qmp_socket_and_panic_action(tmp_path: Path) -> None:
     k = snapshot_key(_argv(tmp_path), "QEMU 7.2")
-    assert snapshot_key(_argv(tmp_path, sock="/tmp/b/qmp.sock", action="none"), "QEMU 7.2") == k
+    assert snapshot_key(_argv(tmp_path, sock="b/qmp.sock", action="none"), "QEMU 7.2") == k
 
 
 def test_snapshot_key_changes_with_guest_state(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from panicpath.lab.archive import LabSetupError, cache_dir
 from panicpath.lab.initramfs import INIT_SCRIPT
-from panicpath.lab.scenario import LabScenario, PhaseTimeouts
+from panicpath.lab.scenario import LabScenario, PhaseTimeouts, reserve_mib
 
 MEASURE_BELOW_MIB = 256
 """Reservations from this size up are the lab's default (``reserve = "256M"``), with which
@@ -93,12 +93,6 @@ def cached_needs(lab: LabScenario, cache: Path | None = None) -> CaptureNeeds | 
 def needs_measurement(lab: LabScenario) -> bool:
     """Whether a run of this scenario must know its kernel's needs first."""
     return lab.crash_kernel and reserve_mib(lab.crashkernel_size) < MEASURE_BELOW_MIB
-
-
-def reserve_mib(size: str) -> int:
-    """A lab ``reserve`` ("64M", "1G": the reader's forms) in MiB."""
-    s = size.strip().upper()
-    return int(s[:-1]) * (1024 if s.endswith("G") else 1)
 
 
 def calibration_scenario(lab: LabScenario, mib: int) -> LabScenario:

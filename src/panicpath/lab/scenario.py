@@ -334,6 +334,12 @@ class _Reader:
         return v
 
 
+def reserve_mib(size: str) -> int:
+    """A ``reserve`` in the forms the reader accepts ("64M", "1G") in MiB."""
+    s = size.strip().upper()
+    return int(s[:-1]) * (1024 if s.endswith("G") else 1)
+
+
 def parse_scenario(text: str, path: Path) -> LabScenario:
     """A LabScenario from the text of a scenario file (``path`` names it in errors)."""
     try:
@@ -405,11 +411,11 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     cpus = r.get_int(mach, "machine", "cpus")
     memory = r.get_int(mach, "machine", "memory_mib")
     action = cast(PanicAction, r.get_choice(mach, "machine", "panic_action"))
-    reserve_mib = int(reserve[:-1]) * (1024 if reserve.endswith("G") else 1)
-    if crash_loaded and memory < reserve_mib + 256:
+    reserved = reserve_mib(reserve)
+    if crash_loaded and memory < reserved + 256:
         raise r.fail("machine", "memory_mib",
                      f"machine.memory_mib = {memory} is too small beside crashkernel={reserve}",
-                     f"at least {reserve_mib + 256}")
+                     f"at least {reserved + 256}")
     if any(n.behaviour == "lock" for n in notifiers) and cpus < 2:
         raise r.fail("machine", "cpus", "behaviour 'lock' needs another CPU to hold the lock",
                      "machine.cpus >= 2")
