@@ -179,3 +179,31 @@ def test_crash_kernel_phase_timeout_is_a_death_not_a_harness_failure(tmp_path: P
     o = observe(run.events)
     assert o.crash_kernel_died and o.crash_kernel_death == "no progress for 7 s"
     assert not o.hung
+
+
+@pytest.mark.parametrize(("action", "status"), [("poweroff", "complete"),
+                                                ("run", "no-crash-kernel"),
+                                                (None, "no-crash-kernel")])
+def test_qemu_ending_the_guest_by_its_panic_action_is_an_outcome(
+        tmp_path: Path, action: str | None, status: str) -> None:
+    """The phase machine alone: a kdump run whose guest told the host it panicked
+    (pseries' os-term, pvpanic) and whose QEMU then powered it off by its own
+    ``-action panic=shutdown`` (GUEST_PANICKED action=poweroff) ended as the model's
+    host_panic_action says, before any crash kernel: ``complete``, compared. QEMU
+    exiting after a panic it was not told of, or told with action=run, is still a run
+    that lost its crash kernel."""
+    from panicpath.lab.events import PanicStarted, QmpEvent
+    from panicpath.lab.harness import _Run
+
+    plan = GuestPlan(("true",), tmp_path / "q.sock", tmp_path / "log", PhaseTimeouts(),
+                     expect_crash_kernel=True)
+    run = _Run(plan, None)
+    evs: list[Event] = [LabMark("FIRST-KERNEL-INIT", 0), LabMark("READY", 0),
+                        PanicStarted("sysrq triggered crash", 0)]
+    if action is not None:
+        evs.append(QmpEvent("GUEST_PANICKED", (("action", action),)))
+    for ev in evs:
+        run.handle(ev, 0)
+    run.exited(0)
+    run.log.close()
+    assert run.status == status, run.detail

@@ -266,6 +266,10 @@ class _Run:
             if self.plan.expect_crash_kernel and not self.expects_crash_kernel():
                 self.finish("complete", f"QEMU exited (rc={rc}) after the panic; kexec -p had "
                             "failed to load the crash kernel")
+            elif self.plan.expect_crash_kernel and self._host_powered_off():
+                self.finish("complete", f"QEMU exited (rc={rc}) after the panic: its own "
+                            "panic action (GUEST_PANICKED action=poweroff) ended the guest "
+                            "before a crash kernel could boot")
             elif self.plan.expect_crash_kernel:
                 self.finish("no-crash-kernel",
                             f"QEMU exited (rc={rc}) after the panic without booting the crash "
@@ -275,6 +279,15 @@ class _Run:
         else:
             self.finish("qemu-exited", f"QEMU exited (rc={rc}) during phase {self.phase}")
 
+
+    def _host_powered_off(self) -> bool:
+        """Whether the guest told the host it panicked and QEMU's ``-action panic=``
+        (shutdown or exit-failure) was to power it off: QEMU 7.2 softmmu/runstate.c
+        qemu_system_guest_panicked() sends GUEST_PANICKED with action ``poweroff`` and
+        then requests the shutdown. The host ended the run, as the model's
+        ``host_panic_action`` says it does: an outcome, not a harness failure."""
+        return any(isinstance(e, QmpEvent) and e.name == "GUEST_PANICKED"
+                   and e.get("action") == "poweroff" for e in self.events)
 
     def _crash_panic(self) -> str:
         """``: it panicked: MSG`` when the crash kernel printed a panic, else empty."""
