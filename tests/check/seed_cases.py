@@ -122,10 +122,19 @@ CASES: tuple[SeedCase, ...] = (
              ("slow-host",)),
     SeedCase("nmi-panic-console-two-faults",
              "lab nmi_panic.log + seed 000: a panic in NMI context defers printk to the final "
-             "flush; only a broken notifier list as well keeps the message off the console",
-             _q(policy="linux-6.1", prop="console-shows-panic", arches=("x86_64",),
+             "flush; a broken notifier list as well keeps the message off the console from "
+             "6.6 (7b23a66db55e: the oops's console_unblank() returns in NMI context)",
+             _q(policy="linux-6.6", prop="console-shows-panic", arches=("x86_64",),
                 kdump=(False,), post_notifiers=("0",), max_faults=2, **BARE),
              ("corrupted-notifier-list", "nmi-context")),
+    SeedCase("nmi-panic-console-oops-flushes",
+             "lab nmi_panic.log + ppc64el portable_corrupted_list_post: up to 6.5 the oops on "
+             "a broken list flushes the deferred message (lib/bust_spinlocks.c "
+             "bust_spinlocks(0) -> console_unblank(), 6.1); only a callback that never "
+             "returns keeps it off the console",
+             _q(policy="linux-6.1", prop="console-shows-panic", arches=("x86_64",),
+                kdump=(False,), post_notifiers=("0",), max_faults=2, **BARE),
+             ("hanging-callback", "nmi-context")),
     SeedCase("concurrent-panic-arm64",
              "kernel-facts section 2: on arm64 the CPU that loses the panic race parks "
              "offline and its registers are never saved",

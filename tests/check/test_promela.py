@@ -49,7 +49,7 @@ def test_a_wrong_mechanic_in_the_export_makes_spin_disagree(tmp_path: Path) -> N
     case = next(c for c in CASES if c.id == "corrupted-list-with-post-notifiers")
     q = dataclasses.replace(case.question, fault_names=("corrupted-notifier-list",))
     text = promela(q)
-    walk = ":: list_corrupt -> path_end(E_HANG)"
+    walk = ":: list_corrupt -> oops_console_unblank(); path_end(E_HANG)"
     assert walk in text
     (tmp_path / "model.pml").write_text(text.replace(walk, ":: false -> skip"), encoding="utf-8")
     subprocess.run(["spin", "-a", "model.pml"], cwd=tmp_path, check=True, capture_output=True)

@@ -56,3 +56,33 @@ def test_the_fault_without_argument_includes_the_timer_lock() -> None:
     the timer dump's too."""
     r = simulate(_run(faults=("lock-held-by-stopped-cpu",)))
     assert r.end == "hang" and HRTIMER_LOCK in r.end_reason
+
+
+def _ppc_corrupt_after_first(policy: str) -> tuple[tuple[str, ...], list[str], str]:
+    from panicpath.model.callback import Callback, Effect
+
+    first = Callback(name="first", list="panic_notifier_list", priority=200, order=100,
+                     effects=(Effect("print", "LABPANIC notifier first"),))
+    second = Callback(name="second", list="panic_notifier_list", priority=100, order=101,
+                      effects=(Effect("print", "LABPANIC notifier second"),))
+    r = simulate(Scenario(policy=policy, arch="powerpc", kdump=True,
+                          user_callbacks=(first, second),
+                          params=(("crash_kexec_post_notifiers", "1"),),
+                          faults=("corrupted-notifier-list=first",)))
+    return r.console, [e.event for e in r.trace], r.end
+
+
+def test_the_oops_on_a_corrupted_list_flushes_deferred_printk_until_6_5() -> None:
+    """ppc64el 6.1 portable_corrupted_list_post (docs/lab.md): after powerpc's
+    crash_kexec_prepare() deferred printk, 'first' runs, its next pointer faults, and the
+    oops's bust_spinlocks(0) -> console_unblank() -> console_unlock() prints 'first'
+    (lib/bust_spinlocks.c, kernel/printk/printk.c 6.1.192); from 6.6 (7b23a66db55e)
+    console_unblank() returns without an unblank() console and 'first' stays in the
+    buffer. Either way the CPU never returns: 'second' never runs."""
+    console, events, end = _ppc_corrupt_after_first("linux-6.1")
+    assert "LABPANIC notifier first" in console and end == "hang"
+    assert events.index("console_unblank") > events.index("first")
+    assert "LABPANIC notifier second" not in console
+    console, events, end = _ppc_corrupt_after_first("linux-6.6")
+    assert "LABPANIC notifier first" not in console and end == "hang"
+    assert "console_unblank" not in events

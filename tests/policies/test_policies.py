@@ -13,8 +13,8 @@ def test_policy_for_release_picks_the_policy_in_force() -> None:
     assert policy_for_release((5, 10)).name == "linux-5.0"
     assert policy_for_release((5, 18)).name == "linux-5.18"
     assert policy_for_release((6, 1)).name == "linux-6.1"
-    assert policy_for_release((6, 12)).name == "linux-6.3"
-    assert policy_for_release((7, 2)).name == "linux-6.3"
+    assert policy_for_release((6, 12)).name == "linux-6.6"
+    assert policy_for_release((7, 2)).name == "linux-6.6"
     assert policy_for_release((7, 3)).name == "linux-7.3"
     assert policy_for_release((9, 9)).name == "linux-7.3"
     with pytest.raises(KeyError):

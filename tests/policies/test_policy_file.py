@@ -31,7 +31,8 @@ from panicpath.policies.policy_file import (
 SRC = Path(__file__).resolve().parents[2] / "src" / "panicpath"
 
 DUMPABLE = ["linux-3.11", "linux-3.15", "linux-3.16", "linux-4.5", "linux-4.9", "linux-5.0",
-            "linux-5.18", "linux-6.1", "linux-6.3", "linux-7.3", "linux-mainline", "biederman"]
+            "linux-5.18", "linux-6.1", "linux-6.3", "linux-6.6", "linux-7.3", "linux-mainline",
+            "biederman"]
 """The kernel versions are data (a program of model steps); so is biederman (6.1's program
 without crash_kexec_post_notifiers). Every other proposal has steps, placements or a set-up
 of its own Python code (policies/proposals/)."""

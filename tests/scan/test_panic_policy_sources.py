@@ -33,7 +33,7 @@ FEATURE_DIFFERENCES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
   crash_smp_send_stop(): should_fadump_crash(), then smp_send_nmi_ipi(NMI_IPI_ALL_OTHERS,
   crash_stop_this_cpu, ...)), 219572d2fc41 of v5.17 backported to 5.10.y. The policy of
   5.0 is right for 5.0; the tree is newer than it.
-- 6.12 and 7.2 are predicted with linux-6.3, and both define vpanic() with panic() a
+- 6.12 and 7.2 are predicted with linux-6.6, and both define vpanic() with panic() a
   wrapper (kernel/panic.c of 6.12.118 and 7.2.13). ``vpanic`` is a name only: no mechanic
   reads it, the programs are equal.
 """

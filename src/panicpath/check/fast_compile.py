@@ -145,6 +145,7 @@ class Cfg:
     has_mips_css: bool = False
     has_ppc_css: bool = False
     has_nmi_deferred: bool = False
+    has_unblank_flush: bool = False
     panic_timeout: int = 0
     record_panic_msg: int = 1
     panic_op_event: bool = False
@@ -803,6 +804,8 @@ def st_chain_entry(s: list[int], k: Cfg, a: int = 0) -> None:
     """kernel/notifier.c notifier_call_chain(): a corrupt notifier_block.next faults before any
     callback runs (oops inside panic: never returns)."""
     if s[LIST_CORRUPT]:
+        if s[CONSOLE_DEFERRED] and k.has_unblank_flush:  # steps.oops_console_unblank
+            s[CONSOLE_PANIC] = s[CONSOLE_PANIC] or s[LOG_PANIC]
         path_end(s, E_HANG)
     else:
         s[CB_STOP] = 0
@@ -971,6 +974,7 @@ def compile_config(index: int, scn: Scenario, policy: Policy, q: Question) -> Cf
     k.has_ppc_css = "ppc_crash_smp_send_stop" in feats
     # faults.py _nmi_context: an nbcon console (7.3's 8250) prints from NMI at once
     k.has_nmi_deferred = "printk_nmi_deferred" in feats and "nbcon_console" not in feats
+    k.has_unblank_flush = "console_unblank_flush" in feats
     k.panic_timeout = scn.int_param("panic", 0)
     k.capture_oom = capture_memory_short(scn)
     k.dump_copy = scn.dump_copy_ms

@@ -66,7 +66,8 @@ STEP_CALLS = {
 }
 """The steps of kernel/panic.c the Promela model implements (templates/panic.pml.j2)."""
 FEATURES = ("post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send_stop",
-            "ppc_crash_smp_send_stop", "printk_nmi_deferred", "nbcon_console")
+            "ppc_crash_smp_send_stop", "printk_nmi_deferred", "nbcon_console",
+            "console_unblank_flush")
 SUPPORTED_PARAMS = frozenset({"crash_kexec_post_notifiers", "crashkernel", "panic",
                               "hyperv_record_panic_msg", "ipmi_msghandler.panic_op",
                               "printk.always_kmsg_dump", "panic_print",

@@ -81,7 +81,7 @@ powerpc: arch/powerpc, little-endian 64-bit)."""
 def model_kernel(lab: LabScenario) -> tuple[str, str]:
     """(policy, arch) the model predicts the guest with: the kernel-version policy in force
     for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12 and
-    7.2 linux-6.3, 7.3 linux-7.3) and the guest's architecture."""
+    7.2 linux-6.6, 7.3 linux-7.3) and the guest's architecture."""
     return policy_for_release(lab.series).name, MODEL_ARCH[lab.arch]
 
 

@@ -120,11 +120,31 @@ def _walk(run: Run, chain: tuple[Callback, ...], name: str) -> None:
         call_chain(chain, lambda cb: perform(run, cb), corrupt=m.notifier_list_corrupt,
                    corrupt_after=m.corrupt_next_of)
     except CorruptNodeFault as fault:
+        oops_console_unblank(run)
         run.wait(HANG_MS)
         run.emit("notifier_call_chain", "hang",
                  f"{fault}: oops inside panic, the CPU never returns",
                  "kernel/notifier.c notifier_call_chain; arch/x86/mm/fault.c page_fault_oops")
         raise run.end("hang", "oops on a corrupted notifier list") from None
+
+
+def oops_console_unblank(run: Run) -> None:
+    """The oops's oops_end() -> bust_spinlocks(0) -> console_unblank() (lib/bust_spinlocks.c;
+    arch/x86/kernel/dumpstack.c, arch/powerpc/kernel/traps.c oops_end, 6.1): with
+    oops_in_progress it trylocks the console and console_unlock() prints every pending
+    record of the ring buffer, those printk deferred included (kernel/printk/printk.c
+    console_unblank, 6.1.192). The printk context stays deferred: only what is already
+    in the buffer goes out. Policies without ``console_unblank_flush`` (before v5.15
+    deferred lines waited in per-CPU buffers; from v6.6, 7b23a66db55e, console_unblank()
+    returns early without an unblank() console) print nothing here."""
+    m = run.machine
+    if not (m.console_deferred and run.has("console_unblank_flush")):
+        return
+    pending = [line for line in m.log if line not in m.console]
+    m.console.extend(pending)
+    m.console_ms.extend([m.now_ms] * len(pending))
+    run.emit("console_unblank", "step", f"oops: {len(pending)} deferred lines printed",
+             "lib/bust_spinlocks.c bust_spinlocks(0); kernel/printk/printk.c console_unblank")
 
 
 def panic_print_sys_info(run: Run) -> None:

@@ -15,6 +15,7 @@ from panicpath.policies import (
     linux_5_18,
     linux_6_1,
     linux_6_3,
+    linux_6_6,
     linux_7_3,
     linux_mainline,
 )
@@ -33,6 +34,7 @@ POLICIES: dict[str, Policy] = {
         linux_5_18.POLICY,
         linux_6_1.POLICY,
         linux_6_3.POLICY,
+        linux_6_6.POLICY,
         linux_7_3.POLICY,
         linux_mainline.POLICY,
         *PROPOSALS,
@@ -48,7 +50,7 @@ BUILTIN: Mapping[str, Policy] = MappingProxyType(dict(POLICIES))
 def policy_for_release(release: tuple[int, int]) -> Policy:
     """The kernel-version policy in force for a kernel release (the lab predicts a guest
     with it): the newest numbered kernel policy whose version is not after the release
-    (5.10 runs linux-5.0, 6.12 and 7.2 linux-6.3, 7.3 linux-7.3). linux-mainline is the
+    (5.10 runs linux-5.0, 6.12 and 7.2 linux-6.6, 7.3 linux-7.3). linux-mainline is the
     tip of the tree, no release's."""
     kernels = [p for p in POLICIES.values()
                if p.kind == "kernel" and p.version <= release and p.name != "linux-mainline"]

@@ -34,6 +34,12 @@ FEATURES: dict[str, str] = {
     "printk_nmi_deferred":
         "printk in NMI context fills a buffer a later flush prints (cf9b1106c81c, v4.7, "
         "kernel/printk/printk_safe.c)",
+    "console_unblank_flush":
+        "an oops's bust_spinlocks(0) -> console_unblank() takes the console lock and its "
+        "console_unlock() prints every pending record, deferred ones included (lib/"
+        "bust_spinlocks.c, kernel/printk/printk.c): deferred printk is stored in the ring "
+        "buffer since 93d102f094be (v5.15); 7b23a66db55e (v6.6) returns early unless a "
+        "console has an unblank() callback",
     "nbcon_console":
         "the 8250 serial console is an nbcon console that printk flushes atomically, NMI "
         "context included (kernel/printk/nbcon.c, 7.3)",

@@ -17,7 +17,8 @@ POLICY = Policy(
              Op("crash_smp_send_stop", "post"), Op("notifier_chain"),
              Op("panic_print_sys_info"), Op("kmsg_dump"), KDUMP_LAST_IF_POST, *TAIL),
     features=frozenset({"post_notifiers_option", "crash_smp_send_stop",
-                        "mips_crash_smp_send_stop", "printk_nmi_deferred", "ppc_crash_smp_send_stop"}),
+                        "mips_crash_smp_send_stop", "printk_nmi_deferred", "ppc_crash_smp_send_stop",
+                        "console_unblank_flush"}),
     sources=("commit f953f140f318 (v5.18)", "commit 8d470a45d1a6 (v5.18)",
              "commit 219572d2fc41 (v5.17, powerpc)"),
 )

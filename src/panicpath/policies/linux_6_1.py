@@ -21,7 +21,7 @@ PROGRAM = (*ENTRY, KDUMP_FIRST_UNLESS_POST, Op("panic_other_cpus_shutdown"),
            KDUMP_LAST_IF_POST, *TAIL)
 FEATURES = frozenset({"post_notifiers_option", "crash_smp_send_stop", "mips_crash_smp_send_stop",
                       "ppc_crash_smp_send_stop", "panic_other_cpus_shutdown",
-                      "printk_nmi_deferred"})
+                      "printk_nmi_deferred", "console_unblank_flush"})
 
 POLICY = Policy(
     name="linux-6.1",

@@ -13,14 +13,14 @@ panic prints "Kernel panic - not syncing: NMI: Not continuing" on the serial con
 """
 
 from panicpath.policies.base import Policy
-from panicpath.policies.linux_6_1 import FEATURES, PROGRAM
+from panicpath.policies.linux_6_1 import FEATURES, PROGRAM  # console_unblank: linux_6_6.py
 
 POLICY = Policy(
     name="linux-7.3",
     version=(7, 3),
     title="Linux 7.3: vpanic(), the serial console prints from NMI context (nbcon 8250)",
     program=PROGRAM,
-    features=FEATURES | {"vpanic", "nbcon_console"},
+    features=(FEATURES - {"console_unblank_flush"}) | {"vpanic", "nbcon_console"},
     sources=("kernel/panic.c vpanic() (v6.17, 3f045de7f557)",
              "drivers/tty/serial/8250 nbcon console (7.3; Debian 7.3.4 headers)"),
 )

@@ -8,13 +8,13 @@ console since 7.3 (linux_7_3.py).
 """
 
 from panicpath.policies.base import MAINLINE, Policy
-from panicpath.policies.linux_6_1 import FEATURES, PROGRAM
+from panicpath.policies.linux_6_1 import FEATURES, PROGRAM  # console_unblank: linux_6_6.py
 
 POLICY = Policy(
     name="linux-mainline",
     version=MAINLINE,
     title="Linux mainline: vpanic(), same order as 6.1.192",
     program=PROGRAM,
-    features=FEATURES | {"vpanic", "nbcon_console"},
+    features=(FEATURES - {"console_unblank_flush"}) | {"vpanic", "nbcon_console"},
     sources=("kernel/panic.c vpanic() (mainline)",),
 )

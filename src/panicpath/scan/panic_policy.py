@@ -643,6 +643,11 @@ FEATURE_RULES: dict[str, Callable[[Path], str | None]] = {
                   r"defer_console_output)\b") else None),
     "nbcon_console": lambda r: _first(
         r, ("drivers/tty/serial/8250/8250_core.c",), r"^\s*\.flags\s*=.*\bCON_NBCON\b"),
+    "console_unblank_flush": lambda r: (
+        None if _first(r, ("kernel/printk/printk.c",), r"\bfound_unblank\b")
+        or not _first(r, ("kernel/printk/printk_safe.c",), r"\bvprintk_deferred\b")
+        or _first(r, ("kernel/printk/printk_safe.c",), r"\bvprintk_nmi\b|\bsafe_print_seq\b")
+        else _first(r, ("kernel/printk/printk.c",), r"^void\s+console_unblank\s*\(")),
 }
 """How each feature of policies/base.py FEATURES shows in a tree (file:line of the first
 match): crash_kexec_post_notifiers defined in kernel/panic.c (f06e5153f4ae, v3.16); x86's
@@ -652,7 +657,10 @@ crash_smp_send_stop calling the ``_crash_smp_send_stop`` hook Octeon sets
 crash_smp_send_stop (arch/powerpc/kernel/smp.c, 219572d2fc41 v5.17, in Debian's 5.10.262 as
 a stable backport); printk from NMI context deferred (kernel/printk/printk_safe.c:
 vprintk_nmi up to v5.14, then in_nmi() -> vprintk_deferred / is_printk_legacy_deferred);
-the 8250 console registered with CON_NBCON (drivers/tty/serial/8250/8250_core.c, 7.3).
+the 8250 console registered with CON_NBCON (drivers/tty/serial/8250/8250_core.c, 7.3);
+console_unblank() (kernel/printk/printk.c) without 7b23a66db55e's ``found_unblank`` early
+return (v6.6) in a tree whose printk_safe.c defers into the ring buffer (vprintk_deferred,
+no per-CPU ``vprintk_nmi``/``safe_print_seq`` buffers: 93d102f094be, v5.15).
 ``panic_other_cpus_shutdown`` and ``vpanic`` come from the program itself."""
 
 
