@@ -66,18 +66,52 @@ def parse_address(value: str) -> tuple[str, int] | None:
     return m["host"].strip("[]"), int(m["port"])
 
 
-def _reachable(value: str, host: str, port: int) -> None:
-    """ClusterError unless something accepts a TCP connection at host:port in time."""
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9)
+"""What an HTTP/2 client sends first (RFC 9113 3.4): the preface, then an empty SETTINGS frame
+(a 9-byte header of length 0, type 4). A gRPC server, as a Ray head's GCS is, answers with a
+SETTINGS frame of its own."""
+
+
+def _answers_grpc(conn: socket.socket, timeout: float) -> bool:
+    """Whether the server on `conn` answers the HTTP/2 preface with a SETTINGS frame within
+    `timeout` seconds (a Ray head does at once; a port that is not Ray stays silent, closes or
+    answers something else, and ray.init() would retry against it for minutes)."""
+    conn.settimeout(timeout)
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            pass
+        conn.sendall(HTTP2_PREFACE)
+        header = b""
+        while len(header) < 9:
+            chunk = conn.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:
+        return False
+    return header[3] == 4
+
+
+def _reachable(value: str, host: str, port: int) -> None:
+    """ClusterError unless something accepts a TCP connection at host:port in time and
+    answers there as a gRPC server does (unless Ray's TLS is on, $RAY_USE_TLS: then the
+    handshake is TLS first and only the connection is checked)."""
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as conn:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
+                grpc = _answers_grpc(conn, CONNECT_TIMEOUT_S)
+            else:
+                grpc = True
     except OSError as e:
         why = e.strerror or type(e).__name__
         raise ClusterError(f"--ray {value}: cannot reach a Ray head at {host}:{port} ({why}); "
                            f"start one there with `ray start --head --port={port}`") from None
+    if not grpc:
+        raise ClusterError(f"--ray {value}: {host}:{port} accepts connections but does not "
+                           f"answer as a Ray head (no gRPC handshake within "
+                           f"{CONNECT_TIMEOUT_S:.0f} s); give the port of `ray start --head "
+                           "--port=PORT` there")
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
     try:
         import ray
     except ImportError:
@@ -86,12 +120,14 @@ def _import_ray() -> Any:
 
 
 @contextmanager
-def session(address: str) -> Iterator[None]:
+def session(address: str, resources: Mapping[str, float] | None = None) -> Iterator[None]:
     """Ray, connected for the block: ``ray.init()`` for the local Ray (`LOCAL`), else
-    ``ray.init(address=...)``. Ray's logging stays off standard output (and its workers'
-    output off the driver's). On exit, ``ray.shutdown()`` disconnects, and stops the Ray
-    this call started, if it started one."""
-    ray = _import_ray()
+    ``ray.init(address=...)``. A local Ray that this call starts declares `resources` (custom
+    resources such as the lab's ``qemu`` slots; a Ray joined keeps what its nodes declared).
+    Ray's logging stays off standard output (and its workers' output off the driver's). On
+    exit, ``ray.shutdown()`` disconnects, and stops the Ray this call started, if it started
+    one."""
+    ray = import_ray()
     target = parse_address(address)
     if target is not None:
         _reachable(address, *target)
@@ -111,14 +147,22 @@ def session(address: str) -> Iterator[None]:
     # Ray's driver threads print the cluster's error messages (a task retried, a node marked
     # dead) on sys.stdout: while Ray runs, that is stderr, so stdout stays the command's.
     with redirect_stdout(sys.stderr):
-        yield from _connected(ray, address, target)
+        yield from _connected(ray, address, target, resources)
 
 
-def _connected(ray: Any, address: str, target: tuple[str, int] | None) -> Iterator[None]:
+def _connected(ray: Any, address: str, target: tuple[str, int] | None,
+               resources: Mapping[str, float] | None) -> Iterator[None]:
+    where = None if target is None and address in (LOCAL, "") else address
+    kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
+                              "configure_logging": True, "logging_level": logging.ERROR}
     try:
-        ray.init(address=None if target is None and address in (LOCAL, "") else address,
-                 log_to_driver=False, include_dashboard=False, configure_logging=True,
-                 logging_level=logging.ERROR)
+        try:
+            ray.init(address=where, **({"resources": dict(resources)}
+                                       if resources and where is None else {}), **kwargs)
+        except ValueError as e:
+            if "resources must not be provided" not in str(e):
+                raise
+            ray.init(address=where, **kwargs)  # a local Ray already runs: joined as it is
     except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
         ray.shutdown()
         label = "--ray" if address in (LOCAL, "") else f"--ray {address}"
@@ -158,7 +202,7 @@ def map_chunks(fn: Callable[[list[T]], list[R]], chunks: list[list[T]]) -> Itera
     """`fn` over each chunk as one Ray task (inside `session`), results in chunk order as
     they can be taken. An exception raised by `fn` is raised here as itself; tasks lost
     with a worker or a node are rerun by Ray up to `RETRIES` times, then ClusterError."""
-    ray = _import_ray()
+    ray = import_ray()
     from ray.exceptions import RayError, RayTaskError
 
     extra = ray.put(file_policies())
@@ -210,13 +254,19 @@ class RayAddress(_ParamType):
 F = TypeVar("F", bound=Callable[..., None])
 
 
-def ray_option(f: F) -> F:
-    """`--ray [ADDRESS]` for `compare` and `check`."""
-    return click.option(
-        "--ray", "ray_address", type=RayAddress(), is_flag=False, flag_value=LOCAL,
-        default=None, metavar="[ADDRESS]",
-        help="Run the chunks of configurations as Ray tasks (pip install 'panicpath[ray]'): "
-             "without a value on the local Ray (ray.init(): joined if one runs, else started "
-             "for this command and stopped after it); with HOST:PORT on the cluster whose "
-             "head is there (docs/cluster.md). The output is that of a local run; --workers "
-             "is unused.")(f)
+def ray_option_with(help_text: str) -> Callable[[F], F]:
+    """`--ray [ADDRESS]` with a command's own help (the value is checked as `RayAddress`)."""
+    def decorate(f: F) -> F:
+        return click.option(
+            "--ray", "ray_address", type=RayAddress(), is_flag=False, flag_value=LOCAL,
+            default=None, metavar="[ADDRESS]", help=help_text)(f)
+    return decorate
+
+
+ray_option = ray_option_with(
+    "Run the chunks of configurations as Ray tasks (pip install 'panicpath[ray]'): "
+    "without a value on the local Ray (ray.init(): joined if one runs, else started "
+    "for this command and stopped after it); with HOST:PORT on the cluster whose "
+    "head is there (docs/cluster.md). The output is that of a local run; --workers "
+    "is unused.")
+"""`--ray [ADDRESS]` for `compare` and `check`."""

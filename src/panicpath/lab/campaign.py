@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +89,23 @@ d.predicted }}<br>{% endfor %}</td></tr>
 
 def write_report(entries: Sequence[CampaignEntry], out_dir: Path) -> tuple[Path, Path]:
     """Write campaign.json and campaign.html; returns their paths."""
-    data = [e.to_json() for e in entries]
+    return write_docs([e.to_json() for e in entries], out_dir)
+
+
+OK_STATUSES = ("complete", "hung", "crash-kernel-died")
+"""Run statuses that produced an observation (harness.GuestResult.ok), as the report names
+them: what a campaign read back from its JSON (--resume) judges its entries by."""
+
+
+def entry_failed(doc: Mapping[str, object]) -> bool:
+    """Whether a campaign entry (its JSON) makes the command exit 1: its run produced no
+    observation, or the kernel and the model differ."""
+    return doc["status"] not in OK_STATUSES or doc["agree"] is False
+
+
+def write_docs(data: Sequence[Mapping[str, object]], out_dir: Path) -> tuple[Path, Path]:
+    """Write campaign.json and campaign.html from the entries' JSON (some maybe read back
+    by --resume); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     js, html = out_dir / "campaign.json", out_dir / "campaign.html"
     js.write_text(json.dumps(data, indent=2) + "\n")

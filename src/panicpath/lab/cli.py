@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
-from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
+from panicpath.check.cluster import ray_option_with
+from panicpath.lab.campaign import CampaignEntry, entry_failed, run_campaign, write_docs
 from panicpath.lab.conformance import Conformance, conformance, find_predictor
 from panicpath.lab.kernels import LabSetupError
 from panicpath.lab.matrix import Cell
@@ -32,6 +35,9 @@ from panicpath.lab.scenario import (
     with_kernel,
 )
 from panicpath.names import one_line
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., None])
 
 
 def _fail(message: str) -> None:
@@ -170,52 +176,119 @@ def run_cmd(scenario: Path, as_json: bool, out: Path | None, snapshot: bool,
     sys.exit(_exit_code(conf, run.result.ok))
 
 
+_RAY = ray_option_with(
+    "Run each guest cycle as a Ray task (pip install 'panicpath[ray]') on the nodes that "
+    "declare the 'qemu' resource, each preparing its guests from its own lab cache: "
+    "without a value on the local Ray (joined if one runs, else started for this command "
+    "with --jobs qemu slots, and stopped after it); with HOST:PORT on the cluster whose "
+    "head is there (docs/cluster.md). The report is that of a local run.")
+
+
+def _resume_option(filename: str) -> Callable[[F], F]:
+    return click.option(
+        "--resume", type=click.Path(path_type=Path, file_okay=False), default=None,
+        metavar="DIR",
+        help=f"Continue the run whose report is DIR/{filename}: what it holds is kept and "
+             "not run again, the rest runs (locally or with --ray); the report goes to DIR "
+             "unless --out is given.")
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    """`fn()`, with the lab's and the cluster's set-up problems as one line and exit 2."""
+    from panicpath.check.cluster import ClusterError
+    from panicpath.lab.journal import ResumeError
+
+    try:
+        return fn()
+    except (ScenarioError, LabSetupError, ClusterError, ResumeError) as e:
+        _fail(str(e))
+    except OSError as e:  # the report cannot be written (--out)
+        _fail(f"{e.filename or 'the report'}: cannot write: {e.strerror or e}")
+    raise AssertionError("unreachable")
+
+
+def _unique_names(scenarios: list[LabScenario]) -> None:
+    """Refuse two scenario files of one name: their run directories and report keys would
+    collide (one would overwrite, or be taken for, the other)."""
+    seen: dict[str, LabScenario] = {}
+    for sc in scenarios:
+        if sc.name in seen:
+            _fail(f"{sc.path}: scenario name {sc.name!r} is also that of {seen[sc.name].path}; "
+                  "valid: one name per scenario file of the directory")
+        seen[sc.name] = sc
+
+
+def _scenario_paths(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
+    return paths
+
+
 @lab_group.command("campaign")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="QEMU guests at once.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("lab-campaign"),
-              show_default=True, help="Directory for logs and the report.")
+              help="QEMU guests at once (with --ray: the qemu slots of a local Ray it starts).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Directory for logs and the report (default: lab-campaign, or the "
+                   "--resume directory).")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
               help="Restore guests from cached snapshots instead of booting them.")
 @_TCG_THREADS
 @_DRY_RUN
 @_RELEASE
 @_ARCH
-def campaign_cmd(directory: Path, jobs: int, out: Path, snapshot: bool,
+@_RAY
+@_resume_option("campaign.json")
+def campaign_cmd(directory: Path, jobs: int, out: Path | None, snapshot: bool,
                  tcg_threads: str, dry_run: bool, release: str | None,
-                 arch: str | None) -> None:
+                 arch: str | None, ray_address: str | None, resume: Path | None) -> None:
     """Run every scenario file of DIRECTORY and write a conformance report."""
-    if not directory.is_dir():
-        _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
-    paths = sorted(directory.glob("*.toml"))
-    if not paths:
-        _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
+    from panicpath.lab.journal import Journal, campaign_key, read_done
+
+    paths = _scenario_paths(directory)
     if dry_run:
         _dry_run(paths, False, release, arch)
         return
-    try:
-        scenarios: list[LabScenario] = [_load(p, release, arch) for p in paths]
-        from rich.progress import Progress
+    out = out or resume or Path("lab-campaign")
+    scenarios = _guarded(lambda: [_load(p, release, arch) for p in paths])
+    _unique_names(scenarios)
+    names = [sc.name for sc in scenarios]
+    previous = _guarded(lambda: read_done(resume, "campaign.json", campaign_key, names)
+                        ) if resume else {}
+    todo = [sc for sc in scenarios if sc.name not in previous]
+    journal = Journal(out / "campaign.json", names, previous)
+    from rich.progress import Progress
 
-        with Progress(transient=True) as progress:
-            task = progress.add_task("scenarios", total=len(scenarios))
+    with Progress(transient=True) as progress:
+        task = progress.add_task("scenarios", total=len(scenarios), completed=len(previous))
 
-            def done(entry: CampaignEntry) -> None:
+        def done(entry: CampaignEntry) -> None:
+            if journal.add(entry.run.scenario.name, entry.to_json()):
                 progress.advance(task)
 
-            entries = run_campaign(scenarios, jobs, out, find_predictor(), done, snapshot,
-                                   tcg_threads)
-    except (ScenarioError, LabSetupError) as e:
-        _fail(str(e))
-        return
-    js, html = write_report(entries, out)
-    for entry in entries:
-        agree = {None: "no model", True: "agree", False: "DIFFER"}[entry.conformance.agree]
-        click.echo(f"{entry.run.scenario.name:32} {entry.run.result.status:16} {agree}")
+        def run() -> None:
+            if ray_address is not None:
+                from panicpath.lab.cluster import campaign_on_ray, lab_session
+
+                with lab_session(ray_address, jobs):
+                    journal.write()
+                    campaign_on_ray(todo, out, done, snapshot, tcg_threads)
+                return
+            journal.write()
+            if todo:
+                run_campaign(todo, jobs, out, find_predictor(), done, snapshot, tcg_threads)
+
+        _guarded(run)
+    docs = journal.results()
+    js, html = write_docs(docs, out)
+    for doc in docs:
+        agree = {None: "no model", True: "agree", False: "DIFFER"}[doc["agree"]]  # type: ignore[index]
+        click.echo(f"{doc['scenario']!s:32} {doc['status']!s:16} {agree}")
     click.echo(f"report: {js} {html}")
-    bad = [e for e in entries if not e.run.result.ok or e.conformance.agree is False]
-    sys.exit(1 if bad else 0)
+    sys.exit(1 if any(entry_failed(d) for d in docs) else 0)
 
 
 @lab_group.command("kernels")
@@ -266,9 +339,10 @@ def _csv(value: str, valid: tuple[str, ...] | None, option: str) -> tuple[str, .
 @click.option("--arches", default="x86_64", show_default=True, metavar="ARCH,...",
               help=f"Guest architectures, comma-separated ({', '.join(ARCHES)}).")
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="QEMU guests at once.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("lab-matrix"),
-              show_default=True, help="Directory for logs, matrix.json and matrix.html.")
+              help="QEMU guests at once (with --ray: the qemu slots of a local Ray it starts).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Directory for logs, matrix.json and matrix.html (default: lab-matrix, or "
+                   "the --resume directory).")
 @click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Write the HTML page here (default: OUT/matrix.html).")
 @click.option("--json", "as_json", is_flag=True, help="Print the cells as JSON.")
@@ -276,56 +350,75 @@ def _csv(value: str, valid: tuple[str, ...] | None, option: str) -> tuple[str, .
               help="Restore guests from cached snapshots instead of booting them.")
 @_TCG_THREADS
 @_DRY_RUN
-def matrix_cmd(directory: Path, releases: str, arches: str, jobs: int, out: Path,
+@_RAY
+@_resume_option("matrix.json")
+def matrix_cmd(directory: Path, releases: str, arches: str, jobs: int, out: Path | None,
                html_out: Path | None, as_json: bool, snapshot: bool, tcg_threads: str,
-               dry_run: bool) -> None:
+               dry_run: bool, ray_address: str | None, resume: Path | None) -> None:
     """Every scenario of DIRECTORY on every (release, arch) cell it applies to."""
     from rich.console import Console
     from rich.progress import Progress
 
+    from panicpath.lab.journal import Journal, matrix_key, read_done
     from panicpath.lab.kernels import carried_kernels
-    from panicpath.lab.matrix import Cell, plan, run_matrix, write_report
+    from panicpath.lab.matrix import plan, run_matrix, write_docs
 
     rels = _csv(releases, None, "--releases")
     archs = _csv(arches, ARCHES, "--arches")
-    if not directory.is_dir():
-        _fail(f"{directory}: not a directory; valid: a directory of lab scenarios (*.toml)")
-    paths = sorted(directory.glob("*.toml"))
-    if not paths:
-        _fail(f"{directory}: no *.toml scenario files; valid: a directory of lab scenarios")
-    try:
-        scenarios = [load_scenario(p) for p in paths]
-        carried = frozenset((k.release, k.arch) for k in carried_kernels())
-    except (ScenarioError, LabSetupError) as e:
-        _fail(str(e))
-        return
+    paths = _scenario_paths(directory)
+    scenarios = _guarded(lambda: [load_scenario(p) for p in paths])
+    carried = _guarded(lambda: frozenset((k.release, k.arch) for k in carried_kernels()))
     cells = plan(scenarios, rels, archs, carried)
     if dry_run:
         planned = [Cell(sc.name, sc.release, sc.arch, reason) for sc, reason in cells]
-        _print_cells(planned, as_json)
+        _print_cells([c.to_json() for c in planned], as_json)
         return
+    _unique_names(scenarios)
+    out = out or resume or Path("lab-matrix")
+    keys = [(sc.name, sc.release, sc.arch) for sc, _ in cells]
+    previous = _guarded(lambda: read_done(resume, "matrix.json", matrix_key, keys)
+                        ) if resume else {}
+    todo = [(sc, reason) for sc, reason in cells
+            if (sc.name, sc.release, sc.arch) not in previous]
+    journal = Journal(out / "matrix.json", keys, previous)
     err = Console(stderr=True)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("cells", total=len(cells))
-        results = run_matrix(cells, jobs, out, find_predictor(),
-                             lambda c: progress.advance(task), snapshot, tcg_threads)
+        task = progress.add_task("cells", total=len(cells), completed=len(previous))
+
+        def done(c: Cell) -> None:
+            if journal.add((c.scenario, c.release, c.arch), c.to_json()):
+                progress.advance(task)
+
+        def run() -> None:
+            if ray_address is not None:
+                from panicpath.lab.cluster import lab_session, matrix_on_ray
+
+                with lab_session(ray_address, jobs):
+                    journal.write()
+                    matrix_on_ray(todo, out, done, snapshot, tcg_threads)
+                return
+            journal.write()
+            if todo:
+                run_matrix(todo, jobs, out, find_predictor(), done, snapshot, tcg_threads)
+
+        _guarded(run)
+    docs = journal.results()
     try:
-        js, html = write_report(results, out, html_out)
+        js, html = write_docs(docs, out, html_out)
     except OSError as e:
         _fail(f"{html_out or out}: cannot write: {e.strerror}")
         return
-    _print_cells(results, as_json)
+    _print_cells(docs, as_json)
     if not as_json:
         click.echo(f"report: {js} {html}")
-    bad = [c for c in results if c.status not in ("agree", "n/a")]
-    sys.exit(1 if bad else 0)
+    sys.exit(1 if any(d["status"] not in ("agree", "n/a") for d in docs) else 0)
 
 
-def _print_cells(cells: list[Cell], as_json: bool) -> None:
-    """The cells as JSON, or one line each."""
+def _print_cells(docs: list[dict[str, object]], as_json: bool) -> None:
+    """The cells (their JSON) as JSON, or one line each."""
     if as_json:
-        click.echo(json.dumps([c.to_json() for c in cells], indent=2))
+        click.echo(json.dumps(docs, indent=2))
         return
-    for c in cells:
-        why = f"  ({c.reason})" if c.reason else ""
-        click.echo(f"{c.scenario:34} {c.release:5} {c.arch:8} {c.status}{why}")
+    for d in docs:
+        why = f"  ({d['reason']})" if d.get("reason") else ""
+        click.echo(f"{d['scenario']!s:34} {d['release']!s:5} {d['arch']!s:8} {d['status']}{why}")

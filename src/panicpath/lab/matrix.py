@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,18 +135,24 @@ _HTML = jinja2.Environment(
 def write_report(cells: Sequence[Cell], out_dir: Path,
                  html_path: Path | None = None) -> tuple[Path, Path]:
     """Write matrix.json and the HTML page (matrix.html, or `html_path`)."""
+    return write_docs([c.to_json() for c in cells], out_dir, html_path)
+
+
+def write_docs(data: Sequence[Mapping[str, object]], out_dir: Path,
+               html_path: Path | None = None) -> tuple[Path, Path]:
+    """`write_report` from the cells' JSON (some maybe read back by --resume)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = [c.to_json() for c in cells]
     js = out_dir / "matrix.json"
-    js.write_text(json.dumps(data, indent=2) + "\n")
+    js.write_text(json.dumps(list(data), indent=2) + "\n")
     html = html_path or out_dir / "matrix.html"
-    scenarios = list(dict.fromkeys(c.scenario for c in cells))
-    columns = list(dict.fromkeys((c.release, c.arch) for c in cells))
-    by_key = {(c.scenario, c.release, c.arch): d for c, d in zip(cells, data, strict=True)}
-    counts = {s: sum(1 for c in cells if c.status == s) for s in ("agree", "differ", "n/a")}
+    scenarios = list(dict.fromkeys(str(d["scenario"]) for d in data))
+    columns = list(dict.fromkeys((str(d["release"]), str(d["arch"])) for d in data))
+    by_key = {(str(d["scenario"]), str(d["release"]), str(d["arch"])): d for d in data}
+    counts = {s: sum(1 for d in data if d["status"] == s) for s in ("agree", "differ", "n/a")}
     html.write_text(_HTML.render(scenarios=scenarios, columns=columns, cells=by_key,
-                                 counts=counts, total=len(cells)))
+                                 counts=counts, total=len(data)))
     return js, html
 
 
-__all__ = ["ARCHES", "Cell", "not_applicable", "plan", "run_matrix", "write_report"]
+__all__ = ["ARCHES", "Cell", "not_applicable", "plan", "run_matrix", "write_docs",
+           "write_report"]
