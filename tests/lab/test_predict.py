@@ -297,3 +297,21 @@ def test_arm64_deaf_cpu_writes_under_the_dump() -> None:
     assert observed.vmcore_page_changed is True and observed.vmcore_cpus_saved == 1
     assert observed.cpus_not_stopped == "1"
     assert compare(observed, predict(lab)) == []
+
+
+def test_ppc64el_oops_on_the_corrupted_list_prints_the_deferred_notifier() -> None:
+    """ppc64el 6.1, run for real (tests/data/ppc64el_6.1_corrupted_list_post.log, Debian
+    6.1.0-57-powerpc64le): crash_kexec_prepare() deferred printk, 'first' ran, its next
+    pointer faulted, and its marker reached the console with the oops, whose
+    bust_spinlocks(0) -> console_unblank() printed the buffer (lib/bust_spinlocks.c,
+    6.1.192). The model predicts it (console_unblank_flush); the same scenario on 6.12
+    (linux-6.6: 7b23a66db55e's early return) and on x86_64 (nothing deferred) differ as
+    they must: 6.12 sees no notifier, x86_64 sees 'first' printed at once."""
+    from panicpath.lab.scenario import with_kernel
+
+    sc = load_scenario(builtin_scenarios_dir() / "portable_corrupted_list_post.toml")
+    observed = observe(read_log(DATA / "ppc64el_6.1_corrupted_list_post.log"))
+    assert [c.name for c in observed.callbacks] == ["first"] and observed.hung
+    assert compare(observed, predict(with_kernel(sc, "6.1", "ppc64el"))) == []
+    assert [c.name for c in predict(with_kernel(sc, "6.12", "ppc64el")).callbacks] == []
+    assert [c.name for c in predict(with_kernel(sc, "6.1", "x86_64")).callbacks] == ["first"]

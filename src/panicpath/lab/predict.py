@@ -78,6 +78,10 @@ MODEL_ARCH = {"x86_64": "x86_64", "arm64": "arm64", "ppc64el": "powerpc"}
 powerpc: arch/powerpc, little-endian 64-bit)."""
 
 
+CONSOLE_FLUSHES = frozenset({"console_flush_on_panic", "console_unblank"})
+"""Trace events that print every pending line of the log buffer."""
+
+
 def model_kernel(lab: LabScenario) -> tuple[str, str]:
     """(policy, arch) the model predicts the guest with: the kernel-version policy in force
     for the guest's release (policies.policy_for_release: 5.10 runs linux-5.0, 6.12 and
@@ -220,8 +224,10 @@ def observation_of(result: RunResult, lab: LabScenario,
         return bool(snapshots[max(at - 1, 0)]["console_deferred"])
 
     def flushed_after(at: int) -> bool:
-        """A console_flush_on_panic() the lab saw came later and printed the log."""
-        return any(e.event == "console_flush_on_panic" for e in trace[at:])
+        """A console flush the lab saw came later and printed the log: panic()'s
+        console_flush_on_panic(), or an oops's console_unblank() (model/steps.py
+        oops_console_unblank)."""
+        return any(e.event in CONSOLE_FLUSHES for e in trace[at:])
 
     def logged(at: int) -> bool:
         """Whether a line the kernel prints at trace entry ``at`` is observable: the panic
