@@ -165,3 +165,36 @@ def test_probe_builds_for_every_release_and_arch(release: str, arch: str, flavou
         assert init_sections(ko) == []
     vermagic = next(x for x in modinfo if x.startswith(b"vermagic="))
     assert vermagic.decode().split("=", 1)[1].split()[0] == kernel.release
+
+
+def test_builds_of_one_probe_side_by_side_build_it_once(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """Two guests of a Ray node prepared at once with the same probe source: the second
+    waits for the first's build (the lock) and takes its module instead of building into
+    the same work directory."""
+    import threading
+    import time
+
+    import panicpath.lab.probe as probe
+
+    builds: list[str] = []
+
+    def slow_build(source: str, digest: str, kernel: object, ko: Path, cache: object) -> Path:
+        builds.append(digest)
+        time.sleep(0.5)
+        ko.parent.mkdir(parents=True, exist_ok=True)
+        ko.write_bytes(b"module")
+        return ko
+
+    monkeypatch.setattr(probe, "_build", slow_build)
+    sc = load_scenario(builtin_scenarios_dir() / "ipi_deaf_cpu_no_kdump.toml")
+    kernel = KernelFiles("cloud-amd64", "6.1.0-test-cloud-amd64", tmp_path / "kernel")
+    got: list[Path] = []
+    threads = [threading.Thread(target=lambda: got.append(build_probe(sc, kernel, tmp_path)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1
+    assert len(got) == 2 and got[0] == got[1] and got[0].read_bytes() == b"module"

@@ -26,6 +26,7 @@ source hash).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -192,13 +193,29 @@ def build_probe(scenario: LabScenario, kernel: KernelFiles, cache: Path | None =
     host's linux-kbuild of that series. The headers' .kernelvariables name the compiler
     the kernel was built with (gcc-14 for 6.12) and, for a foreign arch, take the
     cross prefix from DEB_HOST_GNU_TYPE, so both are given on make's command line (Debian
-    sets DEBIAN_KERNEL_NO_CC_VERSION_CHECK, so another gcc is accepted)."""
+    sets DEBIAN_KERNEL_NO_CC_VERSION_CHECK, so another gcc is accepted).
+
+    Builds on one host take turns (a lock file in the probe cache): the guests of a Ray
+    node are prepared side by side (lab/cluster.py), and two scenarios may share a probe's
+    source, or a kernel's patched build tools."""
     source = render_probe(scenario)
     digest = hashlib.sha256((_BUILD_VERSION + source).encode()).hexdigest()[:16]
     out_dir = (cache or cache_dir()) / "probes" / kernel.release / digest
     ko = out_dir / f"{MODULE_NAME}.ko"
     if ko.exists():
         return ko
+    out_dir.parent.parent.mkdir(parents=True, exist_ok=True)
+    with (out_dir.parent.parent / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ko.exists():  # built while this one waited
+            return ko
+        return _build(source, digest, kernel, ko, cache)
+
+
+def _build(source: str, digest: str, kernel: KernelFiles, ko: Path, cache: Path | None
+           ) -> Path:
+    """Build the probe of `source` into `ko` (build_probe holds the lock)."""
+    out_dir = ko.parent
     gnu, pkg = TOOLCHAINS[kernel.arch]
     cc = f"{gnu}-gcc-12"
     for tool, need in (("make", "make"), (cc, pkg)):
