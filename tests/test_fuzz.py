@@ -363,22 +363,27 @@ def mutated(draw: st.DrawFn, doc: dict[str, Any], leaf: st.SearchStrategy[Any]) 
 
 
 @st.composite
-def file_bytes(draw: st.DrawFn, valid: dict[str, Any], fmt: str) -> bytes:
-    """Random bytes, a truncated or non-UTF-8 copy of a valid file, or a valid file of the
-    format with one place mutated."""
+def file_bytes(draw: st.DrawFn, valid: dict[str, Any], fmt: str,
+               leaf: st.SearchStrategy[Any] | None = None) -> bytes:
+    """Random bytes, a truncated or non-UTF-8 copy of a valid file, one with a byte-order
+    mark, or a valid file of the format with one place mutated (to a `leaf` value)."""
     dump: Callable[[Any], str] = (tomli_w.dumps if fmt == "toml"
                                   else lambda d: json.dumps(d, indent=1))
     text = dump(valid).encode()
-    kind = draw(st.sampled_from(["bytes", "truncated", "latin1", "mutated", "mutated",
+    kind = draw(st.sampled_from(["bytes", "truncated", "latin1", "bom", "mutated", "mutated",
                                  "mutated"]))
     if kind == "bytes":
         return draw(st.binary(max_size=300))
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + text
     if kind == "truncated":
         return text[:draw(st.integers(0, max(0, len(text) - 1)))]
     if kind == "latin1":
         at = draw(st.integers(0, len(text)))
         return text[:at] + b"\xe9\xff" + text[at:]
-    doc = draw(mutated(valid, TOML_VALUES if fmt == "toml" else JSON_VALUES))
+    if leaf is None:
+        leaf = TOML_VALUES if fmt == "toml" else JSON_VALUES
+    doc = draw(mutated(valid, leaf))
     if fmt == "toml":
         try:
             return tomli_w.dumps(doc).encode()
@@ -592,3 +597,99 @@ def test_tree_panic_c(lines: list[str], data: bytes, tarball: bool) -> None:
     if r.exit_code == 0:
         assert "review" in json.loads(r.stdout)
         assert invoke(["run", "--tree", str(tree), "--json"]).exit_code == 0
+
+
+# --- the shipped files, mutated (issue 19: the bad-input audit) ---------------------------
+
+EDGE_VALUES = st.sampled_from([
+    2**70, -(2**70), 2**63 - 1, -1, 0, float("inf"), float("-inf"), float("nan"), 1.5, 1e400,
+    "", " ", "\uff16", "\u00b2", "6.1\n", "x\n", "../x", "a/b", "a b", 'q"q', "\u00e9",
+    "0x10", "010", "INT_MIN - 1", True, False, [], [[]], {}, {"x": 1}, [{"x": 1}]])
+"""Values of other types and out of range: beyond int64, infinities, NaN, Unicode digits,
+trailing newlines, path separators, quotes, empty strings and containers."""
+MUTANT_VALUES = st.one_of(EDGE_VALUES, TOML_VALUES)
+
+
+def _shipped_lab() -> list[Path]:
+    from panicpath.lab.scenario import builtin_scenarios_dir
+
+    return sorted(builtin_scenarios_dir().glob("*.toml"))
+
+
+def _readme_scenario() -> dict[str, Any]:
+    """The scenario file README.md shows (`panicpath run scenario.toml`)."""
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"A scenario file:\n\n```toml\n(.*?)```", readme, re.S)
+    assert block is not None, "README.md lost its scenario example"
+    return tomllib.loads(block.group(1))
+
+
+def _file_line(err: str, path: Path, prefix: str) -> int:
+    """The line of `path` an error names (it must name one, within the file)."""
+    import re
+
+    m = re.match(rf"{re.escape(prefix)}{re.escape(str(path))}:(\d+): ", err)
+    assert m is not None, f"no {path}:LINE in {err!r}"
+    line = int(m.group(1))
+    assert 1 <= line <= max(1, len(path.read_bytes().splitlines())), err
+    return line
+
+
+def test_the_readme_scenario_and_shipped_lab_scenarios_are_valid() -> None:
+    """The bases of the mutation tests below run as they are."""
+    import tomllib
+
+    path = _write(tomli_w.dumps(_readme_scenario()).encode(), "readme.toml")
+    assert invoke(["run", str(path), "--json"]).exit_code == 0
+    for p in _shipped_lab():
+        tomllib.loads(p.read_text(encoding="utf-8"))
+        r = invoke(["lab", "run", str(p), "--dry-run", "--json"])
+        assert r.exit_code == 0, r.stderr
+
+
+@FUZZ
+@given(data=st.data())
+def test_shipped_lab_scenarios_mutated(data: st.DataObject) -> None:
+    """Each shipped lab scenario with one value replaced by one of another type or out of
+    range, a key deleted or an unknown one added (or the file cut, re-encoded, given a
+    BOM): accepted, and then checked and predicted by the model without an exception
+    (`lab run --dry-run`, nothing boots), or refused in one line naming the file and the
+    line, exit 2."""
+    import tomllib
+
+    from panicpath.lab.predict import predict
+    from panicpath.lab.scenario import ScenarioError, load_scenario
+
+    base = data.draw(st.sampled_from(_shipped_lab()))
+    raw = data.draw(file_bytes(tomllib.loads(base.read_text(encoding="utf-8")), "toml",
+                               MUTANT_VALUES))
+    path = _write(raw, f"lab-{base.name}")
+    try:
+        sc = load_scenario(path)
+    except ScenarioError as e:
+        assert "\n" not in str(e)
+        _file_line(str(e), path, "")
+    else:
+        predict(sc)  # a scenario the reader accepts is one the model can predict
+    args = ["lab", "run", str(path), "--dry-run", "--json"]
+    r = invoke(args)
+    judge(r, args)
+    if r.exit_code == 2:
+        _file_line(r.stderr, path, "panicpath lab: ")
+
+
+@FUZZ
+@given(data=st.data())
+def test_readme_scenario_mutated(data: st.DataObject) -> None:
+    """README.md's scenario file, mutated as above: runs, or one line naming the file and
+    the line, exit 2."""
+    raw = data.draw(file_bytes(_readme_scenario(), "toml", MUTANT_VALUES))
+    path = _write(raw, "readme-mutant.toml")
+    args = ["run", str(path), "--json"]
+    r = invoke(args)
+    judge(r, args)
+    if r.exit_code == 2:
+        _file_line(r.stderr, path, "panicpath: error: ")

@@ -224,3 +224,25 @@ def test_click_usage_errors_are_one_line_too() -> None:
     err = one_line_exit_2("check", "--policy", "linux-6.1", "--property", "vmcore-captured",
                           "--max-faults", "9")
     assert "'--max-faults': 9 is not in the range" in err and "panicpath check --help" in err
+
+
+def test_a_placement_of_a_callback_that_exists_nowhere_is_refused() -> None:
+    """Every door (scenario and space files, --tree's placements, an ITF trace) ends in
+    Scenario.overrides; a misspelt name moved nothing, silently."""
+    from panicpath.inputs import ScenarioError
+
+    with pytest.raises(ScenarioError, match="placement of 'pvpanik': no such callback; "
+                                            "valid: bcm-vk") as e:
+        build(Scenario(overrides=(("pvpanic", "kmsg_dumper", 0), ("pvpanik", "kmsg_dumper", 0))))
+    assert e.value.at == ("placement", 1, "callback")
+    build(Scenario(drivers=("pvpanic",), overrides=(("pvpanic", "kmsg_dumper", 0),)))
+
+
+@pytest.mark.parametrize("spec", ["ipi-deaf-cpu=\uff11", "concurrent-panic=\u0661",
+                                  "slow-host=\uff15\uff10"])
+def test_fault_numbers_are_ascii_digits(spec: str) -> None:
+    """str.isdecimal() takes any script's digits (and int() reads them): a fullwidth 1 was
+    CPU 1 for the model, and a string no C code or kernel parameter reads."""
+    with pytest.raises(InputError, match="is not a"):
+        check_fault(spec, 2)
+    assert "is not a" in one_line_exit_2("run", "--fault", spec)

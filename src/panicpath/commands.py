@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -27,12 +26,13 @@ from panicpath.inputs import InputError
 from panicpath.model.callback import Callback, CallbackError
 from panicpath.model.scenario import HYPERVISORS, Scenario
 from panicpath.names import one_line, unknown_name
+from panicpath.outputs import OutputFile
 from panicpath.policies import BUILTIN, POLICIES, Policy
 from panicpath.policies.policy_file import PolicyFileError, dump_policy, policy_files
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
 from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
-from panicpath.tomlfile import line_of, read_toml
+from panicpath.tomlfile import BOM, key_line, line_of, read_toml
 from panicpath.tree_cli import compare_tree_options, tree_option
 
 EXIT_BAD_INPUT = 2
@@ -111,22 +111,24 @@ OPTION_OF = {"param": "--param", "fault": "--fault"}
 
 
 def input_line(text: str, exc: InputError) -> int:
-    """The line of a TOML file that gave the refused value: a parameter's ``name =`` line, a
-    fault's quoted string (1 if neither is found)."""
+    """The line of a TOML file that gave the refused value: a parameter's ``name =`` line
+    (in a [params] table or an inline one), a fault's quoted string (1 if neither is
+    found)."""
     if exc.key == "param":
-        name = exc.value.partition("=")[0]
-        pattern = re.compile(rf'^\s*"?{re.escape(name)}"?\s*=')
-        for i, ln in enumerate(text.splitlines(), 1):
-            if pattern.match(ln):
-                return i
+        line = key_line(text, ("params", exc.value.partition("=")[0]))
+        if line is not None:
+            return line
     return line_of(text, f'"{exc.value}"')
 
 
 def _file_error(path: str, exc: Exception) -> NoReturn:
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = Path(path).read_text(encoding="utf-8", errors="replace").removeprefix(BOM)
     msg = str(exc)
     if isinstance(exc, InputError):
         bad_input(f"{path}:{input_line(text, exc)}: {msg}")
+    at = key_line(text, exc.at) if isinstance(exc, ScenarioError) and exc.at else None
+    if at is not None:
+        bad_input(f"{path}:{at}: {msg}")
     line = 1
     for token in msg.split("'")[1::2]:
         for i, ln in enumerate(text.splitlines(), 1):
@@ -290,7 +292,7 @@ def _json_flag(f: Callable[..., None]) -> Callable[..., None]:
 @_json_flag
 @click.option("--dump", "dump_name", default=None, metavar="NAME",
               help="Write this built-in policy as a policy file (TOML, docs/policy-files.md).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", type=OutputFile(), default=None,
               help="With --dump: write the file here (default: standard output).")
 def policies(as_json: bool, dump_name: str | None, output: str | None) -> None:
     """List kernel versions and proposals, or write one as a policy file (--dump). A policy
@@ -387,7 +389,7 @@ def arches_cmd(as_json: bool) -> None:
 @click.option("--space", "space_file", type=click.Path(dir_okay=False), default=None,
               help="TOML file that narrows or widens the default space (docs/answers.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
+@click.option("--html", "html_out", type=OutputFile(), default=None,
               help="Also write a single static HTML report to this file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes (default: CPUs).")

@@ -74,34 +74,40 @@ class RunResult:
 
 
 def validate(scn: Scenario) -> Policy:
-    """Refuse names that do not exist, with the list of valid ones."""
+    """Refuse names that do not exist, with the list of valid ones (each error carries the
+    scenario-file key it is about, for the file's line)."""
     if scn.policy not in POLICIES:
-        raise ScenarioError(f"unknown policy {scn.policy!r}; valid: {', '.join(POLICIES)}")
+        raise ScenarioError(f"unknown policy {scn.policy!r}; valid: {', '.join(POLICIES)}",
+                            ("policy",))
     if scn.arch not in ARCHES:
-        raise ScenarioError(f"unknown arch {scn.arch!r}; valid: {', '.join(ARCHES)}")
+        raise ScenarioError(f"unknown arch {scn.arch!r}; valid: {', '.join(ARCHES)}", ("arch",))
     if scn.hypervisor not in HYPERVISORS:
         raise ScenarioError(
-            f"unknown hypervisor {scn.hypervisor!r}; valid: {', '.join(HYPERVISORS)}")
+            f"unknown hypervisor {scn.hypervisor!r}; valid: {', '.join(HYPERVISORS)}",
+            ("hypervisor",))
     for d in scn.drivers:
         if d not in DRIVERS:
-            raise ScenarioError(f"unknown driver {d!r}; valid: {', '.join(DRIVERS)}")
+            raise ScenarioError(f"unknown driver {d!r}; valid: {', '.join(DRIVERS)}",
+                                ("drivers",))
     if not 1 <= scn.cpus <= 64:
-        raise ScenarioError(f"cpus={scn.cpus} out of range 1..64")
+        raise ScenarioError(f"cpus={scn.cpus} out of range 1..64", ("cpus",))
     check_scenario(scn)
     policy = POLICIES[scn.policy]
     lists = (*LISTS, *policy.lists)
-    for name, lst, _ in scn.overrides:
+    for i, (name, lst, _) in enumerate(scn.overrides):
         if lst not in lists:
             raise ScenarioError(f"placement of {name!r}: unknown list {lst!r} for policy "
-                                f"{policy.name}; valid: {', '.join(lists)}")
+                                f"{policy.name}; valid: {', '.join(lists)}",
+                                ("placement", i, "list"))
     if scn.dump_target and scn.dump_target not in DUMP_TARGETS:
         raise ScenarioError(f"unknown dump target {scn.dump_target!r}; valid: "
-                            f"{', '.join(DUMP_TARGETS)}")
+                            f"{', '.join(DUMP_TARGETS)}", ("dump_target",))
     if not 1 <= scn.path_bound_ms <= 86_400_000:
-        raise ScenarioError(f"path_bound_ms={scn.path_bound_ms} out of range 1..86400000")
+        raise ScenarioError(f"path_bound_ms={scn.path_bound_ms} out of range 1..86400000",
+                            ("path_bound_ms",))
     if scn.host_panic_action not in HOST_PANIC_ACTIONS:
         raise ScenarioError(f"unknown host panic action {scn.host_panic_action!r}; valid: "
-                            f"{', '.join(HOST_PANIC_ACTIONS)}")
+                            f"{', '.join(HOST_PANIC_ACTIONS)}", ("host_panic_action",))
     return policy
 
 

@@ -39,7 +39,12 @@ FAULT_ARGS: dict[str, str] = {
 
 class ScenarioError(ValueError):
     """A scenario that names something that does not exist or a value outside its range;
-    the message says what is valid."""
+    the message says what is valid. `at` is where the value sits in a scenario file
+    (("cpus",), ("placement", 0, "list")), for the file's line; None when not known."""
+
+    def __init__(self, msg: str, at: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(msg)
+        self.at = at
 
 
 class InputError(ScenarioError):
@@ -151,12 +156,13 @@ def check_fault(spec: str, cpus: int) -> None:
                          f"{name} alone, or {name}=ARG with ARG {FAULT_ARGS[fault.arg]}")
     if fault.arg == "cpu":
         valid = f"1..{cpus - 1} (a CPU other than the panic CPU 0, of {cpus})"
-        if not arg.isdecimal():
+        if not (arg.isascii() and arg.isdecimal()):
             raise InputError("fault", spec, f"{arg!r} is not a CPU id", valid)
         if not 1 <= int(arg) < cpus:
             what = "is the panic CPU" if int(arg) == 0 else "does not exist"
             raise InputError("fault", spec, f"CPU {int(arg)} {what}", valid)
-    elif fault.arg == "ms" and not (arg.isdecimal() and 1 <= int(arg) <= MAX_HOST_LATENCY_MS):
+    elif fault.arg == "ms" and not (arg.isascii() and arg.isdecimal()
+                                    and 1 <= int(arg) <= MAX_HOST_LATENCY_MS):
         raise InputError("fault", spec, f"{arg!r} is not a latency in milliseconds",
                          FAULT_ARGS["ms"])
 
@@ -192,8 +198,20 @@ def check_fault_in_run(spec: str, run: Run) -> None:
                          ", ".join(valid) or f"none ({name} alone)")
 
 
+def check_placements(scn: Scenario) -> None:
+    """Each placement names a callback that exists: one of the catalog (any kernel version's
+    form) or of the scenario's own; a misspelt name would otherwise move nothing."""
+    names = catalog_callback_names() | {c.name for c in scn.user_callbacks}
+    for i, (name, _, _) in enumerate(scn.overrides):
+        if name not in names:
+            raise ScenarioError(f"placement of {name!r}: no such callback; valid: "
+                                f"{', '.join(sorted(names))}", ("placement", i, "callback"))
+
+
 def check_scenario(scn: Scenario) -> None:
-    """The declared checks that need no run: parameters and fault names and arguments."""
+    """The declared checks that need no run: parameters, fault names and arguments, the
+    callbacks placements name."""
     check_params(scn)
     for f in scn.faults:
         check_fault(f, scn.cpus)
+    check_placements(scn)

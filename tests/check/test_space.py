@@ -57,19 +57,28 @@ def test_toml_widens_with_params_callbacks_and_placements(tmp_path: Path) -> Non
     assert levels["linux-6.1"] == ()
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ('arches = ["vax"]', "unknown arch 'vax'; valid: x86_64"),
-    ('nope = 1', "unknown key 'nope'"),
-    ('faults = [["bogus"]]', "unknown fault 'bogus'"),
-    ('[params]\nfoo = ["1"]', "unknown boot parameter 'foo'"),
-    ('[[placement]]\ncallback = "x"\nlist = "nolist"', "unknown list 'nolist'"),
-    ('kdump = "yes"', "kdump must be a list"),
-    ('policies = [', "fix the TOML syntax"),
+@pytest.mark.parametrize(("text", "line", "needle"), [
+    ('arches = ["vax"]', 2, "unknown arch 'vax'; valid: x86_64"),
+    ('nope = 1', 2, "unknown key 'nope'"),
+    ('faults = [["bogus"]]', 2, "unknown fault 'bogus'"),
+    ('[params]\nfoo = ["1"]', 3, "unknown boot parameter 'foo'"),
+    ('[[placement]]\ncallback = "pvpanic"\nlist = "nolist"', 4, "unknown list 'nolist'"),
+    ('[[placement]]\ncallback = "pvpanik"\nlist = "kmsg_dumper"', 3,
+     "no callback 'pvpanik' to place; valid: bcm-vk"),
+    ('[[placement]]\ncallback = "pvpanic"\nlist = "kmsg_dumper"\nprio = 1', 5,
+     "unknown key 'prio'; valid: callback, list, priority"),
+    ('[[callback]]\nname = "a"\n[[callback]]\nname = "a"', 5, "name 'a' is given to another"),
+    ('[[callback]]\nname = "a"\neffects = ["hang:5"]', 4, "hang takes no argument"),
+    ('cpus = 3\n[params]\npanic = [0]\npanic_print = [0, "0x100"]', 5, "256 is out of range"),
+    ('kdump = "yes"', 2, "kdump must be a list"),
+    ('policies = [', 2, "fix the TOML syntax"),
 ])
-def test_bad_space_file_one_clear_line(tmp_path: Path, text: str, needle: str) -> None:
+def test_bad_space_file_one_clear_line(tmp_path: Path, text: str, line: int,
+                                       needle: str) -> None:
+    """One line: the file, the line of the offending key or value, what is valid."""
     f = tmp_path / "bad.toml"
     f.write_text("\n" + text + "\n")
     with pytest.raises(SpaceError) as e:
         load_space(f)
     msg = str(e.value)
-    assert needle in msg and str(f) in msg and "\n" not in msg
+    assert needle in msg and msg.startswith(f"{f}:{line}: ") and "\n" not in msg

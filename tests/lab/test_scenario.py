@@ -156,3 +156,115 @@ def test_with_kernel_overrides_release_and_arch() -> None:
     assert with_kernel(sc, "5.10").flavour == "amd64"
     with pytest.raises(ScenarioError, match="--release: 'latest' is not a kernel series"):
         with_kernel(sc, "latest")
+
+
+# --- bad input, by class: each refused in one line naming the file, the line, what is valid
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        # keys written as inline tables and dotted keys have lines too
+        ('name = "x"\nkernel = {release = "x"}\n', 2, "kernel.release = 'x' is not a series"),
+        ('name = "x"\nkernel.release = "7"\n', 2, "kernel.release = '7' is not a series"),
+        ('name = "x"\nx.y = 1\n', 2, "unknown key 'x'"),
+        ('name = "x"\n[kernel.sub]\na = 1\n', 2, "unknown key 'sub' in [kernel]"),
+        # the second use of a probe name, wherever it is
+        ('name = "x"\n[[notifier]]\nname = "a"\n[[kmsg_dumper]]\nname = "b"\n'
+         '[[kmsg_dumper]]\nname = "a"\n', 7, "probe name 'a' is used twice"),
+        # a duplicate key, at the end of the document (tomllib gives no line there)
+        ('name = "x"\nname = "y"', 2, "not valid TOML"),
+        # a reservation too small for the machine, the machine's size not written
+        ('name = "x"\n[crash_kernel]\nreserve = "1G"\n', 3, "at least 1280"),
+    ],
+)
+def test_errors_name_the_line_however_the_key_is_written(text: str, line: int,
+                                                         fragment: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(text, P)
+    msg = str(exc.value)
+    assert msg.startswith(f"s.toml:{line}: ") and fragment in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../etc", "a b", 'say "hi"', "x\ny", "", "-x",
+                                  "é", "a" * 65, "x\n"])
+def test_a_name_that_cannot_name_a_run_directory_or_go_into_c_is_refused(name: str) -> None:
+    """The name names run directories (runs/NAME-..., OUT/NAME) and is written into the
+    probe's C source: a path separator, `..`, a quote or a newline used to pass."""
+    import json
+
+    with pytest.raises(ScenarioError, match="is not usable; valid: letters, digits") as exc:
+        parse_scenario(f"name = {json.dumps(name)}\n", P)
+    assert str(exc.value).startswith("s.toml:1: ")
+    assert parse_scenario('name = "ok-1.2_b+c"\n', P).name == "ok-1.2_b+c"
+
+
+def test_a_default_name_from_an_unusable_file_stem_says_to_set_name() -> None:
+    with pytest.raises(ScenarioError, match="the file's stem 'my run', the default name"):
+        parse_scenario("", Path("my run.toml"))
+    assert parse_scenario("", Path("my_run.toml")).name == "my_run"
+
+
+@pytest.mark.parametrize("reserve", ["0M", "0G", "7937M", "8G", "99999999999999999999G", "１M",
+                                     "64M\n", "64m", "64"])
+def test_a_reservation_outside_what_a_machine_can_hold_is_refused_by_its_key(
+        reserve: str) -> None:
+    """Was refused by the model's crashkernel= check in the prediction, without a line and
+    by the wrong name (or, with a fullwidth digit, passed verbatim to the kernel)."""
+    import json
+
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(f'name = "x"\n[crash_kernel]\nloaded = false\n'
+                       f'reserve = {json.dumps(reserve)}\n', P)
+    assert str(exc.value).startswith("s.toml:4: crash_kernel.reserve = ")
+    assert "1M to 7936M" in str(exc.value)
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [
+    ("panic=5", "set by boot.panic"),
+    ("crashkernel=128M", "set by crash_kernel.reserve"),
+    ("crash-kexec-post-notifiers", "set by boot.crash_kexec_post_notifiers"),
+    ("panic_print=0x7f", "set by boot.panic_print"),
+    ("unknown_nmi_panic", 'set by trigger.kind = "nmi"'),
+    ("i6300esb.heartbeat=5", "set by devices.watchdog_timeout"),
+    ("console=tty0", "the lab's own"),
+    ("lab.kdump=0", "the lab's own"),
+    ("printk.always_kmsg_dump=1", "read by the model"),
+])
+def test_extra_parameters_that_a_key_sets_or_the_lab_owns_are_refused(extra: str,
+                                                                       fragment: str) -> None:
+    """The model predicts from the keys and never sees boot.extra, while the kernel takes the
+    last value given: such an extra made the guest and the prediction differ silently."""
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(f'name = "x"\n[boot]\nextra = ["loglevel=7", "{extra}"]\n', P)
+    msg = str(exc.value)
+    assert msg.startswith(f"s.toml:3: boot.extra '{extra}'") and fragment in msg
+    assert parse_scenario('name = "x"\n[boot]\nextra = ["loglevel=7", "quiet"]\n',
+                          P).extra_params == ("loglevel=7", "quiet")
+
+
+@pytest.mark.parametrize("extra", ['"a b"', '"a\\tb"', '"x\\n"', '""', '"é"', "1", '["x"]'])
+def test_extra_parameters_are_printable_words(extra: str) -> None:
+    with pytest.raises(ScenarioError, match=r"s\.toml:3: boot\.extra = .* is not a list of "
+                                            r"kernel parameters"):
+        parse_scenario(f'name = "x"\n[boot]\nextra = [{extra}]\n', P)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[kernel]\nrelease = "6.1\\n"', "is not a series"),
+    ('[[notifier]]\nname = "a\\n"', "is not usable"),
+    ('faults = ["ipi-deaf-cpu=\\uff11"]', "is not a CPU id"),
+])
+def test_a_trailing_newline_or_a_non_ascii_digit_does_not_pass_a_pattern(text: str,
+                                                                         fragment: str) -> None:
+    """`$` matched before a final newline and `\\d`/isdecimal() took any script's digits:
+    "6.1\\n" was a release, a fullwidth 1 a CPU id."""
+    with pytest.raises(ScenarioError, match=re.escape(fragment)):
+        parse_scenario(f'name = "x"\n{text}\n', P)
+    with pytest.raises(ScenarioError, match=re.escape("--release: '6.1\\n' is not a kernel")):
+        with_kernel(parse_scenario('name = "x"\n', P), "6.1\n")
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    f = tmp_path / "bom.toml"
+    f.write_bytes(b'\xef\xbb\xbfname = "bom"\n[machine]\ncpus = 3\n')
+    assert (load_scenario(f).name, load_scenario(f).cpus) == ("bom", 3)

@@ -37,3 +37,39 @@ def test_needs_and_effects() -> None:
         parse_need("lock")
     with pytest.raises(CallbackError, match="milliseconds"):
         parse_effect("spin:forever")
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("spin:\u00b2", "needs milliseconds"),      # isdigit() but int() refuses: was a traceback
+    ("spin:\uff15\uff10", "needs milliseconds"),  # fullwidth digits
+    ("spin:", "needs an argument: spin:ARG"),
+    ("stop-dma:", "needs an argument: stop-dma:ARG"),
+    ("hang:5", "hang takes no argument"),
+    ("notify-stop:x", "notify-stop takes no argument"),
+])
+def test_effect_arguments_follow_the_kind(text: str, fragment: str) -> None:
+    """An argument where the kind takes none was dropped silently; a missing one ran as
+    `no  device`; a superscript digit passed isdigit() and crashed the run in int()."""
+    with pytest.raises(CallbackError, match=fragment):
+        parse_effect(text)
+
+
+def test_effects_that_take_an_argument_keep_it() -> None:
+    assert [str(parse_effect(e)) for e in ("print", "print:hi", "persist-log", "spin:0",
+                                           "stop-dma:bcm-vk", "hang")] == [
+        "print", "print:hi", "persist-log", "spin:0", "stop-dma:bcm-vk", "hang"]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("vmbus:x", "vmbus takes no argument"), ("ipi:", "ipi takes no argument"),
+    ("mutex: ", "must name the lock"),
+])
+def test_need_arguments_follow_the_kind(text: str, fragment: str) -> None:
+    with pytest.raises(CallbackError, match=fragment):
+        parse_need(text)
+
+
+@pytest.mark.parametrize("bad", ["\uff11", "INT_MIN + \uff11", "\u0663"])
+def test_a_priority_is_ascii_digits(bad: str) -> None:
+    with pytest.raises(CallbackError, match="is not an integer"):
+        parse_priority(bad)

@@ -20,6 +20,7 @@ from panicpath.check.cli import (
 )
 from panicpath.check.promela import ExportError, SpinError, promela, spin_verdict
 from panicpath.names import one_line
+from panicpath.outputs import OutputFile
 
 
 @click.group(name="export")
@@ -29,7 +30,7 @@ def export_group() -> None:
 
 @export_group.command(name="promela")
 @question_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("-o", "--out", type=OutputFile(path_type=Path), default=None,
               help="Write the model here (default: standard output).")
 @click.option("--spin", "run_spin", is_flag=True,
               help="Also run spin -a, cc and pan, print SPIN's verdict and exit like "

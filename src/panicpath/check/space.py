@@ -8,7 +8,7 @@ The default space holds every situation the seeds discuss (see SITUATIONS); a TO
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ from panicpath.inputs import (
     check_param_value,
     param_owners,
 )
-from panicpath.model.callback import LISTS, Callback, CallbackError, parse_priority
+from panicpath.model.callback import LISTS, Callback
 from panicpath.model.scenario import BOOT_PARAMS, HOST_PANIC_ACTIONS, HYPERVISORS, Scenario
 from panicpath.policies import POLICIES
-from panicpath.tomlfile import line_of, read_toml
+from panicpath.tomlfile import key_line, line_of, read_toml
 
 ARCH_HYPERVISORS: dict[str, tuple[str, ...]] = {
     "x86_64": ("none", "kvm", "hyperv", "xen"),
@@ -212,12 +212,18 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
                     base: Space | None = None) -> Space:
     """Build a Space from parsed TOML over `base` (default: the default space); errors cite
     `where`, the line of the offending key, what is wrong and what is valid."""
-    from panicpath.scenario_file import user_callback
+    from panicpath.scenario_file import array_of_tables, placement_entry, user_callbacks
 
     base = base or Space(policies=tuple(POLICIES))
 
-    def at(key: str) -> str:
-        return f"{where}:{line_of(text, key)}"
+    def at(key: str | tuple[str | int, ...]) -> str:
+        """`where:LINE` of a key (a top-level name or a path such as ("params", "panic")),
+        or of the first line holding `key`'s text."""
+        line = key_line(text, key if isinstance(key, tuple) else (key,))
+        return f"{where}:{line if line is not None else line_of(text, str(key))}"
+
+    def fail(path: Sequence[str | int], msg: str) -> SpaceError:
+        return SpaceError(f"{at(tuple(path))}: {msg}")
 
     for k in data:
         if k not in SPACE_KEYS:
@@ -251,7 +257,7 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
     if "driver_sets" in data:
         kw["driver_sets"] = _driver_sets(at("driver_sets"), data["driver_sets"])
     if "params" in data:
-        kw["params"] = _params(at("params"), data["params"])
+        kw["params"] = _params(at, data["params"])
     for key in ("policy_params", "hyperv_params"):
         if key in data:
             if not isinstance(data[key], bool):
@@ -263,33 +269,17 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
                              f"{data['host_panic_action']!r}; valid: "
                              f"{', '.join(HOST_PANIC_ACTIONS)}")
         kw["host_panic_action"] = data["host_panic_action"]
-    for key in ("callback", "placement"):
-        tables = data.get(key, [])
-        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-            raise SpaceError(f"{at(key)}: {key} must be an array of tables ([[{key}]])")
-    callbacks = []
-    for i, cbd in enumerate(data.get("callback", [])):
-        if not isinstance(cbd, dict):
-            raise SpaceError(f"{at('callback')}: [[callback]] must be a table")
-        try:
-            callbacks.append(user_callback(cbd, 100 + i))
-        except CallbackError as e:
-            raise SpaceError(f"{at(str(cbd.get('name', '[[callback]]')))}: {e}") from None
+    callbacks = user_callbacks(array_of_tables(data, "callback", fail), fail)
     if callbacks:
-        kw["user_callbacks"] = tuple(callbacks)
+        kw["user_callbacks"] = callbacks
     policies = kw.get("policies", base.policies)
     kw_overrides = []
     valid_lists = sorted({*LISTS, *(lst for p in policies for lst in POLICIES[p].lists)})
-    for pl in data.get("placement", []):
-        try:
-            name, lst = str(pl["callback"]), str(pl["list"])
-            prio = parse_priority(pl.get("priority", 0))
-        except (KeyError, TypeError, CallbackError) as e:
-            raise SpaceError(f"{at('placement')}: [[placement]] needs callback, list, "
-                             f"priority ({e})") from None
+    for i, pl in enumerate(array_of_tables(data, "placement", fail)):
+        name, lst, prio = placement_entry(pl, i, callbacks, fail)
         if lst not in valid_lists:
-            raise SpaceError(f"{at('placement')}: unknown list {lst!r} for the selected "
-                             f"policies; valid: {', '.join(valid_lists)}")
+            raise fail(("placement", i, "list"), f"unknown list {lst!r} for the selected "
+                                                 f"policies; valid: {', '.join(valid_lists)}")
         kw_overrides.append((name, lst, prio))
     if kw_overrides:
         kw["overrides"] = tuple(kw_overrides)
@@ -300,7 +290,7 @@ def space_from_dict(data: dict[str, Any], where: str = "<space>", text: str = ""
     return space
 
 
-def _check_values(space: Space, at: Callable[[str], str]) -> None:
+def _check_values(space: Space, at: Callable[[str | tuple[str | int, ...]], str]) -> None:
     """The declared checks (panicpath.inputs) on every parameter value and fault of the
     space, before anything runs; errors name the file and the line of the value."""
     names = catalog_callback_names() | {c.name for c in space.user_callbacks}
@@ -312,8 +302,10 @@ def _check_values(space: Space, at: Callable[[str], str]) -> None:
             for f in fault_set:
                 check_fault(f, space.cpus)
     except InputError as e:
-        key = e.value.partition("=")[0] if e.key == "param" else f'"{e.value}"'
-        raise SpaceError(f"{at(key)}: {e}") from None
+        if e.key == "param":
+            raise SpaceError(f"{at(('params', e.value.partition('=')[0]))}: {e}") from None
+        quoted = f'"{e.value}"'
+        raise SpaceError(f"{at(quoted)}: {e}") from None
 
 
 def _fault_sets(where: str, value: object) -> tuple[tuple[str, ...], ...]:
@@ -348,16 +340,21 @@ def _driver_sets(where: str, value: object) -> tuple[tuple[str, tuple[tuple[str,
     return tuple(out)
 
 
-def _params(where: str, value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _params(at: Callable[[str | tuple[str | int, ...]], str],
+            value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(value, dict):
-        raise SpaceError(f"{where}: [params] must map a boot parameter to a list of values")
+        raise SpaceError(f"{at('params')}: [params] must map a boot parameter to a list of "
+                         "values")
     out = []
     for name, values in value.items():
+        where = at(("params", name))
         if name not in BOOT_PARAMS:
             raise SpaceError(f"{where}: unknown boot parameter {name!r}; valid: "
                              f"{', '.join(BOOT_PARAMS)}")
-        if not isinstance(values, list) or not values:
-            raise SpaceError(f"{where}: params.{name} must be a non-empty list of values")
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, str | int) and not isinstance(v, float) for v in values):
+            raise SpaceError(f"{where}: params.{name} must be a non-empty list of values "
+                             "(strings, integers or true/false)")
         out.append((name, tuple(("1" if v else "0") if isinstance(v, bool) else str(v)
                                 for v in values)))
     return tuple(out)

@@ -35,6 +35,7 @@ from panicpath.lab.scenario import (
     with_kernel,
 )
 from panicpath.names import one_line
+from panicpath.outputs import OutputDir, OutputFile
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., None])
@@ -134,7 +135,7 @@ def lab_group() -> None:
 @lab_group.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=OutputDir(path_type=Path), default=None,
               help="Directory for the run's files (default: the cache's runs/).")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
               help="Restore the guest from a cached snapshot (taken on first use) "
@@ -231,7 +232,7 @@ def _scenario_paths(directory: Path) -> list[Path]:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
               help="QEMU guests at once (with --ray: the qemu slots of a local Ray it starts).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=OutputDir(path_type=Path), default=None,
               help="Directory for logs and the report (default: lab-campaign, or the "
                    "--resume directory).")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,
@@ -340,10 +341,10 @@ def _csv(value: str, valid: tuple[str, ...] | None, option: str) -> tuple[str, .
               help=f"Guest architectures, comma-separated ({', '.join(ARCHES)}).")
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
               help="QEMU guests at once (with --ray: the qemu slots of a local Ray it starts).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=OutputDir(path_type=Path), default=None,
               help="Directory for logs, matrix.json and matrix.html (default: lab-matrix, or "
                    "the --resume directory).")
-@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--html", "html_out", type=OutputFile(path_type=Path),
               default=None, help="Write the HTML page here (default: OUT/matrix.html).")
 @click.option("--json", "as_json", is_flag=True, help="Print the cells as JSON.")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True,

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
+from panicpath.names import one_line
+from panicpath.tomlfile import BOM, key_line, syntax_error
+
 Flavour = Literal["cloud-amd64", "amd64", "cloud-arm64", "arm64", "powerpc64le"]
 Arch = Literal["x86_64", "arm64", "ppc64el"]
 Behaviour = Literal["return", "stop", "spin", "lock"]
@@ -37,7 +40,7 @@ ARCH_FLAVOURS: dict[Arch, tuple[Flavour, ...]] = {
 default); panicpath.lab.archive.FLAVOURS is the same table for the kernel supply."""
 ARCHES: tuple[Arch, ...] = tuple(ARCH_FLAVOURS)
 FLAVOURS: tuple[Flavour, ...] = tuple(f for fl in ARCH_FLAVOURS.values() for f in fl)
-RELEASE_RE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}$")
+RELEASE_RE = re.compile(r"^[1-9][0-9]?\.[0-9]{1,2}\Z")
 BEHAVIOURS: tuple[Behaviour, ...] = ("return", "stop", "spin", "lock")
 TRIGGERS: tuple[Trigger, ...] = ("sysrq", "nmi")
 PANIC_ACTIONS: tuple[PanicAction, ...] = ("shutdown", "pause", "none", "exit-failure")
@@ -52,8 +55,29 @@ measured (docs/lab.md "A watchdog during the dump"), widened for a loaded host. 
 second of work the dump ends dump_delay_s + 5..13 s after the panic; the model says
 dump_delay_s + 6 (a 5 s capture boot). A heartbeat inside that band could go either way."""
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
-_SIZE = re.compile(r"^\d+[MG]$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,31}\Z")
+_SIZE = re.compile(r"^[0-9]+[MG]\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
+"""A scenario's name: it names run directories and report keys and is written into the
+probe's C source, so letters, digits and ``._+-`` only (no path separator, quote or
+space)."""
+_PARAM = re.compile(r"^[\x21-\x7e]+\Z")
+"""A kernel parameter of boot.extra: printable ASCII without spaces."""
+RESERVE_MAX_MIB = 8192 - 256
+"""The largest crash_kernel.reserve: the largest machine.memory_mib less the 256 MiB the
+first kernel keeps."""
+EXTRA_OWNED: dict[str, str] = {
+    "panic": "boot.panic",
+    "panic_print": "boot.panic_print",
+    "crash_kexec_post_notifiers": "boot.crash_kexec_post_notifiers",
+    "crashkernel": "crash_kernel.reserve",
+    "unknown_nmi_panic": 'trigger.kind = "nmi"',
+    "i6300esb.heartbeat": "devices.watchdog_timeout",
+}
+"""Kernel parameters boot.extra may not give because a key of the scenario sets them (the
+lab writes them on the command line and the model predicts from the key; the kernel would
+take the last value). The lab's own (``console``, ``lab.*``) and the other parameters the
+model reads are refused too (boot.extra does not reach the model)."""
 
 
 class ScenarioError(Exception):
@@ -61,7 +85,7 @@ class ScenarioError(Exception):
 
     def __init__(self, path: Path | str, line: int | None, what: str, valid: str) -> None:
         where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {what}; valid: {valid}")
+        super().__init__(one_line(f"{where}: {what}; valid: {valid}"))
         self.path = Path(path)
         self.line = line
 
@@ -147,6 +171,11 @@ class LabScenario:
                     any(f != "nmi-context" for f in self.faults))
 
 
+def _num(v: float) -> str:
+    """A bound as written: integers in full (INT_MIN, not -2.14748e+09)."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 @dataclass(frozen=True)
 class Field:
     """What one key of a lab scenario accepts: the declaration the reader checks against
@@ -165,14 +194,15 @@ class Field:
         """In words, for errors and docs."""
         text = {
             "bool": "true or false",
-            "int": f"an integer {self.lo:g}..{self.hi:g}",
-            "seconds": f"seconds, {self.lo:g}..{self.hi:g}",
+            "int": f"an integer {_num(self.lo)}..{_num(self.hi)}",
+            "seconds": f"seconds, {_num(self.lo)}..{_num(self.hi)}",
             "choice": "one of " + ", ".join(self.choices),
-            "size": 'a size such as "256M" (digits and M or G)',
+            "size": f'a size such as "256M" (digits and M or G), {_num(self.lo)}M..{_num(self.hi)}M',
             "release": 'a kernel series such as "6.1" or "6.12"',
             "ident": "a C identifier of lower-case letters, digits and _ (1-32 chars)",
             "text": "a string",
-            "params": 'a list of kernel parameters without spaces, e.g. ["loglevel=7"]',
+            "params": 'a list of kernel parameters (printable ASCII, no spaces), e.g. '
+                      '["loglevel=7"], none that a key of the scenario sets or the lab owns',
             "faults": "a list of the model's fault names (NAME or NAME=ARG) the guest can have",
             "table": "an array of tables",
         }[self.kind]
@@ -183,7 +213,8 @@ class Field:
 
 
 LAB_FIELDS: dict[str, Field] = {
-    "name": Field("text", note="non-empty; default: the file's stem"),
+    "name": Field("text", note="letters, digits, '.', '_', '+', '-' (1-64, starting with a "
+                               "letter or digit); default: the file's stem"),
     "description": Field("text", ""),
     "faults": Field("faults", note="see docs/lab.md, Faults in the guest"),
     "kernel.release": Field("release", "6.1",
@@ -197,7 +228,7 @@ LAB_FIELDS: dict[str, Field] = {
                                        note="the crash kernel's /init waits this long before "
                                             "it reads the vmcore (a slow dump); at most "
                                             "timeouts.crash_kernel - 15"),
-    "crash_kernel.reserve": Field("size", "256M",
+    "crash_kernel.reserve": Field("size", "256M", 1, RESERVE_MAX_MIB,
                                   note="x86_64 6.1: from 57M kexec -p loads it, from 76M it works; per "
                                        "arch and release in docs/lab.md"),
     "boot.crash_kexec_post_notifiers": Field("bool", False),
@@ -245,29 +276,22 @@ for _k in LAB_FIELDS:
         _TABLE_KEYS.setdefault(_k.partition(".")[0], set()).add(_k.partition(".")[2])
 
 
+_ARRAYS = ("notifier", "kmsg_dumper")
+"""The arrays of tables of a lab scenario ([[notifier]], [[kmsg_dumper]])."""
+
+
 def _locate(text: str, table: str | None, key: str | None, index: int = 0) -> int | None:
-    """Line (1-based) of ``key`` in the ``index``-th ``[table]``/``[[table]]``, else of
-    the table header, else None. tomllib reports lines only for syntax errors."""
-    current: str | None = None
-    seen: dict[str, int] = {}
-    header_line: int | None = None
-    for no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        m = re.match(r"^\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?", line)
-        if m:
-            current = m[1]
-            seen[current] = seen.get(current, -1) + 1
-            if current == table and seen[current] == index and key is None:
-                return no
-            if current == table and seen[current] == index:
-                header_line = no
-            continue
-        in_place = (table is None and current is None) or (
-            current is not None and current == table and seen.get(current, -1) == index
-        )
-        if in_place and key is not None and re.match(rf"^{re.escape(key)}\s*=", line):
-            return no
-    return header_line
+    """Line (1-based) of ``key`` in ``[table]`` (the ``index``-th for ``[[notifier]]`` and
+    ``[[kmsg_dumper]]``, inline tables and dotted keys too), else of the table, else None.
+    tomllib reports lines only for syntax errors."""
+    path: list[str | int] = []
+    if table is not None:
+        path.append(table)
+        if table in _ARRAYS:
+            path.append(index)
+    if key is not None:
+        path.append(key)
+    return key_line(text, path) if path else None
 
 
 class _Reader:
@@ -291,7 +315,7 @@ class _Reader:
     def check_keys(self, value: Mapping[str, object], name: str, index: int = 0) -> None:
         for key in value:
             if key not in _TABLE_KEYS[name]:
-                raise self.fail(name, key, f"unknown key '{key}' in [{name}]",
+                raise self.fail(name, key, f"unknown key {key!r} in [{name}]",
                                 ", ".join(sorted(_TABLE_KEYS[name])), index)
 
     def get_bool(self, t: Mapping[str, object], table: str, key: str) -> bool:
@@ -306,7 +330,7 @@ class _Reader:
         v = t.get(key, f.default)
         if isinstance(v, bool) or not isinstance(v, int) or not f.lo <= v <= f.hi:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
-                            f"an integer from {f.lo:g} to {f.hi:g}", index)
+                            f"an integer from {_num(f.lo)} to {_num(f.hi)}", index)
         return v
 
     def get_num(self, t: Mapping[str, object], table: str, key: str) -> float:
@@ -314,7 +338,7 @@ class _Reader:
         v = t.get(key, f.default)
         if isinstance(v, bool) or not isinstance(v, int | float) or not f.lo <= v <= f.hi:
             raise self.fail(table, key, f"{table}.{key} = {v!r} is out of range",
-                            f"a number of seconds from {f.lo:g} to {f.hi:g}")
+                            f"a number of seconds from {_num(f.lo)} to {_num(f.hi)}")
         return float(v)
 
     def get_choice(self, t: Mapping[str, object], table: str, key: str, index: int = 0) -> str:
@@ -342,20 +366,22 @@ def reserve_mib(size: str) -> int:
 
 def parse_scenario(text: str, path: Path) -> LabScenario:
     """A LabScenario from the text of a scenario file (``path`` names it in errors)."""
+    text = text.removeprefix(BOM)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
-        raise ScenarioError(path, int(m[1]) if m else None, f"not valid TOML ({msg})",
+        line, msg = syntax_error(e, text)
+        raise ScenarioError(path, line, f"not valid TOML ({msg})",
                             "TOML 1.0, see docs/lab.md") from None
     r = _Reader(path, text)
     for key in doc:
         if key not in _TOP_KEYS:
-            raise r.fail(None, key, f"unknown key '{key}'", ", ".join(sorted(_TOP_KEYS)))
+            raise r.fail(None, key, f"unknown key {key!r}", ", ".join(sorted(_TOP_KEYS)))
     name = doc.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        raise r.fail(None, "name", f"name = {name!r} is not a string", "a non-empty string")
+    if not isinstance(name, str) or not _NAME.match(name):
+        what = (f"name = {name!r} is not usable" if "name" in doc else
+                f"the file's stem {name!r}, the default name, is not usable: set name")
+        raise r.fail(None, "name", what, LAB_FIELDS["name"].note.partition(";")[0])
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise r.fail(None, "description", "description is not a string", "a string")
@@ -374,28 +400,26 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     ck = r.table(doc, "crash_kernel")
     crash_loaded = r.get_bool(ck, "crash_kernel", "loaded")
     reserve = ck.get("reserve", "256M")
-    if not isinstance(reserve, str) or not _SIZE.match(reserve):
-        raise r.fail("crash_kernel", "reserve", f"crash_kernel.reserve = {reserve!r} is not a size",
+    if not isinstance(reserve, str) or not _SIZE.match(reserve) or \
+            not 1 <= reserve_mib(reserve) <= RESERVE_MAX_MIB:
+        raise r.fail("crash_kernel", "reserve", f"crash_kernel.reserve = {reserve!r} is not a size "
+                     f"from 1M to {RESERVE_MAX_MIB}M",
                      "a size such as \"256M\" (x86_64 6.1 needs 76M; docs/lab.md)")
 
     boot = r.table(doc, "boot")
     post = r.get_bool(boot, "boot", "crash_kexec_post_notifiers")
     panic_print = r.get_int(boot, "boot", "panic_print")
     panic_timeout = r.get_int(boot, "boot", "panic")
-    extra = boot.get("extra", [])
-    if not isinstance(extra, list) or not all(
-        isinstance(x, str) and x and " " not in x for x in extra
-    ):
-        raise r.fail("boot", "extra", "boot.extra must be a list of kernel parameters",
-                     "a list of strings without spaces, e.g. [\"loglevel=7\"]")
+    extra = _extra(r, boot)
 
     notifiers = _notifiers(r, doc)
     dumpers = _dumpers(r, doc)
-    names = [n.name for n in notifiers] + [d.name for d in dumpers]
-    dup = next((n for n in names if names.count(n) > 1), None)
-    if dup is not None:
-        raise r.fail(None, None, f"probe name '{dup}' is used twice",
-                     "a distinct name for every [[notifier]] and [[kmsg_dumper]]")
+    probes = [("notifier", i, n.name) for i, n in enumerate(notifiers)] + [
+        ("kmsg_dumper", i, d.name) for i, d in enumerate(dumpers)]
+    for k, (table, index, probe) in enumerate(probes):
+        if any(p == probe for _, _, p in probes[:k]):
+            raise r.fail(table, "name", f"probe name '{probe}' is used twice",
+                         "a distinct name for every [[notifier]] and [[kmsg_dumper]]", index)
 
     dev = r.table(doc, "devices")
     pvpanic = r.get_bool(dev, "devices", "pvpanic")
@@ -413,7 +437,8 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
     action = cast(PanicAction, r.get_choice(mach, "machine", "panic_action"))
     reserved = reserve_mib(reserve)
     if crash_loaded and memory < reserved + 256:
-        raise r.fail("machine", "memory_mib",
+        raise r.fail("machine" if "memory_mib" in mach else "crash_kernel",
+                     "memory_mib" if "memory_mib" in mach else "reserve",
                      f"machine.memory_mib = {memory} is too small beside crashkernel={reserve}",
                      f"at least {reserved + 256}")
     if any(n.behaviour == "lock" for n in notifiers) and cpus < 2:
@@ -454,12 +479,39 @@ def parse_scenario(text: str, path: Path) -> LabScenario:
         name=name, description=description, flavour=flavour, release=release, arch=arch,
         crash_kernel=crash_loaded,
         crashkernel_size=reserve, post_notifiers=post, panic_print=panic_print,
-        panic_timeout=panic_timeout, extra_params=tuple(cast(list[str], extra)),
+        panic_timeout=panic_timeout, extra_params=tuple(extra),
         notifiers=notifiers, dumpers=dumpers, pvpanic=pvpanic, ramoops=ramoops,
         trigger=trigger, cpus=cpus, memory_mib=memory, panic_action=action,
         timeouts=timeouts, path=path, faults=faults, watchdog=watchdog,
         watchdog_timeout_s=wdt_timeout, dump_delay_s=dump_delay,
     )
+
+
+def _extra(r: _Reader, boot: Mapping[str, object]) -> list[str]:
+    """``boot.extra``: kernel parameters the lab adds verbatim, none that the scenario's keys
+    set (the model predicts from the keys, and the kernel takes the last value given) or
+    that the lab itself writes; names compared as the kernel does, ``-`` as ``_``."""
+    from panicpath.model.params import PARAMS
+
+    value = boot.get("extra", [])
+    if not isinstance(value, list) or not all(isinstance(x, str) and _PARAM.match(x)
+                                              for x in value):
+        raise r.fail("boot", "extra", f"boot.extra = {value!r} is not a list of kernel "
+                     "parameters", "a list of strings of printable ASCII without spaces, "
+                     "e.g. [\"loglevel=7\"]")
+    model = {p.replace("-", "_") for p in PARAMS}
+    for item in cast(list[str], value):
+        name = item.partition("=")[0].replace("-", "_")
+        why, valid = "", "leave it out"
+        if name in EXTRA_OWNED:
+            why, valid = f"set by {EXTRA_OWNED[name]}", f"{EXTRA_OWNED[name]} instead"
+        elif name == "console" or name.startswith("lab."):
+            why = "the lab's own (it sets the console it reads and its lab.* parameters)"
+        elif name in model:
+            why = "read by the model, and boot.extra does not reach its prediction"
+        if why:
+            raise r.fail("boot", "extra", f"boot.extra {item!r}: {name} is {why}", valid)
+    return cast(list[str], value)
 
 
 #: Why the guest cannot have a model fault (docs/lab.md "Faults in the guest").
@@ -487,20 +539,26 @@ def _faults(r: _Reader, doc: Mapping[str, object], notifiers: tuple[NotifierProb
             check_fault(item, cpus)  # the model's declaration: names, CPU ids, no-arg faults
         except InputError as e:
             raise r.fail(None, "faults", f"{e.key} {e.value!r}: {e.problem}", e.valid) from None
-        why = _guest_limit(item, names, trigger)
+        why = _guest_limit(item, names, trigger,
+                           any(n.behaviour == "lock" for n in notifiers))
         if why:
             raise r.fail(None, "faults", why, ", ".join(usable))
     return tuple(cast(list[str], value))
 
 
-def _guest_limit(item: str, notifiers: set[str], trigger: Trigger) -> str:
+def _guest_limit(item: str, notifiers: set[str], trigger: Trigger,
+                 lock_taken: bool = True) -> str:
     """Why the guest cannot have a fault the model accepts (empty: it can): what the probe
-    can produce (its own lock, its own notifiers, no device) and the trigger."""
+    can produce (its own lock, its own notifiers, no device) and the trigger. `lock_taken`:
+    a [[notifier]] with behaviour "lock" takes the probe's lock."""
     fault, _, arg = item.partition("=")
     if fault in _NO_GUEST_FAULT:
         return _NO_GUEST_FAULT[fault]
     if fault == "lock-held-by-stopped-cpu" and arg not in ("", "probe_lock"):
         return f"{item}: the probe can hold only its own lock, probe_lock"
+    if fault == "lock-held-by-stopped-cpu" and not lock_taken:
+        return (f"{item}: nothing takes probe_lock, the lock it holds: add a [[notifier]] "
+                'with behaviour = "lock"')
     if fault == "hanging-callback" and arg and arg not in notifiers:
         return f"{item}: the probe can make only its own [[notifier]] hang"
     if fault == "dma-active" and arg:
@@ -546,7 +604,7 @@ def _dumpers(r: _Reader, doc: Mapping[str, object]) -> tuple[DumperProbe, ...]:
 def load_scenario(path: Path) -> LabScenario:
     """Read and check one scenario file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8").removeprefix(BOM)
     except OSError as e:
         raise ScenarioError(path, None, f"cannot read ({e.strerror})",
                             "a readable TOML scenario file") from None

@@ -63,7 +63,7 @@ INT_MIN = -(2**31)
 KMSG_DUMP_REASONS = {"UNDEF": 0, "PANIC": 1, "OOPS": 2, "EMERG": 3, "SHUTDOWN": 4, "MAX": 5}
 """include/linux/kmsg_dump.h enum kmsg_dump_reason (6.1 order; compared with >)."""
 
-_PRIORITY_RE = re.compile(r"^\s*(INT_MAX|INT_MIN)?\s*(?:([+-])\s*(\d+))?\s*$|^\s*(-?\d+)\s*$")
+_PRIORITY_RE = re.compile(r"^\s*(INT_MAX|INT_MIN)?\s*(?:([+-])\s*([0-9]+))?\s*$|^\s*(-?[0-9]+)\s*$")
 
 
 class CallbackError(ValueError):
@@ -127,22 +127,47 @@ class Callback:
         return self.sources[0] if self.sources else "user callback"
 
 
+LOCK_NEEDS = ("lock", "trylock", "mutex")
+"""The needs that name a lock (``lock:NAME``); the other needs take no argument."""
+
+EFFECT_ARGS: dict[str, tuple[str, bool]] = {
+    "print": ("the text printed (default: the callback's name)", False),
+    "spin": ("milliseconds, digits 0-9", True),
+    "stop-dma": ("the device whose DMA it stops, e.g. bcm-vk", True),
+    "persist-log": ("the pstore backend, e.g. ramoops (default: the callback's name)", False),
+}
+"""The effects that take an argument (``kind:ARG``): what it is, and whether it is
+required; the other effects take none."""
+
+
 def parse_need(text: str) -> Need:
-    """``"lock:vmbus-ring"`` -> Need('lock', 'vmbus-ring'); validates the kind."""
-    kind, _, arg = text.strip().partition(":")
+    """``"lock:vmbus-ring"`` -> Need('lock', 'vmbus-ring'); validates the kind and that an
+    argument is given where one is taken (a lock's name) and only there."""
+    kind, sep, arg = text.strip().partition(":")
     if kind not in NEED_KINDS:
         raise CallbackError(f"unknown need {text!r}; valid: {', '.join(NEED_KINDS)}")
-    if kind in ("lock", "trylock", "mutex") and not arg:
+    if kind in LOCK_NEEDS and not arg.strip():
         raise CallbackError(f"need {text!r} must name the lock, e.g. '{kind}:my_lock'")
+    if kind not in LOCK_NEEDS and sep:
+        raise CallbackError(f"need {text!r}: {kind} takes no argument; valid: {kind}")
     return Need(kind, arg)
 
 
 def parse_effect(text: str) -> Effect:
-    """``"spin:500"`` -> Effect('spin', '500'); validates the kind and numeric arguments."""
-    kind, _, arg = text.strip().partition(":")
+    """``"spin:500"`` -> Effect('spin', '500'); validates the kind and that its argument is
+    given where one is required, of its form (milliseconds in ASCII digits), and absent
+    where none is taken."""
+    kind, sep, arg = text.strip().partition(":")
     if kind not in EFFECT_KINDS:
         raise CallbackError(f"unknown effect {text!r}; valid: {', '.join(EFFECT_KINDS)}")
-    if kind == "spin" and not arg.isdigit():
+    if kind not in EFFECT_ARGS:
+        if sep:
+            raise CallbackError(f"effect {text!r}: {kind} takes no argument; valid: {kind}")
+        return Effect(kind)
+    what, required = EFFECT_ARGS[kind]
+    if required and not arg:
+        raise CallbackError(f"effect {text!r} needs an argument: {kind}:ARG with ARG {what}")
+    if kind == "spin" and not (arg.isascii() and arg.isdigit()):
         raise CallbackError(f"effect {text!r} needs milliseconds, e.g. 'spin:500'")
     return Effect(kind, arg)
 

@@ -14,7 +14,14 @@ import click
 
 from panicpath.faults import FAULTS
 from panicpath.inputs import FAULT_ARGS, param_owners
-from panicpath.model.callback import EFFECT_KINDS, KMSG_DUMP_REASONS, LISTS, NEED_KINDS
+from panicpath.model.callback import (
+    EFFECT_ARGS,
+    EFFECT_KINDS,
+    KMSG_DUMP_REASONS,
+    LISTS,
+    LOCK_NEEDS,
+    NEED_KINDS,
+)
 from panicpath.model.params import PARAMS
 
 HEADER = """# Inputs: what panicpath accepts
@@ -82,17 +89,20 @@ def _callbacks() -> list[str]:
             f"- `list`: {', '.join(LISTS)} (default panic_notifier_list; a policy may add "
             "its own lists, see `panicpath policies --json`)",
             "- `priority`: an integer or `INT_MAX`/`INT_MIN` +/- N, within INT_MIN..INT_MAX",
-            f"- `needs`: a list of {', '.join(NEED_KINDS)}; lock, trylock and mutex name "
-            "their lock (`lock:NAME`)",
-            f"- `effects`: a list of {', '.join(EFFECT_KINDS)}; `spin:MS` takes "
-            "milliseconds",
+            f"- `needs`: a list of {', '.join(NEED_KINDS)}; "
+            f"{', '.join(LOCK_NEEDS)} name their lock (`lock:NAME`), the others take no "
+            "argument",
+            f"- `effects`: a list of {', '.join(EFFECT_KINDS)}; "
+            + "; ".join(f"`{k}:ARG` with ARG {what}" + ("" if required else " (optional)")
+                        for k, (what, required) in EFFECT_ARGS.items())
+            + "; the others take no argument",
             f"- `max_reason`: {', '.join(KMSG_DUMP_REASONS)}",
-            "- `order`: an integer; `forces_post_notifiers`: true or false; `name`, "
-            "`source`: strings", ""]
+            "- `order`: an integer; `forces_post_notifiers`: true or false; `name` (one per "
+            "callback of the file), `source`: strings", ""]
 
 
 def _scenario() -> list[str]:
-    from panicpath.scenario_file import SCALAR_KEYS, TOP_KEYS
+    from panicpath.scenario_file import PLACEMENT_KEYS, SCALAR_KEYS, TOP_KEYS
 
     rows = [(f"`{k}`", t.__name__, text) for k, t, text in SCALAR_KEYS]
     rows += [("`drivers`", "list", "driver names (panicpath drivers)"),
@@ -104,7 +114,10 @@ def _scenario() -> list[str]:
             "arch, hypervisor, drivers, host_panic_action) are those `panicpath policies "
             "| arches | drivers` list; cpus 1..64.", "",
             *_table(("key", "type", "accepts"), rows),
-            "`[[placement]]`: `callback`, `list`, `priority` (as for callbacks).", ""]
+            f"`[[placement]]`: {', '.join(f'`{k}`' for k in PLACEMENT_KEYS)} (priority as "
+            "for callbacks); `callback` names a catalog callback (any kernel version's "
+            "form) or one of the file's `[[callback]]`s, `list` one of the policy's lists.",
+            ""]
 
 
 def _space() -> list[str]:

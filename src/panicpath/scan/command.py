@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from panicpath.names import one_line
+from panicpath.outputs import OutputFile
 from panicpath.scan.jsonio import scan_result_to_json
 from panicpath.scan.runner import scan_tree
 from panicpath.scan.sources import ScanInputError
@@ -34,7 +35,7 @@ def _fail(msg: str) -> NoReturn:
 @click.option("--source", "series", default=None, metavar="SERIES",
               help="Scan Debian's linux-source-SERIES (e.g. 6.12), fetched through the lab's "
                    "private apt state and cached (docs/policy-files.md), instead of PATH.")
-@click.option("--policy-out", "policy_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--policy-out", "policy_out", type=OutputFile(path_type=Path),
               default=None, help="Also derive the policy of the tree's panic() and write it "
                                  "as a policy file (docs/policy-files.md).")
 def scan_command(path: Path | None, as_json: bool, jobs: int, no_cache: bool,
