@@ -1,18 +1,23 @@
-"""Ray's overhead on one machine (issue 18): `panicpath compare` (the default space, every
-policy) with `--workers 2` against the same command with `--ray`, as a user runs it (a fresh
-process, output to a pipe), in three ways:
+"""Ray's overhead on one machine (issue 18), as a user runs each command (a fresh process,
+output to a pipe), for `panicpath compare` (the default space, every policy) and for
+`panicpath lab campaign` (four short shipped x86_64 scenarios, restored from snapshots),
+each in three ways:
 
-- local: `compare --workers 2` (a process pool of two);
-- ray-start: `compare --ray` with no Ray running (the command starts a local Ray, runs the
-  chunks as tasks, stops it: Ray's start and stop included);
-- ray-cluster: `compare --ray 127.0.0.1:PORT` against a Ray head started beforehand with
-  `ray start --head --num-cpus 2` (what a cluster user pays per command).
+- local: `compare --workers 2` (a process pool of two), `lab campaign --jobs 2` (two
+  guests at once);
+- ray-start: `--ray` with no Ray running (the command starts a local Ray, with two qemu
+  slots for the campaign, runs the chunks or cycles as tasks, stops it: Ray's start and
+  stop included);
+- ray-cluster: `--ray 127.0.0.1:PORT` against a Ray head started beforehand with
+  `ray start --head --num-cpus 2 --resources '{"qemu": 2}'` (what a cluster user pays per
+  command).
 
 Prints each median wall time and its ratio to the local one, then stops the head it
 started. The target is an overhead of at most 10 % (ratio <= 1.10). Needs the ray extra
-(pip install 'panicpath[ray]'). Usage:
+(pip install 'panicpath[ray]') and, for the campaign, the lab's set-up (QEMU; the first,
+untimed, local campaign fills the lab cache and the snapshots). Usage:
 
-    python3 benchmarks/bench_ray.py [--runs N]
+    python3 benchmarks/bench_ray.py [--runs N] [--lab-runs N] [--only compare|lab]
 """
 
 from __future__ import annotations
@@ -58,23 +63,57 @@ def ours(marker: str) -> list[int]:
     return pids
 
 
+LAB_SCENARIOS = ("ipi_deaf_cpu_no_kdump", "kdump_no_post_notifiers", "no_kdump_panic_none",
+                 "portable_no_kdump_host_runs_on")
+"""The campaign timed: the four short x86_64 cycles tests/lab/test_ray_campaign.py runs."""
+
+
+def report(title: str, results: dict[str, list[float]], runs: int) -> None:
+    local = statistics.median(next(iter(results.values())))
+    print(f"{title}, median of {runs} runs:")
+    for name, times in results.items():
+        med = statistics.median(times)
+        print(f"  {name:<40} {med:6.2f} s  (min {min(times):.2f}, max {max(times):.2f})  "
+              f"x{med / local:.2f} of local, overhead {100 * (med / local - 1):+.0f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="runs of each compare")
+    ap.add_argument("--lab-runs", type=int, default=3, help="runs of each lab campaign")
+    ap.add_argument("--only", choices=("compare", "lab"), default=None)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ppbench"))
     env = dict(os.environ, RAY_TMPDIR=str(tmp / "local"), RAY_USAGE_STATS_ENABLED="0",
-               RAY_AUTH_MODE="disabled")
+               RAY_AUTH_MODE="disabled",
+               RAY_kill_child_processes_on_worker_exit_with_raylet_subreaper="true")
     env.pop("RAY_ADDRESS", None)
     (tmp / "local").mkdir()
     base = [sys.executable, "-m", "panicpath", "compare"]
+    from panicpath.lab.scenario import builtin_scenarios_dir
+
+    scenarios = tmp / "scenarios"
+    scenarios.mkdir()
+    for name in LAB_SCENARIOS:
+        shutil.copy(builtin_scenarios_dir() / f"{name}.toml", scenarios)
+    lab = [sys.executable, "-m", "panicpath", "lab", "campaign", str(scenarios), "--out",
+           str(tmp / "campaign")]
+    do_compare, do_lab = args.only in (None, "compare"), args.only in (None, "lab")
     results: dict[str, list[float]] = {}
-    results["local --workers 2"] = timed([*base, "--workers", "2"], env, args.runs)
-    results["--ray (starts a local Ray)"] = timed([*base, "--ray"], env, args.runs)
+    labs: dict[str, list[float]] = {}
+    if do_compare:
+        results["local --workers 2"] = timed([*base, "--workers", "2"], env, args.runs)
+        results["--ray (starts a local Ray)"] = timed([*base, "--ray"], env, args.runs)
+    if do_lab:
+        timed([*lab, "--jobs", "2"], env, 1)  # the lab cache and the snapshots, untimed
+        labs["local --jobs 2"] = timed([*lab, "--jobs", "2"], env, args.lab_runs)
+        labs["--ray (starts a local Ray, 2 qemu slots)"] = timed([*lab, "--ray"], env,
+                                                                 args.lab_runs)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     head = subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--num-cpus=2",
+                             '--resources={"qemu": 2}',
                              f"--temp-dir={tmp / 'head'}", "--include-dashboard=false",
                              "--disable-usage-stats"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -84,7 +123,12 @@ def main() -> None:
         start = time.perf_counter() - t
         addr = f"127.0.0.1:{port}"
         timed([*base, "--no-faults", "--policy", "linux-6.1", "--ray", addr], env, 1)  # warm
-        results[f"--ray {addr} (head started)"] = timed([*base, "--ray", addr], env, args.runs)
+        if do_compare:
+            results[f"--ray {addr} (head started)"] = timed([*base, "--ray", addr], env,
+                                                            args.runs)
+        if do_lab:
+            labs[f"--ray {addr} (head started)"] = timed([*lab, "--ray", addr], env,
+                                                         args.lab_runs)
     finally:
         os.killpg(head.pid, signal.SIGKILL) if head.poll() is None else None
         for _ in range(50):
@@ -98,17 +142,16 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     from panicpath.check.compare import count, default_space
 
-    n = count(default_space())
     cpus = len(os.sched_getaffinity(0))
-    local = statistics.median(results["local --workers 2"])
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"panicpath compare, default space ({n} configurations), {cpus} CPUs, "
-          f"median of {args.runs} runs (ray start --head itself: {start:.1f} s; load average "
-          f"at the end {load}: other work on the host slows every column alike):")
-    for name, times in results.items():
-        med = statistics.median(times)
-        print(f"  {name:<40} {med:6.2f} s  (min {min(times):.2f}, max {max(times):.2f})  "
-              f"x{med / local:.2f} of local, overhead {100 * (med / local - 1):+.0f} %")
+    print(f"{cpus} CPUs; ray start --head itself: {start:.1f} s; load average at the end "
+          f"{load} (other work on the host slows every column alike)")
+    if results:
+        report(f"panicpath compare, default space ({count(default_space())} configurations)",
+               results, args.runs)
+    if labs:
+        report(f"panicpath lab campaign, {len(LAB_SCENARIOS)} x86_64 scenarios restored from "
+               "snapshots", labs, args.lab_runs)
 
 
 if __name__ == "__main__":

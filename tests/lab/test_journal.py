@@ -160,3 +160,4 @@ def test_two_scenarios_of_one_name_are_refused(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli.lab_group, ["campaign", str(d), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
     assert "'portable_no_kdump'" in r.stderr and "again.toml" in r.stderr
+

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,6 +131,24 @@ def _killed_from_outside(entry: CampaignEntry) -> bool:
     return r.status == "qemu-exited" and r.returncode is not None and r.returncode < 0
 
 
+def sweep_runs(parent: Path) -> None:
+    """Remove the run directories below `parent` that a task of this host left when its
+    worker died (killed with its node, or by a ^C's cancellation): each is named
+    ``cycle.PID.HOST.*`` after the worker that made it, and one whose worker is gone is
+    stale (the name's host guards a cache shared by several machines)."""
+    host = socket.gethostname()
+    for d in parent.glob("cycle.*"):
+        _, pid, rest = [*d.name.split(".", 2), "", ""][:3]
+        if not pid.isdigit() or rest.rsplit(".", 1)[0] != host:
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # a live process of another user
+
+
 def run_cycle(cycle: Cycle, planned: int, snapshot: bool, tcg_threads: str,
               setup_is_na: bool) -> CycleResult:
     """The task: prepare `cycle` from this node's caches, run it, compare it with the model.
@@ -139,7 +158,9 @@ def run_cycle(cycle: Cycle, planned: int, snapshot: bool, tcg_threads: str,
     node = str(import_ray().get_runtime_context().get_node_id())
     parent = cache_dir() / "ray-runs"
     parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="cycle-", dir=parent))
+    sweep_runs(parent)
+    work = Path(tempfile.mkdtemp(prefix=f"cycle.{os.getpid()}.{socket.gethostname()}.",
+                                 dir=parent))
     try:
         sc = cycle.scenario
         try:
