@@ -49,3 +49,27 @@ def test_a_cpu_deaf_to_the_stop_ipi_is_named_after_the_wait() -> None:
     assert f"{FAILED_TO_STOP} 1-3" in deaf.console
     assert not any(FAILED_TO_STOP in line for line in simulate(Scenario(arch="arm64")).console)
     assert (cpulist([1]), cpulist([1, 2, 3]), cpulist([1, 3, 4])) == ("1", "1-3", "1,3-4")
+
+
+def _failed_line(stop: str, cpus: int, deaf: int, release: tuple[int, int] | None) -> str:
+    from panicpath.arch.arm64 import FAILED_TO_STOP
+
+    run = build(Scenario(arch="arm64", cpus=cpus, faults=(f"ipi-deaf-cpu={deaf}",),
+                         kernel_version=release))
+    getattr(Arm64(), stop)(run)
+    lines = [line for line in run.machine.log if line.startswith(FAILED_TO_STOP)]
+    assert len(lines) == 1, lines
+    return lines[0][len(FAILED_TO_STOP):].strip()
+
+
+def test_the_failed_to_stop_warning_names_the_cpus_each_release_prints() -> None:
+    """arch/arm64/kernel/smp.c 6.1.192: smp_send_stop() prints cpu_online_mask after its
+    wait, the panic CPU included (the lab's arm64 6.1 ipi-deaf run without kdump printed
+    "SMP: failed to stop secondary CPUs 0-1"); crash_smp_send_stop() prints the CPUs it
+    signalled ("1-2" with CPU 2 deaf, seen on arm64 6.1 as well). From v6.10
+    (fdfa588124b6) both print the other CPUs still online."""
+    assert _failed_line("smp_send_stop", 2, 1, None) == "0-1"
+    assert _failed_line("smp_send_stop", 3, 2, None) == "0,2"
+    assert _failed_line("crash_smp_send_stop", 3, 2, None) == "1-2"
+    assert _failed_line("smp_send_stop", 3, 2, (6, 12)) == "2"
+    assert _failed_line("crash_smp_send_stop", 3, 2, (7, 3)) == "2"

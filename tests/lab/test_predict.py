@@ -315,3 +315,30 @@ def test_ppc64el_oops_on_the_corrupted_list_prints_the_deferred_notifier() -> No
     assert compare(observed, predict(with_kernel(sc, "6.1", "ppc64el"))) == []
     assert [c.name for c in predict(with_kernel(sc, "6.12", "ppc64el")).callbacks] == []
     assert [c.name for c in predict(with_kernel(sc, "6.1", "x86_64")).callbacks] == ["first"]
+
+
+DEAF_NO_KDUMP = LabScenario(
+    name="x_ipi_deaf_no_kdump", crash_kernel=False, pvpanic=False, faults=("ipi-deaf-cpu",),
+    notifiers=(NotifierProbe("alpha", 10),), panic_action="none",
+    timeouts=PhaseTimeouts(panic=15))
+"""Written outside the shipped set (third session of 2026-12-02) and run for real."""
+
+
+def test_arm64_failed_stop_names_the_cpus_of_each_release() -> None:
+    """arch/arm64/kernel/smp.c: 6.1's smp_send_stop() names cpu_online_mask, the panic CPU
+    included ("0-1", arm64_6.1_ipi_deaf_no_kdump.log); 7.3's (fdfa588124b6, v6.10) names
+    the other CPUs still online ("2" of 3 CPUs with CPU 2 deaf after the crash stop,
+    arm64_7.3_three_cpus_deaf_post.log, where 6.1 names the signalled "1-2"). Predicted
+    before the runs, agreed in all six cells (docs/lab.md)."""
+    from panicpath.lab.scenario import with_kernel
+
+    o = observe(read_log(DATA / "arm64_6.1_ipi_deaf_no_kdump.log"))
+    assert o.cpus_not_stopped == "0-1"
+    assert compare(o, predict(with_kernel(DEAF_NO_KDUMP, "6.1", "arm64"))) == []
+    three = dataclasses.replace(DEAF_NO_KDUMP, name="x_three_cpus_deaf_post", crash_kernel=True,
+                                post_notifiers=True, faults=("ipi-deaf-cpu=2",), cpus=3,
+                                panic_action="shutdown", timeouts=PhaseTimeouts())
+    o = observe(read_log(DATA / "arm64_7.3_three_cpus_deaf_post.log"))
+    assert o.cpus_not_stopped == "2" and o.vmcore_cpus_saved == 2
+    assert compare(o, predict(with_kernel(three, "7.3", "arm64"))) == []
+    assert predict(with_kernel(three, "6.1", "arm64")).cpus_not_stopped == "1-2"

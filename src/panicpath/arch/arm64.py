@@ -12,13 +12,29 @@ FAILED_TO_STOP = "SMP: failed to stop secondary CPUs"
 after the 1 s wait, with the mask of the CPUs it signalled."""
 
 
+UNIFIED_STOP = (6, 10)
+"""fdfa588124b6 "arm64: smp: smp_send_stop() and crash_smp_send_stop() should try non-NMI
+first" (v6.10): crash_smp_send_stop() sets crash_stop and calls smp_send_stop(), whose
+warning names the other CPUs still online after the wait."""
+
+
 def _stop(run: Run, vector: str, save_regs: bool, source: str) -> None:
-    """ipi_stop, then the kernel's warning when a CPU did not answer, naming the CPUs it
-    signalled (the other online CPUs, as a cpulist)."""
+    """ipi_stop, then the kernel's warning when a CPU did not answer. Which CPUs it names
+    (arch/arm64/kernel/smp.c, 6.1.192): smp_send_stop() prints cpu_online_mask after the
+    wait, the panic CPU included ("0-1" when CPU 1 stayed online; seen on arm64 6.1);
+    crash_smp_send_stop() the mask it signalled (the other CPUs online before). From
+    v6.10 (UNIFIED_STOP) both print the other CPUs still online."""
     signalled = [c.id for c in run.machine.other_cpus() if c.online]
     if ipi_stop(run, vector=vector, save_regs=save_regs, offline=True,
                 timeout_ms=STOP_WAIT_MS, source=source):
-        run.printk(f"{FAILED_TO_STOP} {cpulist(signalled)}")
+        left = [c.id for c in run.machine.other_cpus() if c.online]
+        if run.release() >= UNIFIED_STOP:
+            named = left
+        elif vector == "smp_send_stop":
+            named = sorted({run.machine.me.id, *left})
+        else:
+            named = signalled
+        run.printk(f"{FAILED_TO_STOP} {cpulist(named)}")
 
 
 def cpulist(ids: list[int]) -> str:

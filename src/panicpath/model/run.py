@@ -84,6 +84,12 @@ class Run:
         """Whether the policy's kernel has a feature (see Policy.features)."""
         return feature in self.policy.features
 
+    def release(self) -> tuple[int, int]:
+        """The kernel release the machine runs: the scenario's (the lab sets its guest's),
+        else the policy's driver forms' (Policy.drivers_version). Arch code that changed
+        without changing panic() reads it, as the catalog's driver forms do."""
+        return self.scenario.kernel_version or self.policy.drivers_version
+
     def end(self, kind: str, reason: str) -> PathEnd:
         """Record how the path ended; the caller raises the returned exception."""
         self.machine.end = kind
