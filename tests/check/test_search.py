@@ -126,3 +126,31 @@ def test_exit_codes_and_trace_out(tmp_path: Path) -> None:
                               "vmcore-complete", "--arch", "x86_64", "--json"])
     doc = json.loads(js.stdout)
     assert doc["holds"] is False and doc["counterexample"]["#meta"]["format"] == "ITF"
+
+
+def test_a_property_that_applies_nowhere_is_reported_as_not_applicable() -> None:
+    """`fb-shows-panic` needs a framebuffer driver (none on s390, none before 5.6): `holds`
+    was `true` there, vacuously; both engines now say it does not apply, as `run --json`
+    (null) and `compare` (n/a) do. Where it applies somewhere, `holds` is the verdict."""
+    from panicpath.check.search import applies_anywhere
+
+    nowhere = Question(policy="linux-3.11", prop="fb-shows-panic", arches=("s390",),
+                       max_faults=1)
+    assert check(nowhere).holds and not applies_anywhere(nowhere)
+    somewhere = Question(policy="linux-6.1", prop="fb-shows-panic", arches=("x86_64",),
+                         hypervisors=("hyperv",), max_faults=0)
+    assert applies_anywhere(somewhere)
+    for engine in ("object", "fast"):
+        args = ["check", "--policy", "linux-3.11", "--property", "fb-shows-panic", "--arch",
+                "s390", "--engine", engine]
+        r = CliRunner().invoke(main, [*args, "--json"])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        assert (doc["holds"], doc["applicable"]) == (None, False)
+        text = CliRunner().invoke(main, args)
+        assert text.exit_code == 0 and "does not apply to any configuration" in text.stdout
+        r = CliRunner().invoke(main, ["check", "--policy", "linux-4.9", "--property",
+                                      "vmcore-complete", "--arch", "s390", "--engine", engine,
+                                      "--json"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["holds"] is True
+        assert json.loads(r.stdout)["applicable"] is True

@@ -17,11 +17,12 @@ from panicpath.arch import ARCHES
 from panicpath.check.cluster import ClusterError, ray_option
 from panicpath.check.fast import ExportError, explore, format_path, to_verdict
 from panicpath.check.itf import format_states, replay, scenario_from_meta, to_itf, write_itf
-from panicpath.check.search import Question, Verdict, check, unexercised
+from panicpath.check.search import Question, Verdict, applies_anywhere, check, unexercised
 from panicpath.engine import ScenarioError, validate
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
 from panicpath.names import one_line, unknown_name
+from panicpath.outputs import OutputFile
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
 from panicpath.tree_cli import tree_option
@@ -133,7 +134,7 @@ def question_options(f: F) -> F:
 @question_options
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-@click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
+@click.option("--trace-out", type=OutputFile(), default=None,
               help="Write the counterexample as ITF JSON.")
 @click.option("--engine", type=click.Choice(["object", "fast"]), default="object",
               show_default=True,
@@ -170,11 +171,16 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
         click.echo(f"panicpath: internal error: {type(e).__name__}: {e}", err=True)
         sys.exit(EXIT_INTERNAL)
     if trace_out and v.counterexample is not None:
-        write_itf(v, trace_out)
+        try:
+            write_itf(v, trace_out)
+        except OSError as e:
+            _bad(f"--trace-out {trace_out}: cannot write: {e.strerror}")
     missed = unexercised(v, q) if engine == "object" else {}
+    applicable = not v.holds or applies_anywhere(q)
     if as_json:
         doc: dict[str, object] = {
-            "policy": policy, "property": prop, "engine": engine, "holds": v.holds,
+            "policy": policy, "property": prop, "engine": engine,
+            "holds": v.holds if applicable else None, "applicable": applicable,
             "states_generated": v.generated, "distinct_states": v.distinct, "depth": v.depth,
             "seconds": round(v.seconds, 3), "states_per_second": round(v.states_per_second),
             "unexercised": missed,
@@ -184,8 +190,12 @@ def check_command(policy: str | None, policy_file: str | None, prop: str,
         click.echo(json.dumps(doc, indent=2))
     else:
         out = Console() if sys.stdout.isatty() else Console(width=200)
-        verdict = "[green]holds[/green]" if v.holds else "[red]VIOLATED[/red]"
-        out.print(f"{policy}: {prop} {verdict} (up to {max_faults} faults)")
+        if applicable:
+            verdict = "[green]holds[/green]" if v.holds else "[red]VIOLATED[/red]"
+            out.print(f"{policy}: {prop} {verdict} (up to {max_faults} faults)")
+        else:
+            out.print(f"{policy}: {prop} [yellow]does not apply[/yellow] to any configuration "
+                      f"of the question (up to {max_faults} faults): it holds vacuously")
         if v.counterexample is not None:
             s = v.counterexample.scenario
             out.print(f"Minimal counterexample: {s.arch} hv={s.hypervisor} "

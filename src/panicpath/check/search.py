@@ -313,6 +313,27 @@ def unexercised(v: Verdict, q: Question) -> dict[str, list[str]]:
     }
 
 
+def applies_anywhere(q: Question) -> bool:
+    """Whether `q.prop` applies in at least one state the search explores (a configuration
+    of the question with up to `q.max_faults` faults of distinct kinds). When it applies
+    nowhere the verdict "holds" is vacuous: `check` reports it as not applicable, as `run`
+    and `compare` report such a property (null, n/a). Stops at the first state where it
+    applies, so it costs one run in the usual case; engine-independent (object engine)."""
+    for config in configurations(q):
+        alphabet = fault_alphabet(config, q.fault_names)
+        frontier: list[tuple[str, ...]] = [()]
+        for depth in range(q.max_faults + 1):
+            for faults in frontier:
+                if execute(build(config.with_(faults=faults))).applicable[q.prop]:
+                    return True
+            if depth == q.max_faults:
+                break
+            frontier = [(*faults, f) for faults in frontier for f in alphabet
+                        if f.partition("=")[0] not in {x.partition("=")[0] for x in faults}
+                        and (not faults or alphabet.index(f) > alphabet.index(faults[-1]))]
+    return False
+
+
 def iter_states(v: Verdict) -> Iterator[tuple[int, str, dict[str, object]]]:
     """The counterexample as numbered states: the faults applied, then each panic step."""
     if v.counterexample is None:
