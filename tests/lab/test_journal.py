@@ -161,3 +161,37 @@ def test_two_scenarios_of_one_name_are_refused(tmp_path: Path) -> None:
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
     assert "'portable_no_kdump'" in r.stderr and "again.toml" in r.stderr
 
+
+
+def test_a_matrix_resumed_runs_only_the_cells_it_lacks(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """matrix.json holds one cell: the runner gets the other cells of the plan (those that
+    do not apply with their reason), and the report has every cell once, in plan order."""
+    from panicpath.lab.matrix import Cell
+
+    d = _scenarios(tmp_path, ["no_kdump_panic_none", "portable_no_kdump"])
+    out = tmp_path / "m"
+    out.mkdir()
+    held = {"scenario": "no_kdump_panic_none", "release": "6.1", "arch": "x86_64",
+            "status": "agree"}
+    (out / "matrix.json").write_text(json.dumps([held]))
+    ran: list[tuple[str, str, bool]] = []
+
+    def fake_matrix(cells: list[typing.Any], jobs: int, out_dir: Path, predictor: object,
+                    done: typing.Callable[[Cell], None], *_rest: object) -> None:
+        for sc, reason in cells:
+            ran.append((sc.name, sc.release, bool(reason)))
+            done(Cell(sc.name, sc.release, sc.arch, reason or "not run here"))
+
+    monkeypatch.setattr("panicpath.lab.matrix.run_matrix", fake_matrix)
+    r = CliRunner().invoke(cli.lab_group, ["matrix", str(d), "--releases", "6.1,9.9",
+                                           "--resume", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert ran == [("no_kdump_panic_none", "9.9", True), ("portable_no_kdump", "6.1", False),
+                   ("portable_no_kdump", "9.9", True)]
+    cells = json.loads((out / "matrix.json").read_text())
+    assert cells[0] == held and len(cells) == 4
+    assert [(c["scenario"], c["release"]) for c in cells] == [
+        ("no_kdump_panic_none", "6.1"), ("no_kdump_panic_none", "9.9"),
+        ("portable_no_kdump", "6.1"), ("portable_no_kdump", "9.9")]
+    assert json.loads(r.stdout) == cells
