@@ -418,7 +418,7 @@ def test_scenario_files(data: bytes) -> None:
     if r.exit_code == 0:
         import tomllib
 
-        given_doc = tomllib.loads(data.decode())
+        given_doc = tomllib.loads(data.decode().removeprefix("\ufeff"))
         ran = json.loads(r.stdout)["scenario"]
         for key in ("policy", "arch", "hypervisor", "kdump", "cpus", "faults"):
             if key in given_doc:
@@ -464,7 +464,8 @@ def test_policy_files(data: bytes, command: str) -> None:
     if r.exit_code == 0 and command == "run":
         import tomllib
 
-        assert json.loads(r.stdout)["scenario"]["policy"] == tomllib.loads(data.decode())["name"]
+        given_doc = tomllib.loads(data.decode().removeprefix("\ufeff"))
+        assert json.loads(r.stdout)["scenario"]["policy"] == given_doc["name"]
 
 
 SPACE = {"policies": ["linux-6.1", "piccoli-levels"], "arches": ["x86_64"],
@@ -634,7 +635,7 @@ def _file_line(err: str, path: Path, prefix: str) -> int:
     m = re.match(rf"{re.escape(prefix)}{re.escape(str(path))}:(\d+): ", err)
     assert m is not None, f"no {path}:LINE in {err!r}"
     line = int(m.group(1))
-    assert 1 <= line <= max(1, len(path.read_bytes().splitlines())), err
+    assert 1 <= line <= max(1, len(path.read_bytes().split(b"\n"))), err
     return line
 
 

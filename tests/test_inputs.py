@@ -246,3 +246,14 @@ def test_fault_numbers_are_ascii_digits(spec: str) -> None:
     with pytest.raises(InputError, match="is not a"):
         check_fault(spec, 2)
     assert "is not a" in one_line_exit_2("run", "--fault", spec)
+
+
+@pytest.mark.parametrize("args", [["run", "/dev/zero"], ["replay", "/dev/zero"],
+                                  ["run", "--from-scan", "/dev/zero"],
+                                  ["compare", "--space", "/dev/urandom"],
+                                  ["run", "--policy-file", "/dev/zero"],
+                                  ["run", "--tree", "/dev/zero"], ["scan", "/dev/zero"]])
+def test_an_endless_device_as_an_input_file_is_one_line(args: list[str]) -> None:
+    """These read /dev/zero for ever (memory) or hung in tarfile.is_tarfile."""
+    err = one_line_exit_2(*args)
+    assert "more than 64 MiB" in err or "not a directory or a regular file" in err

@@ -55,6 +55,14 @@ def test_key_line_skips_comments_strings_and_array_values() -> None:
     assert key_line("a = 1\nb.c = 2\n", ("b",)) == 2
 
 
+def test_lines_are_counted_at_line_feeds_only() -> None:
+    """A quoted key or string may hold U+0085, U+2028 or a form feed, which
+    str.splitlines() takes for line ends: the key was not found, or the wrong line given."""
+    text = 'a = "x\u2028y"\n"k\u0085" = 1\nb = 2\r\nc = 3\n'
+    assert key_line(text, ("k\u0085",)) == 2
+    assert key_line(text, ("c",)) == 4
+
+
 def test_key_line_in_inline_arrays_of_tables() -> None:
     text = ('name = "x"\nprogram = [\n  { step = "x" },\n  { step = "y",\n    when = "post" },\n]\n'
             'placement = [{callback = "a"}, {callback = "b", list = "l"}]\n')
@@ -91,3 +99,9 @@ def test_a_byte_order_mark_is_skipped_and_bad_bytes_are_located(tmp_path: Path) 
         read_toml(f, Bad, "x")
     with pytest.raises(Bad, match="cannot read: Is a directory"):
         read_toml(tmp_path, Bad, "")
+
+
+def test_an_endless_device_is_refused_not_read_into_memory() -> None:
+    """`run /dev/zero` read for ever (and `--space /dev/urandom`): a bound, one line."""
+    with pytest.raises(Bad, match=r"^/dev/zero: cannot read: more than 64 MiB"):
+        read_toml("/dev/zero", Bad, "")

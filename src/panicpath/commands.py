@@ -32,7 +32,7 @@ from panicpath.policies.policy_file import PolicyFileError, dump_policy, policy_
 from panicpath.properties import MEASURES, PROPERTIES
 from panicpath.report.terminal import render_comparison, render_run
 from panicpath.scenario_file import ScenarioFileError, load_scenario, user_callback
-from panicpath.tomlfile import BOM, key_line, line_of, read_toml
+from panicpath.tomlfile import BOM, key_line, line_of, read_input, read_toml, toml_lines
 from panicpath.tree_cli import compare_tree_options, tree_option
 
 EXIT_BAD_INPUT = 2
@@ -131,7 +131,7 @@ def _file_error(path: str, exc: Exception) -> NoReturn:
         bad_input(f"{path}:{at}: {msg}")
     line = 1
     for token in msg.split("'")[1::2]:
-        for i, ln in enumerate(text.splitlines(), 1):
+        for i, ln in enumerate(toml_lines(text), 1):
             if token and token in ln:
                 line = i
                 break
@@ -225,7 +225,7 @@ def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
     from panicpath.scan import scan_to_user_callbacks
 
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(read_input(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         bad_input(f"{path}: not a readable scan JSON document ({e})")
     if not isinstance(doc, dict) or "callbacks" not in doc:
@@ -429,6 +429,10 @@ def compare(policies_: tuple[str, ...], arches: tuple[str, ...], hypervisors: tu
     space = replace(space, machine_callbacks=trees.space_callbacks(),
                     policy_overrides=trees.space_overrides())
     total = count(space)
+    if total == 0:
+        from panicpath.check.space import no_configuration
+
+        bad_input(no_configuration(arches, hypervisors, space_file))
     err = Console(stderr=True)
     try:
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),

@@ -7,6 +7,7 @@ keys), so a refused value is reported as ``file:line``.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import tomllib
@@ -28,9 +29,15 @@ _SEGMENTS = re.compile(_SEGMENT)
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)|\s*\(at end of document\)")
 
 
+def toml_lines(text: str) -> list[str]:
+    """The lines of a TOML document: TOML ends a line at LF (or CRLF) only; str.splitlines()
+    also splits at U+0085, U+2028, form feeds and others a quoted key or string may hold."""
+    return [ln.removesuffix("\r") for ln in text.split("\n")]
+
+
 def line_of(text: str, needle: str) -> int:
     """The first line of `text` that contains `needle` (1 if none), for file:line errors."""
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(toml_lines(text), 1):
         if needle in line:
             return i
     return 1
@@ -62,7 +69,7 @@ def key_line(text: str, path: Sequence[str | int]) -> int | None:
     best: tuple[int, int] | None = None  # (depth matched, line)
     context: tuple[str | int, ...] = ()
     counts: dict[tuple[str | int, ...], int] = {}
-    lines = text.splitlines()
+    lines = toml_lines(text)
     i = 0
     in_string: str | None = None
     while i < len(lines):
@@ -193,6 +200,21 @@ def _code(text: str) -> str:
     return "".join(out)
 
 
+MAX_INPUT_BYTES = 64 << 20
+"""The largest input file read (scenario, space, policy, trace, scan document): a bound so
+that a device (/dev/zero) or a wrong file is refused instead of filling memory."""
+
+
+def read_input(path: str | Path) -> bytes:
+    """The bytes of an input file; OSError (with strerror) when it cannot be read or holds
+    more than MAX_INPUT_BYTES."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise OSError(errno.EFBIG, f"more than {MAX_INPUT_BYTES >> 20} MiB, not an input file")
+    return data
+
+
 def syntax_error(e: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
     """The line of a tomllib syntax error in `text` (at the end of the document: its last
     line that is not blank) and the message without tomllib's position, with the column
@@ -202,7 +224,7 @@ def syntax_error(e: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
     bare = _TOML_POS.sub("", msg)
     if m is not None and m.group(1) is not None:
         return int(m.group(1)), f"{bare} (column {m.group(2)})"
-    lines = text.splitlines()
+    lines = toml_lines(text)
     last = max((i for i, ln in enumerate(lines, 1) if ln.strip()), default=1)
     return last, f"{bare} (at the end of the document)" if m is not None else bare
 
@@ -213,7 +235,7 @@ def read_toml(path: str | Path, error: type[Exception], what: str) -> tuple[dict
     message). A leading byte-order mark is skipped."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_input(p)
         text = data.decode("utf-8")
     except OSError as e:
         raise error(f"{p}: cannot read: {e.strerror}") from None

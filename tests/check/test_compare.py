@@ -89,3 +89,20 @@ def test_html_flag_writes_one_file_with_all_rows(tmp_path: Path) -> None:
     n = len(json.loads(r.stdout)["results"])
     blob = out.read_text().split('type="application/json">', 1)[1].split("</script>", 1)[0]
     assert len(json.loads(blob)["rows"]) == n
+
+
+def test_a_selection_of_no_machine_is_refused(tmp_path: Path) -> None:
+    """s390 runs under no hypervisor: `--arch s390 --hypervisor hyperv` printed an all-n/a
+    matrix and exit 0, as did a space whose driver_sets leave nothing."""
+    for args in (["--arch", "s390", "--hypervisor", "hyperv"],
+                 ["--arch", "powerpc", "--hypervisor", "xen", "--hypervisor", "kvm"]):
+        r = CliRunner().invoke(main, ["compare", "--policy", "linux-3.11", "--no-faults",
+                                      *args])
+        assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+        assert "selects no configuration" in r.stderr and "s390 under none" in r.stderr
+    space = tmp_path / "s.toml"
+    space.write_text('driver_sets = {s390 = []}\n')
+    r = CliRunner().invoke(main, ["compare", "--policy", "linux-3.11", "--no-faults", "--arch",
+                                  "s390", "--space", str(space)])
+    assert r.exit_code == 2 and f"--space {space} selects no configuration" in r.stderr
+    assert "driver_sets leave none" in r.stderr

@@ -154,3 +154,15 @@ def test_a_property_that_applies_nowhere_is_reported_as_not_applicable() -> None
                                       "--json"])
         assert r.exit_code == 0 and json.loads(r.stdout)["holds"] is True
         assert json.loads(r.stdout)["applicable"] is True
+
+
+def test_a_question_of_no_machine_is_refused() -> None:
+    """`check` (and `export promela`) on --arch s390 --hypervisor hyperv searched nothing
+    and said `holds`."""
+    for command in (["check"], ["export", "promela"]):
+        r = CliRunner().invoke(main, [*command, "--policy", "linux-6.1", "--property",
+                                      "vmcore-captured", "--arch", "s390", "--hypervisor",
+                                      "hyperv"])
+        assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+        assert "--arch s390 --hypervisor hyperv selects no configuration" in r.stderr
+        assert "arm64 under none, kvm, hyperv" in r.stderr

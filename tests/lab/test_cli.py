@@ -143,3 +143,17 @@ def test_dry_run_says_when_the_reservation_needs_are_not_measured(
     assert "crash_kernel_died = False" in out.output
     out = CliRunner().invoke(main, ["lab", "run", str(SCENARIO), "--dry-run"])
     assert out.exit_code == 0 and "note:" not in out.output
+
+
+def test_a_dry_run_refuses_what_the_machine_lacks_as_a_run_does() -> None:
+    """`--dry-run` said `valid` (exit 0) for a scenario the run refuses before any download:
+    an NMI trigger, pvpanic or ramoops on arm64."""
+    from panicpath.cli import main
+
+    path = str(builtin_scenarios_dir() / "nmi_ramoops.toml")
+    r = CliRunner().invoke(main, ["lab", "run", path, "--arch", "arm64", "--dry-run"])
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+    assert "arm64 cannot run it" in r.stderr and "inject-nmi does not panic arm64" in r.stderr
+    portable = str(builtin_scenarios_dir() / "portable_kdump_first.toml")
+    assert CliRunner().invoke(main, ["lab", "run", portable, "--arch", "arm64",
+                                     "--dry-run"]).exit_code == 0

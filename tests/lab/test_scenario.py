@@ -268,3 +268,8 @@ def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
     f = tmp_path / "bom.toml"
     f.write_bytes(b'\xef\xbb\xbfname = "bom"\n[machine]\ncpus = 3\n')
     assert (load_scenario(f).name, load_scenario(f).cpus) == ("bom", 3)
+
+
+def test_an_endless_device_is_refused_not_read_into_memory() -> None:
+    with pytest.raises(ScenarioError, match=r"^/dev/zero: cannot read \(more than 64 MiB"):
+        load_scenario(Path("/dev/zero"))

@@ -89,3 +89,15 @@ def test_bad_path(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ScanInputError, match="not a directory or a tar archive"):
         scan_tree(tmp_path / "notes.txt")
+
+
+def test_a_device_or_fifo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """/dev/zero passed to tarfile.is_tarfile was read for ever (a hang); a FIFO waited for
+    a writer."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for p in (Path("/dev/zero"), fifo):
+        with pytest.raises(ScanInputError, match="not a directory or a regular file"):
+            scan_tree(p, use_cache=False)

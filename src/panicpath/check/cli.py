@@ -6,7 +6,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
@@ -17,7 +16,14 @@ from panicpath.arch import ARCHES
 from panicpath.check.cluster import ClusterError, ray_option
 from panicpath.check.fast import ExportError, explore, format_path, to_verdict
 from panicpath.check.itf import format_states, replay, scenario_from_meta, to_itf, write_itf
-from panicpath.check.search import Question, Verdict, applies_anywhere, check, unexercised
+from panicpath.check.search import (
+    Question,
+    Verdict,
+    applies_anywhere,
+    check,
+    configurations,
+    unexercised,
+)
 from panicpath.engine import ScenarioError, validate
 from panicpath.faults import FAULTS
 from panicpath.model.scenario import HYPERVISORS
@@ -25,6 +31,7 @@ from panicpath.names import one_line, unknown_name
 from panicpath.outputs import OutputFile
 from panicpath.policies import POLICIES
 from panicpath.properties import PROPERTIES
+from panicpath.tomlfile import read_input
 from panicpath.tree_cli import tree_option
 
 EXIT_HOLDS = 0
@@ -50,11 +57,16 @@ def question_from_options(policy: str, prop: str, arches: tuple[str, ...],
     from panicpath.tree_cli import option
 
     trees = click.get_current_context().meta.get("panicpath.trees") if option("tree") else None
-    return Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
-                    max_faults=max_faults, cpus=cpus, fault_names=faults,
-                    kdump=(True, False) if with_no_kdump else (True,),
-                    machine_callbacks=trees.callbacks[policy] if trees is not None else (),
-                    overrides=trees.placements[policy] if trees is not None else ())
+    q = Question(policy=policy, prop=prop, arches=arches, hypervisors=hypervisors,
+                 max_faults=max_faults, cpus=cpus, fault_names=faults,
+                 kdump=(True, False) if with_no_kdump else (True,),
+                 machine_callbacks=trees.callbacks[policy] if trees is not None else (),
+                 overrides=trees.placements[policy] if trees is not None else ())
+    if not configurations(q):
+        from panicpath.check.space import no_configuration
+
+        _bad(no_configuration(arches, hypervisors))
+    return q
 
 
 def _check_with_progress(q: Question, workers: int, ray: str | None = None) -> Verdict:
@@ -236,7 +248,7 @@ def replay_command(trace: str, policy_file: str | None) -> None:
 
         name = use_policy_files((policy_file,))[0].name
     try:
-        doc = json.loads(Path(trace).read_text(encoding="utf-8"))
+        doc = json.loads(read_input(trace).decode("utf-8"))
         meta = doc["#meta"]
         _ = meta["scenario"], meta["property"], doc["vars"], doc["states"]
         scn = scenario_from_meta(meta["scenario"])

@@ -38,6 +38,19 @@ ARCH_HYPERVISORS: dict[str, tuple[str, ...]] = {
 """Which hypervisors the model runs on which architecture (Hyper-V guests exist on x86_64
 and arm64, seed 004; Xen guests are modelled on x86_64 only)."""
 
+def no_configuration(arches: tuple[str, ...], hypervisors: tuple[str, ...],
+                     space_file: str | None = None) -> str:
+    """The one-line error for a question or space that selects no machine: which
+    architectures run under which hypervisors."""
+    chosen = " ".join([*(f"--arch {a}" for a in arches),
+                       *(f"--hypervisor {h}" for h in hypervisors),
+                       *([f"--space {space_file}"] if space_file else [])])
+    why = ("no such machine is modelled" if space_file is None else
+           "no such machine is modelled, or the space file's driver_sets leave none")
+    pairs = "; ".join(f"{a} under {', '.join(h)}" for a, h in ARCH_HYPERVISORS.items())
+    return f"{chosen} selects no configuration ({why}); valid: {pairs}"
+
+
 OPTIONAL_DRIVER_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "x86_64": ((), ("pvpanic", "ramoops"), ("bcm-vk",), ("ipmi-panic-event", "ipmi-watchdog")),
     "arm64": ((), ("pvpanic", "ramoops"), ("bcm-vk",)),

@@ -25,7 +25,7 @@ from panicpath.lab.kernels import LabSetupError
 from panicpath.lab.matrix import Cell
 from panicpath.lab.observation import Observation
 from panicpath.lab.qemu import TCG_THREAD_CHOICES
-from panicpath.lab.runner import run_scenario
+from panicpath.lab.runner import refuse_unsupported, run_scenario
 from panicpath.lab.scenario import (
     ARCHES,
     RELEASE_RE,
@@ -96,9 +96,10 @@ def _dry_run(paths: list[Path], as_json: bool, release: str | None = None,
     for path in paths:
         try:
             sc = _load(path, release, arch)
+            refuse_unsupported(sc)  # what the machine lacks, as a real run refuses it
             predicted = predictor(sc) if predictor is not None else None
-        except (ScenarioError, ModelScenarioError) as e:
-            _fail(str(e) if isinstance(e, ScenarioError) else f"{path}: {e}")
+        except (ScenarioError, LabSetupError, ModelScenarioError) as e:
+            _fail(f"{path}: {e}" if isinstance(e, ModelScenarioError) else str(e))
             return
         note = _needs_note(sc)
         if as_json:

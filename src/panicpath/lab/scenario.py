@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from panicpath.names import one_line
-from panicpath.tomlfile import BOM, key_line, syntax_error
+from panicpath.tomlfile import BOM, key_line, read_input, syntax_error
 
 Flavour = Literal["cloud-amd64", "amd64", "cloud-arm64", "arm64", "powerpc64le"]
 Arch = Literal["x86_64", "arm64", "ppc64el"]
@@ -604,12 +604,13 @@ def _dumpers(r: _Reader, doc: Mapping[str, object]) -> tuple[DumperProbe, ...]:
 def load_scenario(path: Path) -> LabScenario:
     """Read and check one scenario file."""
     try:
-        text = path.read_text(encoding="utf-8").removeprefix(BOM)
+        data = read_input(path)
+        text = data.decode("utf-8").removeprefix(BOM)
     except OSError as e:
         raise ScenarioError(path, None, f"cannot read ({e.strerror})",
                             "a readable TOML scenario file") from None
     except UnicodeDecodeError as e:
-        raise ScenarioError(path, text_line(path.read_bytes(), e.start),
+        raise ScenarioError(path, text_line(data, e.start),
                             "not UTF-8 text", "a TOML scenario file in UTF-8") from None
     return parse_scenario(text, path)
 

@@ -29,7 +29,7 @@ from panicpath.model.params import PARAMS
 from panicpath.model.steps import STEPS, run_list
 from panicpath.policies import BUILTIN, POLICIES
 from panicpath.policies.base import CONDITIONS, FEATURES, MAINLINE, Op, Policy
-from panicpath.tomlfile import read_toml
+from panicpath.tomlfile import read_toml, toml_lines
 
 if TYPE_CHECKING:
     from panicpath.model.run import Run
@@ -226,7 +226,7 @@ class _Where:
     """Lines of a policy file's keys and values, for file:line errors."""
 
     def __init__(self, path: str, text: str) -> None:
-        self.path, self.lines = path, text.splitlines()
+        self.path, self.lines = path, toml_lines(text)
 
     def line(self, key: str, value: object = None) -> int:
         """The line of top-level `key` (or its table header), or of `value` after it."""

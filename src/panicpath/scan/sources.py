@@ -54,7 +54,10 @@ def check_path(path: Path) -> str:
                              "(expected a kernel source tree or a .tar[.xz|.gz|.bz2] tarball)")
     if path.is_dir():
         return "dir"
-    if path.name.endswith(TAR_SUFFIXES) and path.is_file():
+    if not path.is_file():  # a device or a FIFO: /dev/zero would be read for ever
+        raise ScanInputError(f"{path}: not a directory or a regular file (expected a kernel "
+                             "source tree or a .tar[.xz|.gz|.bz2] tarball)")
+    if path.name.endswith(TAR_SUFFIXES):
         return "tar"  # read as one; if it is corrupt, the stream says where (iter_tar)
     try:
         if tarfile.is_tarfile(path):
