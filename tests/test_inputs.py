@@ -257,3 +257,9 @@ def test_an_endless_device_as_an_input_file_is_one_line(args: list[str]) -> None
     """These read /dev/zero for ever (memory) or hung in tarfile.is_tarfile."""
     err = one_line_exit_2(*args)
     assert "more than 64 MiB" in err or "not a directory or a regular file" in err
+
+
+def test_an_out_of_range_int_parameter_says_the_range() -> None:
+    """`panic` is a C int: the message said "valid: an int", which 99999999999 is."""
+    err = one_line_exit_2("run", "--param", "panic=99999999999")
+    assert "valid: a C int -2147483648..2147483647" in err

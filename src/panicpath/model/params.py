@@ -88,7 +88,7 @@ class Param:
             return "a boolean: 1/0, y/n, yes/no, true/false, on/off"
         if self.kind == "int":
             if self.lo == INT_MIN and self.hi == INT_MAX:
-                return "an int (decimal, 0x hex or 0 octal)"
+                return f"a C int {INT_MIN}..{INT_MAX} (decimal, 0x hex or 0 octal)"
             return f"an integer {_num(self.lo)}..{_num(self.hi)} (decimal, 0x hex or 0 octal)"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
