@@ -123,6 +123,18 @@ def probe_faults(scenario: LabScenario) -> ProbeFaults:
     )
 
 
+PLAIN_STOP: dict[str, str] = {
+    "x86_64": "native_stop_other_cpus",
+    "arm64": "smp_send_stop",
+    "ppc64el": "smp_send_stop",
+}
+"""The function panic() reaches for the stop without post notifiers (kernel/panic.c
+panic_other_cpus_shutdown() -> smp_send_stop(), 6.1): x86's smp_send_stop() is an inline
+of smp_ops.stop_other_cpus (arch/x86/include/asm/smp.h), native_stop_other_cpus() in
+arch/x86/kernel/smp.c; arm64's and powerpc's are functions of their smp.c. The
+concurrent-panic fault holds the winner there too (templates/probe.c.j2)."""
+
+
 def render_probe(scenario: LabScenario) -> str:
     """The probe module's C source for a scenario."""
     env = jinja2.Environment(
@@ -140,6 +152,7 @@ def render_probe(scenario: LabScenario) -> str:
         dumpers=scenario.dumpers,
         uses_lock=faults.lock_cpu is not None,
         f=faults,
+        plain_stop=PLAIN_STOP[scenario.arch],
     )
 
 
