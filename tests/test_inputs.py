@@ -263,3 +263,19 @@ def test_an_out_of_range_int_parameter_says_the_range() -> None:
     """`panic` is a C int: the message said "valid: an int", which 99999999999 is."""
     err = one_line_exit_2("run", "--param", "panic=99999999999")
     assert "valid: a C int -2147483648..2147483647" in err
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (["run", "{f}"], "cpus = " + "[" * 5000 + "]" * 5000),
+    (["compare", "--space", "{f}"], "a = " + "{b=" * 3000 + "1" + "}" * 3000),
+    (["run", "--policy-file", "{f}"], "name = " + "[" * 5000 + "]" * 5000),
+    (["replay", "{f}"], "[" * 100_000 + "]" * 100_000),
+    (["run", "--from-scan", "{f}"], "[" * 100_000 + "]" * 100_000),
+])
+def test_an_input_nested_too_deeply_is_one_line(tmp_path: Path, args: list[str],
+                                                text: str) -> None:
+    """The TOML and JSON parsers recurse per level: a RecursionError traceback each."""
+    f = tmp_path / "deep"
+    f.write_text(text)
+    err = one_line_exit_2(*[a.format(f=f) for a in args])
+    assert "nested too deeply" in err and str(f) in err

@@ -105,3 +105,11 @@ def test_an_endless_device_is_refused_not_read_into_memory() -> None:
     """`run /dev/zero` read for ever (and `--space /dev/urandom`): a bound, one line."""
     with pytest.raises(Bad, match=r"^/dev/zero: cannot read: more than 64 MiB"):
         read_toml("/dev/zero", Bad, "")
+
+
+def test_a_document_nested_too_deeply_is_one_line_at_its_line(tmp_path: Path) -> None:
+    """tomllib recurses per level: 5,000 nested arrays were a RecursionError traceback."""
+    f = tmp_path / "f.toml"
+    f.write_text('a = 1\ncpus = ' + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(Bad, match=r"f\.toml:2: arrays or tables nested too deeply"):
+        read_toml(f, Bad, "")

@@ -226,8 +226,9 @@ def load_scan_callbacks(path: str) -> tuple[Callback, ...]:
 
     try:
         doc = json.loads(read_input(path).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        bad_input(f"{path}: not a readable scan JSON document ({e})")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        bad_input(f"{path}: not a readable scan JSON document ({why})")
     if not isinstance(doc, dict) or "callbacks" not in doc:
         bad_input(f"{path}: no 'callbacks' key; produce it with `panicpath scan TREE --json`")
     problem = scan_doc_problem(doc)

@@ -215,6 +215,23 @@ def read_input(path: str | Path) -> bytes:
     return data
 
 
+TOO_DEEP = "arrays or tables nested too deeply to read; valid: a few levels"
+"""The error of a document whose nesting exhausts the parser's recursion."""
+
+
+def deep_line(text: str, limit: int = 50) -> int:
+    """The first line of `text` where brackets or braces open deeper than `limit` (the
+    place a too deeply nested document goes wrong), else its last line."""
+    depth = 0
+    lines = toml_lines(text)
+    for i, ln in enumerate(lines, 1):
+        for ch in _code(ln):
+            depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+            if depth > limit:
+                return i
+    return max(1, len(lines))
+
+
 def syntax_error(e: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
     """The line of a tomllib syntax error in `text` (at the end of the document: its last
     line that is not blank) and the message without tomllib's position, with the column
@@ -248,3 +265,5 @@ def read_toml(path: str | Path, error: type[Exception], what: str) -> tuple[dict
     except tomllib.TOMLDecodeError as e:
         at, msg = syntax_error(e, text)
         raise error(f"{p}:{at}: {msg} (fix the TOML syntax)") from None
+    except RecursionError:
+        raise error(f"{p}:{deep_line(text)}: {TOO_DEEP}") from None

@@ -273,3 +273,8 @@ def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
 def test_an_endless_device_is_refused_not_read_into_memory() -> None:
     with pytest.raises(ScenarioError, match=r"^/dev/zero: cannot read \(more than 64 MiB"):
         load_scenario(Path("/dev/zero"))
+
+
+def test_a_scenario_nested_too_deeply_is_one_line() -> None:
+    with pytest.raises(ScenarioError, match=r"^s\.toml:2: arrays or tables nested too deeply"):
+        parse_scenario('name = "x"\nfaults = ' + "[" * 5000 + "]" * 5000 + "\n", P)

@@ -253,8 +253,9 @@ def replay_command(trace: str, policy_file: str | None) -> None:
         _ = meta["scenario"], meta["property"], doc["vars"], doc["states"]
         scn = scenario_from_meta(meta["scenario"])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
-            ValueError) as e:
-        _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({e})")
+            ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        _bad(f"{trace}: not an ITF trace written by `panicpath check --trace-out` ({why})")
     if name is not None and scn.policy != name:
         _bad(f"{trace}: #meta.scenario.policy {scn.policy!r}, but {given} "
              f"holds {name!r}: give the {'tree' if trees else 'file'} the trace was checked with")
