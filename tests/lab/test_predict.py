@@ -342,3 +342,18 @@ def test_arm64_failed_stop_names_the_cpus_of_each_release() -> None:
     assert o.cpus_not_stopped == "2" and o.vmcore_cpus_saved == 2
     assert compare(o, predict(with_kernel(three, "7.3", "arm64"))) == []
     assert predict(with_kernel(three, "6.1", "arm64")).cpus_not_stopped == "1-2"
+
+
+def test_the_lock_fault_without_a_lock_notifier_holds_only_the_probes_lock() -> None:
+    """faults = ["lock-held-by-stopped-cpu"] with no notifier that takes probe_lock: the
+    guest's holder keeps probe_lock and nothing else (templates/probe.c.j2), so the model
+    must not hold the kernel's own locks either: ramoops still stores the panic (the
+    model's fault without an argument would hold pstore's buffer lock too and lose it).
+    The fault is armed all the same."""
+    lab = LabScenario(name="lock_alone", crash_kernel=False, pvpanic=False, ramoops=True,
+                      faults=("lock-held-by-stopped-cpu",),
+                      notifiers=(NotifierProbe("alpha", 10),), panic_action="none")
+    p = predict(lab)
+    assert p.faults_armed == ("lock-held-by-stopped-cpu",)
+    assert p.panic_text_in_pstore and [c.name for c in p.callbacks][0] == "alpha"
+    assert not any(f.startswith("lock-held") for f in to_model(lab).faults)

@@ -129,7 +129,9 @@ def to_model(lab: LabScenario) -> Scenario:
     faults: list[str] = []
     if lab.trigger == "nmi":
         faults.append("nmi-context")
-    if uses_lock or any(f.partition("=")[0] == "lock-held-by-stopped-cpu" for f in lab.faults):
+    if uses_lock:
+        # the probe's holder keeps probe_lock from load time, with or without the fault; a
+        # fault with no notifier taking the lock is the guest's alone (faults_armed)
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
     faults += [f for f in lab.faults if f.partition("=")[0] not in (
         "nmi-context", "lock-held-by-stopped-cpu", "corrupted-notifier-list",
@@ -281,7 +283,9 @@ def observation_of(result: RunResult, lab: LabScenario,
         panic_text_in_pstore=in_pstore,
         end_of_panic_reached=any("end Kernel panic" in line for line in log_seen),
         faults_armed=tuple(sorted(({f.partition("=")[0] for f in result.scenario.faults}
-                                   | {f for f in lab.faults if f in LAB_CPU_FAULTS})
+                                   | {f for f in lab.faults if f in LAB_CPU_FAULTS}
+                                   | {f.partition("=")[0] for f in lab.faults
+                                      if f.startswith("lock-held-by-stopped-cpu")})
                                   - {"nmi-context"})),
         hung=not result.properties["path-bounded"],
         stop_needed_nmi=stop_nmi,
