@@ -46,8 +46,8 @@ MODULE_NAME = "panicpath_probe"
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Part of the cache key: bumped when the build steps change (2: debug info stripped; 3:
 #: .init sections removed but the arch placeholders of ARCH_INIT_SECTIONS; 4: arm64 fixed;
-#: 5: removed on INIT_FREE_BY_IPI arches only).
-_BUILD_VERSION = "5\n"
+#: 5: removed on INIT_FREE_BY_IPI arches only; 6: built without ftrace's entry flags).
+_BUILD_VERSION = "6\n"
 
 
 #: The CPU a fault acts on when it names none: the model's victim, the first CPU that
@@ -55,8 +55,10 @@ _BUILD_VERSION = "5\n"
 VICTIM_CPU = 1
 #: The extra notifier of ``hanging-callback`` without an argument (panicpath.faults).
 HANGING_NOTIFIER = "hanging-notifier"
-#: Faults that act right before the trigger, once /init writes the "arm" parameter.
-ARMED_FAULTS = ("ipi-deaf-cpu", "concurrent-panic")
+#: Faults that act right before the trigger, once /init writes the "arm" parameter. The
+#: lock holder takes probe_lock then too: a CPU spinning with preemption off from load
+#: time stalled insmod on ppc64el (7.2 every run, 6.1 sometimes: docs/lab.md).
+ARMED_FAULTS = ("ipi-deaf-cpu", "concurrent-panic", "lock-held-by-stopped-cpu")
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ class ProbeFaults:
 
     @property
     def acks(self) -> int:
-        """Victims that must act before ``arm`` returns."""
-        return sum(c is not None for c in (self.deaf_cpu, self.concurrent_cpu))
+        """Victims that must act before ``arm`` returns (the lock holder takes the lock)."""
+        return sum(c is not None for c in (self.deaf_cpu, self.concurrent_cpu, self.lock_cpu))
 
     @property
     def needs_arm(self) -> bool:
@@ -169,6 +171,14 @@ makes scripts/Makefile.modfinal (6.12, 7.x) run pahole for the module's BTF, whi
 reads and which the probe, stripped of debug information, would not keep anyway."""
 
 
+KBUILD_EXTRA = "ccflags-remove-y += $(CC_FLAGS_FTRACE)\n"
+"""The probe's Kbuild line beside obj-m: no ftrace entry code in its functions
+(CC_FLAGS_FTRACE, removed per module by ccflags-remove-y, scripts/Makefile.lib). ppc64el
+7.2 is built with gcc 14 and -fpatchable-function-entry; the host's gcc 12 then emits a
+``.localentry`` that binutils refuses ("not a valid power of 2"). Nothing traces the
+probe's own functions; its kprobes are on the kernel's."""
+
+
 ARCH_INIT_SECTIONS = frozenset({".init.plt"})
 """Init sections an arch's module linker script adds to every module, which must stay:
 arm64's ``.init.plt`` (arch/arm64/include/asm/module.lds.h, one placeholder byte; the loader
@@ -241,7 +251,7 @@ def _build(source: str, digest: str, kernel: KernelFiles, ko: Path, cache: Path 
         shutil.rmtree(work)
     work.mkdir(parents=True)
     (work / f"{MODULE_NAME}.c").write_text(source)
-    (work / "Makefile").write_text(f"obj-m := {MODULE_NAME}.o\n")
+    (work / "Makefile").write_text(f"obj-m := {MODULE_NAME}.o\n{KBUILD_EXTRA}")
     proc = subprocess.run(
         ["make", "-s", "-C", str(kernel.build), f"M={work}", f"CC={cc}",
          f"DEB_HOST_ARCH={DEB_ARCHES[kernel.arch]}", f"DEB_HOST_GNU_TYPE={gnu}",
