@@ -8,6 +8,7 @@ panicpath.lab.predict exists, that the model agrees.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import pytest
 from panicpath.lab.campaign import CampaignEntry, run_campaign, write_report
 from panicpath.lab.conformance import find_predictor
 from panicpath.lab.events import FaultArmed, PanicStarted, ProbeResult
+from panicpath.lab.harness import GuestPlan, GuestResult
 from panicpath.lab.kernels import KernelFiles
 from panicpath.lab.observation import CallbackRun, Observation
-from panicpath.lab.scenario import builtin_scenarios_dir, load_scenario
+from panicpath.lab.scenario import LabScenario, builtin_scenarios_dir, load_scenario
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(900)]  # the campaign fixture runs in the first test
 
@@ -190,3 +192,42 @@ def test_model_agrees(entries: dict[str, CampaignEntry], name: str) -> None:
     if conf.predicted is None:
         pytest.skip("panicpath.lab.predict is not written yet: nothing to compare with")
     assert conf.agree, [str(d) for d in conf.differences]
+
+
+def _result(status: str, phase: str, log: Path) -> GuestResult:
+    log.write_text(f"# END status={status}\n")
+    return GuestResult(status, phase, status, log, (), None, 1.0, (), 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("first", "runs", "status"), [
+    (("timeout", "boot"), 2, "complete"),       # a boot that died under TCG: tried again
+    (("qemu-exited", "boot"), 2, "complete"),
+    (("timeout", "load"), 1, "timeout"),        # the scenario had acted: not tried again
+    (("hung", "panic"), 1, "hung"),             # an outcome
+])
+def test_a_boot_that_failed_before_init_is_tried_once_more(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: tuple[str, str], runs: int,
+        status: str) -> None:
+    """runner.BOOT_RETRIES: only a failure in the boot phase (before the first kernel's
+    /init, where nothing of the scenario has acted) is run again, once; its log is kept
+    and named in the detail. Without the retry a 6.12 boot's emulated "Oops: int3"
+    failed a whole benchmark."""
+    from panicpath.lab import runner
+
+    calls: list[int] = []
+
+    async def fake(plan: GuestPlan, on_event: object = None) -> GuestResult:
+        calls.append(1)
+        if len(calls) == 1:
+            return _result(*first, plan.log_path)
+        return _result("complete", "done", plan.log_path)
+
+    monkeypatch.setattr(runner, "run_guest", fake)
+    (tmp_path / "run").mkdir()
+    prep = runner.Prepared(LabScenario(name="x"), ("true",), tmp_path / "run",
+                           tmp_path / "q" / "qmp.sock")
+    r = asyncio.run(runner.run_prepared_async(prep))
+    assert (len(calls), r.result.status) == (runs, status)
+    kept = tmp_path / "run" / "boot-failed-1.log"
+    assert kept.exists() == (runs == 2)
+    assert (str(kept) in r.result.detail) == (runs == 2)

@@ -230,13 +230,32 @@ async def _run_with_snapshot(prep: Prepared, on_event: OnEvent | None) -> GuestR
     return result
 
 
+BOOT_RETRIES = 1
+"""Boots of the first kernel tried again when one failed before its /init ran (a timeout
+or QEMU's exit in the boot phase): nothing of the scenario has acted yet, and under
+multi-threaded TCG a boot sometimes dies of the emulation, not of the kernel (6.12 x86_64:
+"Oops: int3" in sched_clock_cpu while the boot patches its static keys, docs/lab.md)."""
+
+
 async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) -> LabRun:
-    """Run a prepared scenario (restored from its snapshot or booted) and observe it."""
+    """Run a prepared scenario (restored from its snapshot or booted) and observe it. A
+    boot that failed before /init is tried again (BOOT_RETRIES); its log is kept beside
+    the run's as ``boot-failed-N.log`` and the result's detail says so."""
     try:
-        if prep.snapshot is None:
-            result = await run_guest(prep.plan(), on_event)
-        else:
-            result = await _run_with_snapshot(prep, on_event)
+        failed: list[Path] = []
+        while True:
+            if prep.snapshot is None:
+                result = await run_guest(prep.plan(), on_event)
+            else:
+                result = await _run_with_snapshot(prep, on_event)
+            if result.ok or result.phase != "boot" or len(failed) >= BOOT_RETRIES:
+                break
+            kept = result.log_path.with_name(f"boot-failed-{len(failed) + 1}.log")
+            result.log_path.replace(kept)
+            failed.append(kept)
+        if failed:
+            result = replace(result, detail=f"{result.detail} (after {len(failed)} boot(s) "
+                             f"that failed before /init: {', '.join(map(str, failed))})")
     finally:
         shutil.rmtree(prep.qmp_socket.parent, ignore_errors=True)
     return LabRun(prep.scenario, result, observe(result.events))
