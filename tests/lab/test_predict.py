@@ -355,5 +355,5 @@ def test_the_lock_fault_without_a_lock_notifier_holds_only_the_probes_lock() -> 
                       notifiers=(NotifierProbe("alpha", 10),), panic_action="none")
     p = predict(lab)
     assert p.faults_armed == ("lock-held-by-stopped-cpu",)
-    assert p.panic_text_in_pstore and [c.name for c in p.callbacks][0] == "alpha"
+    assert p.panic_text_in_pstore and p.callbacks[0].name == "alpha"
     assert not any(f.startswith("lock-held") for f in to_model(lab).faults)
