@@ -273,3 +273,39 @@ def test_stop_nmi_line_is_an_event_of_the_panicking_kernel() -> None:
     stops = [e for e in read_log(DATA / "fault_ipi_deaf_no_kdump.log")
              if isinstance(e, StopNmiSent)]
     assert len(stops) == 1 and stops[0].boot == 0 and stops[0].source == "console"
+
+
+def test_a_kernel_line_after_a_vmcore_line_is_split_off() -> None:
+    """The crash kernel printed "[    2.067040] tsc: Refined TSC ..." right after /init
+    wrote a LABVMCORE line and before its newline (a real CI run, 2026-12-02): the base64
+    line is whole and so is the kernel's, which is parsed as a line of its own (a panic
+    here). A kernel line inside a base64 line still spoils the block (md5)."""
+    import base64
+    import hashlib
+
+    from panicpath.lab.events import PanicStarted, VmcoreHeadersRead
+
+    data = bytes(range(256)) * 2
+    b64 = base64.b64encode(data).decode()
+    chunks = [b64[i:i + 76] for i in range(0, len(b64), 76)]
+    md5 = hashlib.md5(data).hexdigest()
+
+    def block(cut: str) -> list[str]:
+        lines = [f"LABVMCORE {c}" for c in chunks]
+        lines[1] = cut.format(lines[1])
+        return [f"LABVMCORE begin bytes={len(data)}", *lines, f"LABVMCORE end md5={md5}"]
+
+    p = ConsoleParser()
+    p.feed("Linux version 6.1.0 (x)")
+    evs = [e for line in block("{}[    2.067040] Kernel panic - not syncing: x")
+           for e in p.feed(line)]
+    read = [e for e in evs if isinstance(e, VmcoreHeadersRead)]
+    assert read[0].error == "" and read[0].data == data
+    assert [e.message for e in evs if isinstance(e, PanicStarted)] == ["x"]
+    p = ConsoleParser()
+    p.feed("Linux version 6.1.0 (x)")
+    half = len(chunks[1]) // 2
+    evs = [e for line in block("{}") for e in p.feed(
+        line if line != f"LABVMCORE {chunks[1]}" else
+        f"LABVMCORE {chunks[1][:half]}[    2.1] tsc: x{chunks[1][half:]}")]
+    assert [e.error != "" for e in evs if isinstance(e, VmcoreHeadersRead)] == [True]

@@ -194,8 +194,11 @@ def test_faults_reach_the_model_under_their_names() -> None:
                       faults=("ipi-deaf-cpu=1", "hanging-callback=a", "nmi-context",
                               "lock-held-by-stopped-cpu"))
     m = to_model(lab)
-    assert m.faults == ("nmi-context", "lock-held-by-stopped-cpu=probe_lock",
-                        "ipi-deaf-cpu=1", "hanging-callback=a")
+    # no notifier takes probe_lock: the lock fault is the guest's alone (faults_armed)
+    assert m.faults == ("nmi-context", "ipi-deaf-cpu=1", "hanging-callback=a")
+    locked = to_model(dataclasses.replace(lab, notifiers=(NotifierProbe("a", 0, "lock"),)))
+    assert locked.faults == ("nmi-context", "lock-held-by-stopped-cpu=probe_lock",
+                             "ipi-deaf-cpu=1", "hanging-callback=a")
     assert m.path_bound_ms == 30_000
 
 

@@ -92,6 +92,8 @@ _PSTORE_FILE = re.compile(r"^LABINFO pstore file (?P<file>\S+) size=(?P<size>\d+
 _PSTORE_LINE = re.compile(r"^LABPSTORE (?P<text>.*)$")
 _VMCORE_BEGIN = re.compile(r"^LABVMCORE begin bytes=(?P<n>\d+)")
 _VMCORE_END = re.compile(r"^LABVMCORE end(?: md5=(?P<md5>[0-9a-f]{32}))?")
+_KERNEL_AFTER = re.compile(r"\[\s*\d+\.\d+\] ")
+"""A printk prefix after a LABVMCORE line's base64 (which has no '['): a kernel line."""
 _VMCORE_DATA = re.compile(r"^LABVMCORE (?P<b64>[A-Za-z0-9+/=]+)\s*$")
 _VMCORE_PAGE = re.compile(
     r"^LABINFO vmcore page phys=(?P<phys>0x[0-9a-fA-F]+)"
@@ -151,7 +153,13 @@ class ConsoleParser:
             out.extend(self._panic_path(inner, boot, "pstore", t))
             return out
         if text.startswith("LABVMCORE "):
-            return self._vmcore_line(text, boot, t)
+            k = _KERNEL_AFTER.search(text)
+            if k is None:
+                return self._vmcore_line(text, boot, t)
+            # the kernel printed a line right after /init wrote one of its own, before its
+            # newline: both are whole (the md5 at the end checks the bytes)
+            return [*self._vmcore_line(text[:k.start()], boot, t),
+                    *self.feed(text[k.start():], t)]
         m = _MARK.match(text)
         if m:
             return [LabMark(m["name"], boot, t)]
