@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -162,3 +165,19 @@ class Cluster:
 
     def stop(self) -> None:
         stop(str(self.root), self.groups)
+
+
+@contextlib.contextmanager
+def running_cluster(prefix: str, resources: str | None = None) -> Iterator[Cluster]:
+    """A started Cluster (head and worker) under a fresh temporary root; stopped on exit,
+    which asserts that no process naming the root is left."""
+    c = Cluster(Path(tempfile.mkdtemp(prefix=prefix)), resources=resources)
+    try:
+        c.start_head()
+        c.start_worker()
+        yield c
+    finally:
+        c.stop()
+        left = processes_naming(str(c.root))
+        shutil.rmtree(c.root, ignore_errors=True)
+        assert left == []

@@ -20,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.raycluster import Cluster, free_port, panicpath, processes_naming, ray_env, stop
+from tests.raycluster import (
+    Cluster,
+    free_port,
+    panicpath,
+    processes_naming,
+    ray_env,
+    running_cluster,
+    stop,
+)
 
 pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]' (scripts/install-deps.sh)")
 
@@ -145,16 +153,8 @@ def test_without_ray_says_how_to_install_it(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(Path(tempfile.mkdtemp(prefix="ppray")))
-    try:
-        c.start_head()
-        c.start_worker()
+    with running_cluster("ppray") as c:
         yield c
-    finally:
-        c.stop()
-        left = processes_naming(str(c.root))
-        shutil.rmtree(c.root, ignore_errors=True)
-        assert left == []
 
 
 def test_two_node_cluster_gives_the_local_output(cluster: Cluster,

@@ -25,7 +25,15 @@ from pathlib import Path
 import pytest
 
 from panicpath.lab.scenario import builtin_scenarios_dir
-from tests.raycluster import Cluster, free_port, panicpath, processes_naming, ray_env, stop
+from tests.raycluster import (
+    Cluster,
+    free_port,
+    panicpath,
+    processes_naming,
+    ray_env,
+    running_cluster,
+    stop,
+)
 
 pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]' (scripts/install-deps.sh)")
 
@@ -87,16 +95,8 @@ def local(tmp_path_factory: pytest.TempPathFactory, scenario_dir: Path
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(Path(tempfile.mkdtemp(prefix="pplab")), resources='{"qemu": 1}')
-    try:
-        c.start_head()
-        c.start_worker()
+    with running_cluster("pplab", resources='{"qemu": 1}') as c:
         yield c
-    finally:
-        c.stop()
-        left = processes_naming(str(c.root))
-        shutil.rmtree(c.root, ignore_errors=True)
-        assert left == []
 
 
 def alive(pid: int) -> bool:
