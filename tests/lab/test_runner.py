@@ -9,6 +9,7 @@ panicpath.lab.predict exists, that the model agrees.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -231,3 +232,51 @@ def test_a_boot_that_failed_before_init_is_tried_once_more(
     kept = tmp_path / "run" / "boot-failed-1.log"
     assert kept.exists() == (runs == 2)
     assert (str(kept) in r.result.detail) == (runs == 2)
+
+
+def test_a_restored_run_whose_trigger_never_fired_is_run_again_booted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """runner._trigger_lost: a restored guest that said READY and never panicked (a timeout
+    in the panic phase, no panic) is run once more, booted, not from the same snapshot
+    (whose frozen state stalled the trigger in CI); a run that panicked and hung is an
+    outcome and is not run again."""
+    from panicpath.lab import runner
+
+    plans: list[str] = []
+
+    async def restored(prep: runner.Prepared, on_event: object) -> GuestResult:
+        plans.append("restored")
+        return _result("timeout", "panic", prep.log_path)
+
+    async def booted(plan: GuestPlan, on_event: object = None) -> GuestResult:
+        plans.append("booted")
+        return _result("complete", "done", plan.log_path)
+
+    monkeypatch.setattr(runner, "_run_with_snapshot", restored)
+    monkeypatch.setattr(runner, "run_guest", booted)
+    (tmp_path / "run").mkdir()
+    prep = runner.Prepared(LabScenario(name="x"), ("true",), tmp_path / "run",
+                           tmp_path / "q" / "qmp.sock", snapshot=object())  # type: ignore[arg-type]
+    r = asyncio.run(runner.run_prepared_async(prep))
+    assert plans == ["restored", "booted"] and r.result.status == "complete"
+    assert (tmp_path / "run" / "trigger-lost.log").exists()
+    assert "trigger-lost.log" in r.result.detail
+
+
+def test_a_panicked_run_that_hung_is_not_run_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from panicpath.lab import runner
+
+    calls: list[int] = []
+
+    async def restored(prep: runner.Prepared, on_event: object) -> GuestResult:
+        calls.append(1)
+        r = _result("timeout", "panic", prep.log_path)
+        return dataclasses.replace(r, events=(PanicStarted("sysrq triggered crash", 0),))
+
+    monkeypatch.setattr(runner, "_run_with_snapshot", restored)
+    (tmp_path / "run").mkdir()
+    prep = runner.Prepared(LabScenario(name="x"), ("true",), tmp_path / "run",
+                           tmp_path / "q" / "qmp.sock", snapshot=object())  # type: ignore[arg-type]
+    r = asyncio.run(runner.run_prepared_async(prep))
+    assert calls == [1] and r.result.status == "timeout"

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from panicpath.lab.events import PanicStarted
 from panicpath.lab.harness import GuestPlan, GuestResult, OnEvent, run_guest
 from panicpath.lab.initramfs import ensure_initrds, first_initrd, has_watchdog_driver
 from panicpath.lab.kernels import KernelFiles, LabSetupError, cache_dir, ensure_kernel
@@ -237,25 +238,45 @@ multi-threaded TCG a boot sometimes dies of the emulation, not of the kernel (6.
 "Oops: int3" in sched_clock_cpu while the boot patches its static keys, docs/lab.md)."""
 
 
+def _trigger_lost(result: GuestResult) -> bool:
+    """The guest said READY and then never panicked: a timeout in the panic phase with no
+    panic seen (harness._Run.timed_out). Restored from a snapshot, the state frozen in it
+    can make the trigger wait for the faulted CPU: in one CI run every ipi-deaf-cpu
+    scenario restored from one snapshot stalled after arming, with the RCU grace-period
+    kthread's timer queued on the CPU that had turned its interrupts off ("rcu_preempt
+    kthread timer wakeup didn't happen ... on cpu=1"), while booted runs and other
+    snapshots never did (docs/lab.md)."""
+    return (result.status == "timeout" and result.phase == "panic"
+            and not any(isinstance(e, PanicStarted) for e in result.events))
+
+
 async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) -> LabRun:
     """Run a prepared scenario (restored from its snapshot or booted) and observe it. A
-    boot that failed before /init is tried again (BOOT_RETRIES); its log is kept beside
-    the run's as ``boot-failed-N.log`` and the result's detail says so."""
+    boot that failed before /init is tried again (BOOT_RETRIES), and a restored run whose
+    trigger never fired is run once more booted (:func:`_trigger_lost`); the failed log is
+    kept beside the run's (``boot-failed-N.log``, ``trigger-lost.log``) and the result's
+    detail names it."""
     try:
         failed: list[Path] = []
+        booted = prep.snapshot is None
         while True:
-            if prep.snapshot is None:
+            if booted:
                 result = await run_guest(prep.plan(), on_event)
             else:
                 result = await _run_with_snapshot(prep, on_event)
-            if result.ok or result.phase != "boot" or len(failed) >= BOOT_RETRIES:
+            if not booted and _trigger_lost(result) and not failed:
+                booted = True
+                name = "trigger-lost.log"
+            elif result.ok or result.phase != "boot" or len(failed) >= BOOT_RETRIES:
                 break
-            kept = result.log_path.with_name(f"boot-failed-{len(failed) + 1}.log")
+            else:
+                name = f"boot-failed-{len(failed) + 1}.log"
+            kept = result.log_path.with_name(name)
             result.log_path.replace(kept)
             failed.append(kept)
         if failed:
-            result = replace(result, detail=f"{result.detail} (after {len(failed)} boot(s) "
-                             f"that failed before /init: {', '.join(map(str, failed))})")
+            result = replace(result, detail=f"{result.detail} (run again after: "
+                             f"{', '.join(map(str, failed))})")
     finally:
         shutil.rmtree(prep.qmp_socket.parent, ignore_errors=True)
     return LabRun(prep.scenario, result, observe(result.events))
