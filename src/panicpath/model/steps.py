@@ -140,10 +140,8 @@ def oops_console_unblank(run: Run) -> None:
     m = run.machine
     if not (m.console_deferred and run.has("console_unblank_flush")):
         return
-    pending = [line for line in m.log if line not in m.console]
-    m.console.extend(pending)
-    m.console_ms.extend([m.now_ms] * len(pending))
-    run.emit("console_unblank", "step", f"oops: {len(pending)} deferred lines printed",
+    pending = _print_pending(run)
+    run.emit("console_unblank", "step", f"oops: {pending} deferred lines printed",
              "lib/bust_spinlocks.c bust_spinlocks(0); kernel/printk/printk.c console_unblank")
 
 
@@ -206,6 +204,16 @@ def _kmsg_dump(run: Run, reason: str) -> None:
             perform(run, cb, reason)
 
 
+def _print_pending(run: Run) -> int:
+    """console_unlock(): every record of the log buffer not yet on the console goes out
+    now (kernel/printk/printk.c console_flush_all, 6.1); how many."""
+    m = run.machine
+    pending = [line for line in m.log if line not in m.console]
+    m.console.extend(pending)
+    m.console_ms.extend([m.now_ms] * len(pending))
+    return len(pending)
+
+
 def console_flush_on_panic(run: Run) -> None:
     """kernel/panic.c: console_unblank(); debug_locks_off(); console_flush_on_panic() —
     the console lock is taken by force and every pending line printed, including
@@ -213,10 +221,8 @@ def console_flush_on_panic(run: Run) -> None:
     m = run.machine
     if m.console_deferred:
         m.console_deferred = False
-        pending = [line for line in m.log if line not in m.console]
-        m.console.extend(pending)
-        m.console_ms.extend([m.now_ms] * len(pending))
-        run.emit("console_flush_on_panic", "step", f"{len(pending)} deferred lines printed",
+        pending = _print_pending(run)
+        run.emit("console_flush_on_panic", "step", f"{pending} deferred lines printed",
                  "kernel/printk/printk.c console_flush_on_panic")
     else:
         run.emit("console_flush_on_panic", "step", "console flushed",
