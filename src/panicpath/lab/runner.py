@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from panicpath.lab.events import PanicStarted
 from panicpath.lab.harness import GuestPlan, GuestResult, OnEvent, run_guest
 from panicpath.lab.initramfs import ensure_initrds, first_initrd, has_watchdog_driver
 from panicpath.lab.kernels import KernelFiles, LabSetupError, cache_dir, ensure_kernel
@@ -239,15 +238,15 @@ multi-threaded TCG a boot sometimes dies of the emulation, not of the kernel (6.
 
 
 def _trigger_lost(result: GuestResult) -> bool:
-    """The guest said READY and then never panicked: a timeout in the panic phase with no
-    panic seen (harness._Run.timed_out). Restored from a snapshot, the state frozen in it
-    can make the trigger wait for the faulted CPU: in one CI run every ipi-deaf-cpu
+    """The guest said READY and then never panicked: a timeout in the panic phase
+    (harness._Run.timed_out ends a panic phase that saw a panic as ``hung``). Restored
+    from a snapshot, the state frozen in it can make the trigger wait for the faulted
+    CPU: in one CI run every ipi-deaf-cpu
     scenario restored from one snapshot stalled after arming, with the RCU grace-period
     kthread's timer queued on the CPU that had turned its interrupts off ("rcu_preempt
     kthread timer wakeup didn't happen ... on cpu=1"), while booted runs and other
     snapshots never did (docs/lab.md)."""
-    return (result.status == "timeout" and result.phase == "panic"
-            and not any(isinstance(e, PanicStarted) for e in result.events))
+    return result.status == "timeout" and result.phase == "panic"
 
 
 async def run_prepared_async(prep: Prepared, on_event: OnEvent | None = None) -> LabRun:
