@@ -130,8 +130,9 @@ def to_model(lab: LabScenario) -> Scenario:
     if lab.trigger == "nmi":
         faults.append("nmi-context")
     if uses_lock:
-        # the probe's holder keeps probe_lock from load time, with or without the fault; a
-        # fault with no notifier taking the lock is the guest's alone (faults_armed)
+        # the probe's holder keeps probe_lock from the arming on, with or without the
+        # fault; a fault with no notifier taking the lock is the guest's alone
+        # (faults_armed)
         faults.append(f"lock-held-by-stopped-cpu={PROBE_LOCK}")
     faults += [f for f in lab.faults if f.partition("=")[0] not in (
         "nmi-context", "lock-held-by-stopped-cpu", "corrupted-notifier-list",

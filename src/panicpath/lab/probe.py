@@ -8,13 +8,13 @@ equal priorities in registration order) and its kmsg dumpers with
 ``LABPANIC`` marker that panicpath.lab.console parses. Behaviours: return
 NOTIFY_STOP (kernel/notifier.c notifier_call_chain() stops walking the chain),
 spin with ``mdelay``, or take a raw spinlock that a kthread bound to another
-CPU took at load time and never released.
+CPU took when /init armed the module (right before the trigger) and never released.
 
 The scenario's faults (``faults = [...]``, the model's names, panicpath.faults)
 are produced by the same module (``ProbeFaults``, docs/lab.md "Faults in the
 guest"): a kthread bound to each CPU a fault acts on (the model's victim, the
-first CPU after the panic CPU 0, unless the fault names one) holds ``probe_lock``
-or writes a page from load time, and disables interrupts (``ipi-deaf-cpu``) or
+first CPU after the panic CPU 0, unless the fault names one) writes a page from
+load time, and takes ``probe_lock``, disables interrupts (``ipi-deaf-cpu``) or
 calls ``panic()`` (``concurrent-panic``) once ``/init`` arms the module right
 before the trigger; ``hanging-callback`` is a notifier that never returns;
 ``corrupted-notifier-list`` points a notifier block's ``next`` at unmapped
