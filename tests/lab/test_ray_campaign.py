@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -64,13 +65,23 @@ running (CPU 1 idle, pid 0, in one CI run; a kworker, pid 53, in the local one),
 crash kernel died."""
 
 
+RETRIED = re.compile(r" \(run again after: [^)]*\)$")
+"""The note runner.run_prepared_async appends to a run's detail when it ran a guest again
+(a boot that died before /init, a restored trigger that never fired): which runs needed
+it, and the kept logs' paths, differ from one run of a campaign to the next."""
+
+
 def without_details(docs: list[dict[str, object]]) -> list[dict[str, object]]:
     def observed(v: object) -> object:
         if not isinstance(v, dict):
             return v
         return {k: x for k, x in v.items() if k not in OBSERVED_DETAILS}
-    return [{k: observed(v) if k == "observed" else v for k, v in d.items()
-             if k not in RUN_DETAILS} for d in docs]
+
+    def value(k: str, v: object) -> object:
+        if k == "observed":
+            return observed(v)
+        return RETRIED.sub("", v) if k == "detail" and isinstance(v, str) else v
+    return [{k: value(k, v) for k, v in d.items() if k not in RUN_DETAILS} for d in docs]
 
 
 def same_results(got: list[dict[str, object]], want: list[dict[str, object]],
